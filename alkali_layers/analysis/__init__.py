@@ -1,0 +1,4 @@
+"""Pure functions of stored results (no calculators).
+
+Capacities, voltages, tables and figures.
+"""

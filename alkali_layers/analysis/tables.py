@@ -1,0 +1,146 @@
+"""Result tables (CSV and Markdown) from stored rows (plain dicts); no calculators.
+
+The bilayer table has one row per model with the columns of :data:`BILAYER_COLUMNS`:
+formation energies in eV per metal atom (SCIENCE.md section 3), capacities in mAh/g
+on the total-mass and host-mass bases (section 4), and the voltage of the step from
+the previous layer count of the same metal and stacking (the first from the empty
+bilayer), in V vs M+/M.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..elements import ALKALI_METALS
+from .voltage import successive_voltage_steps_V
+
+BILAYER_COLUMNS: tuple[str, ...] = (
+    "metal",
+    "n_layers",
+    "stacking",
+    "n_atoms",
+    "supercell",
+    "metal_strain_pct",
+    "gallery_height_A",
+    "formation_energy_eV_per_atom",
+    "capacity_total_mAh_g",
+    "capacity_host_mAh_g",
+    "voltage_step_V",
+    "converged",
+)
+
+_DECIMALS = {
+    "metal_strain_pct": 2,
+    "gallery_height_A": 3,
+    "formation_energy_eV_per_atom": 3,
+    "capacity_total_mAh_g": 1,
+    "capacity_host_mAh_g": 1,
+    "voltage_step_V": 3,
+}
+
+
+def _metal_order(metal: str) -> int:
+    return ALKALI_METALS.index(metal) if metal in ALKALI_METALS else len(ALKALI_METALS)
+
+
+def _compact_matrix(value) -> str:
+    if isinstance(value, str):
+        value = json.loads(value)
+    return ";".join(" ".join(str(int(x)) for x in row) for row in value)
+
+
+def bilayer_table(rows: Iterable[dict]) -> list[dict]:
+    """Table rows from model results.
+
+    Parameters
+    ----------
+    rows : iterable of dict
+        One dict per successful model with at least metal, n_layers, stacking,
+        n_atoms, n_carbon, n_metal, supercell, metal_strain_pct, gallery_height_A,
+        formation_energy_eV_per_atom, capacity_total_mAh_g, capacity_host_mAh_g and
+        converged.
+
+    Returns
+    -------
+    list of dict
+        Sorted by metal (Li..Cs), stacking, n_layers, with ``voltage_step_V`` added:
+        the step from the next-lower layer count present (1 layer: from the empty
+        bilayer); None when the lower layer count is missing from ``rows``.
+    """
+    rows = sorted(
+        rows, key=lambda r: (_metal_order(r["metal"]), r["stacking"], r["n_layers"])
+    )
+    out = []
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["metal"], r["stacking"]), []).append(r)
+    for group in groups.values():
+        present = {r["n_layers"] for r in group}
+        contiguous = [
+            r for r in group if all(k in present for k in range(1, r["n_layers"]))
+        ]
+        x = [r["n_metal"] / r["n_carbon"] for r in contiguous]
+        ef = [r["formation_energy_eV_per_atom"] for r in contiguous]
+        steps = dict(
+            zip(
+                (r["n_layers"] for r in contiguous),
+                successive_voltage_steps_V(x, ef),
+                strict=True,
+            )
+        )
+        for r in group:
+            row = {c: r.get(c) for c in BILAYER_COLUMNS}
+            row["supercell"] = _compact_matrix(r["supercell"])
+            row["voltage_step_V"] = steps.get(r["n_layers"])
+            row["converged"] = bool(r["converged"])
+            out.append(row)
+    return out
+
+
+def _fmt(column: str, value) -> str:
+    if value is None:
+        return ""
+    if column in _DECIMALS:
+        return f"{value:.{_DECIMALS[column]}f}"
+    return str(value)
+
+
+def write_csv(
+    table: Sequence[dict], path, columns: Sequence[str] = BILAYER_COLUMNS
+) -> Path:
+    """Write ``table`` as CSV (empty cell = missing value)."""
+    path = Path(path)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(columns)
+        for row in table:
+            writer.writerow([_fmt(c, row.get(c)) for c in columns])
+    return path
+
+
+def markdown_table(
+    table: Sequence[dict], columns: Sequence[str] = BILAYER_COLUMNS
+) -> str:
+    """``table`` as a GitHub-flavoured Markdown table."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in table:
+        lines.append("| " + " | ".join(_fmt(c, row.get(c)) for c in columns) + " |")
+    return "\n".join(lines)
+
+
+def write_markdown(
+    table: Sequence[dict],
+    path,
+    title: str,
+    notes: Sequence[str] = (),
+    columns: Sequence[str] = BILAYER_COLUMNS,
+) -> Path:
+    """Write a Markdown file: title, the table, then notes (conventions, failures)."""
+    path = Path(path)
+    body = [f"# {title}", "", markdown_table(table, columns), ""]
+    body += list(notes)
+    path.write_text("\n".join(body).rstrip() + "\n")
+    return path

@@ -1,0 +1,4 @@
+"""Everything that needs energies.
+
+Engines, relaxation protocols, references and energetics.
+"""

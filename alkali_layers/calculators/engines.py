@@ -1,0 +1,174 @@
+"""Energy engines behind one factory: ``make_calculator(engine, ...)``.
+
+``"mlip"`` (the fast default) is the universal machine-learned potential SevenNet
+``7net-0`` (weights ship inside the ``sevenn`` wheel, nothing is downloaded) plus
+Grimme's DFT-D3 dispersion with Becke-Johnson damping for PBE from the ``dftd3``
+package.  7net-0 was trained on PBE (MPtrj) data, and plain PBE hardly binds graphite
+layers, so dispersion is on by default and must be used consistently for hosts,
+intercalated models and metal references.
+
+Settings are frozen dataclasses; :meth:`MLIPSettings.settings_hash` is part of every
+stored result's identity so that results of different settings never mix.  Runtime
+options that do not change the numbers (device, threads) are not settings.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from importlib import metadata
+
+from ase.calculators.calculator import Calculator
+
+from ..settings import stable_hash
+
+ENGINES: tuple[str, ...] = ("mlip",)
+DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "none")
+ML_MODELS: tuple[str, ...] = ("7net-0",)
+
+
+@dataclass(frozen=True)
+class MLIPSettings:
+    """Settings of the machine-learned engine.
+
+    Attributes
+    ----------
+    model : str
+        SevenNet model name whose weights ship in the wheel ("7net-0").
+    dispersion : {"d3bj", "d3zero", "none"}
+        DFT-D3 damping added on top of the potential ("none" switches it off).
+    d3_functional : str
+        Functional whose D3 parameters are used; "pbe" matches 7net-0's training data.
+    """
+
+    model: str = "7net-0"
+    dispersion: str = "d3bj"
+    d3_functional: str = "pbe"
+
+    def __post_init__(self) -> None:
+        if self.model not in ML_MODELS:
+            raise ValueError(
+                f"unknown ML model {self.model!r}; allowed (weights ship offline): "
+                f"{', '.join(ML_MODELS)}"
+            )
+        if self.dispersion not in DISPERSIONS:
+            raise ValueError(
+                f"unknown dispersion {self.dispersion!r}; "
+                f"allowed: {', '.join(DISPERSIONS)}"
+            )
+
+    @property
+    def engine(self) -> str:
+        return "mlip"
+
+    def settings_hash(self) -> str:
+        """Stable 16-hex-digit hash of the engine name and every setting."""
+        return stable_hash({"engine": self.engine, **asdict(self)})
+
+    def describe(self) -> str:
+        d3 = (
+            "" if self.dispersion == "none" else f" + D3({self.dispersion[2:].upper()})"
+        )
+        return f"SevenNet {self.model}{d3}"
+
+
+def engine_versions() -> dict[str, str]:
+    """Versions of the packages that determine the numbers."""
+    out = {}
+    for pkg in ("alkali-layers", "ase", "sevenn", "torch", "dftd3", "numpy"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit torch (and BLAS) threads; ``None`` leaves the defaults."""
+    if threads is None:
+        return
+    import torch
+
+    torch.set_num_threads(int(threads))
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+@lru_cache(maxsize=4)
+def _sevennet(model: str, device: str):
+    try:
+        from sevenn.calculator import SevenNetCalculator
+    except ImportError as err:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "the ML engine needs the 'sevenn' package "
+            "(pip install sevenn torch==2.13.0)"
+        ) from err
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SevenNetCalculator(model, device=device)
+
+
+def _mlip(settings: MLIPSettings, device: str) -> Calculator:
+    ml = _sevennet(settings.model, device)
+    ml.reset()
+    if settings.dispersion == "none":
+        return ml
+    from ase.calculators.mixing import SumCalculator
+    from dftd3.ase import DFTD3
+
+    d3 = DFTD3(method=settings.d3_functional.upper(), damping=settings.dispersion)
+    return SumCalculator([ml, d3])
+
+
+def make_calculator(
+    engine: str = "mlip",
+    settings: MLIPSettings | None = None,
+    device: str = "cpu",
+    threads: int | None = None,
+    **overrides,
+) -> Calculator:
+    """Return an ASE calculator for ``engine`` with the given settings.
+
+    Parameters
+    ----------
+    engine : {"mlip"}
+        The engine.
+    settings : MLIPSettings, optional
+        Full settings; default ``MLIPSettings()``; keyword ``overrides`` replace
+        single fields (``make_calculator("mlip", dispersion="none")``).
+    device : str
+        Torch device for the ML potential ("cpu"; "cuda" where available).
+    threads : int, optional
+        Torch threads for this process.
+
+    Returns
+    -------
+    ase.calculators.calculator.Calculator
+        Energy (eV), forces (eV/A) and stress (eV/A^3).  The calculator carries its
+        settings as ``calc.alkali_settings``.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    settings = engine_settings(engine, settings, **overrides)
+    set_threads(threads)
+    calc = _mlip(settings, device)
+    calc.alkali_settings = settings
+    return calc
+
+
+def engine_settings(engine: str = "mlip", settings=None, **overrides) -> MLIPSettings:
+    """The settings object of ``engine`` (defaults, replaced by ``overrides``)."""
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    base = settings if settings is not None else MLIPSettings()
+    if overrides:
+        allowed = set(asdict(base))
+        bad = set(overrides) - allowed
+        if bad:
+            raise ValueError(
+                f"unknown {engine} setting(s) {sorted(bad)}; allowed: {sorted(allowed)}"
+            )
+        base = MLIPSettings(**{**asdict(base), **overrides})
+    return base

@@ -1,0 +1,1 @@
+"""Campaigns: model grids -> content-addressed tasks -> execution -> one database."""

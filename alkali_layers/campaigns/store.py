@@ -1,0 +1,145 @@
+"""The result store: one ASE database per campaign, written by one process.
+
+Every row carries ``task_key`` (the content address of its task), ``role`` ("model" or
+"reference"), ``status`` ("ok" or "failed", with ``reason``) and the engine-settings
+hash.  A finished ("ok") result is never overwritten; a failed one is replaced only
+when a task is retried.  Each write is one SQLite transaction, so a campaign killed
+at any moment leaves every finished row intact.  Browse with
+``ase db runs/<campaign>/results.db -w``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import ase.db
+import numpy as np
+from ase import Atoms
+
+# names ase.db reserves for its own columns
+_RESERVED = {
+    "id",
+    "unique_id",
+    "ctime",
+    "mtime",
+    "user",
+    "calculator",
+    "energy",
+    "natoms",
+    "formula",
+    "charge",
+    "magmom",
+    "fmax",
+    "smax",
+    "volume",
+    "mass",
+    "pbc",
+    "age",
+    "key",
+    "value",
+    "numbers",
+    "positions",
+    "cell",
+    "tags",
+}
+
+
+def _kvp_value(value):
+    """Convert a value into something ase.db accepts as a key-value pair."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return None
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    return json.dumps(value, separators=(",", ":"))
+
+
+def to_key_value_pairs(values: dict) -> dict:
+    """ase.db-compatible key-value pairs: scalars kept, lists as JSON, None dropped."""
+    out = {}
+    for key, value in values.items():
+        if key in _RESERVED:
+            raise ValueError(f"{key!r} is reserved by ase.db; rename the column")
+        v = _kvp_value(value)
+        if v is not None:
+            out[key] = v
+    return out
+
+
+class ResultStore:
+    """An ASE database of task results keyed by ``task_key``.
+
+    Parameters
+    ----------
+    path : str or Path
+        SQLite database file (created with its directory when missing).
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = ase.db.connect(str(self.path), append=True)
+
+    def find(self, task_key: str):
+        """The row of ``task_key`` or None."""
+        rows = list(self.db.select(task_key=task_key))
+        if len(rows) > 1:
+            raise RuntimeError(
+                f"{self.path}: {len(rows)} rows share task_key {task_key}"
+            )
+        return rows[0] if rows else None
+
+    def is_done(self, task_key: str) -> bool:
+        row = self.find(task_key)
+        return row is not None and row.get("status") == "ok"
+
+    def record(
+        self,
+        task_key: str,
+        atoms: Atoms,
+        values: dict,
+        data: dict | None = None,
+        status: str = "ok",
+    ) -> int:
+        """Write one result row; refuse to overwrite a finished result.
+
+        A previous *failed* row of the same task is replaced (retry); a previous ok
+        row raises ``RuntimeError`` (finished results are never overwritten).
+        """
+        old = self.find(task_key)
+        if old is not None:
+            if old.get("status") == "ok":
+                raise RuntimeError(
+                    f"task {task_key} already has a finished result (row {old.id}); "
+                    "it is never overwritten"
+                )
+            self.db.delete([old.id])
+        kvp = to_key_value_pairs({**values, "task_key": task_key, "status": status})
+        return self.db.write(atoms, key_value_pairs=kvp, data=data or {})
+
+    def record_failure(
+        self, task_key: str, atoms: Atoms | None, values: dict, reason: str
+    ) -> int:
+        """Write (or replace) a failed row with its ``reason``."""
+        return self.record(
+            task_key,
+            atoms if atoms is not None else Atoms(),
+            {**values, "reason": reason},
+            status="failed",
+        )
+
+    def rows(self, **selection) -> list:
+        """All rows matching ``selection`` (ase.db keyword selection)."""
+        return list(self.db.select(**selection))
+
+    def __len__(self) -> int:
+        return self.db.count()

@@ -1,0 +1,187 @@
+"""The one table of alkali-metal and host data used by every part of alkali_layers.
+
+Everything that needs a mass, a lattice constant, a nearest-neighbour distance or a
+starting gallery height reads it from :data:`METALS` (or :func:`metal_data`); nothing
+else in the package hard-codes these numbers.
+
+Sources
+-------
+* bcc lattice constants: ``ase.data.reference_states`` (experimental, low temperature),
+  as tabulated in SCIENCE.md section 2.
+* Atomic masses: ``ase.data.atomic_masses`` (IUPAC standard atomic weights, g/mol).
+* Close-packed geometry at bulk volume: an fcc crystal with the same volume per atom
+  as bcc, ``a_fcc = (4 V_atom)**(1/3)``, nearest-neighbour distance ``a_fcc / sqrt(2)``
+  and (111) layer spacing ``a_fcc / sqrt(3)``.
+* Stage-1 GIC interlayer distances (the height of one metal-filled gallery, carbon plane
+  to carbon plane): LiC6 3.70 A, KC8 5.35 A, RbC8 5.65 A, CsC8 5.94 A (Dresselhaus &
+  Dresselhaus, Adv. Phys. 30, 139 (1981); SCIENCE.md section 2).  NaC6/NaC8 are not
+  observed experimentally; 4.50 A is the DFT-D estimate used as a starting value
+  (Nobuhara et al., J. Power Sources 243, 585 (2013) report 4.4-4.6 A).
+* Experimental cohesive energies (eV/atom, Kittel, *Introduction to Solid State
+  Physics*, 8th ed., table 3.1; SCIENCE.md section 3).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ase.data import atomic_masses, atomic_numbers, covalent_radii, reference_states
+
+#: Alkali metals supported by every builder, in order of increasing atomic number.
+ALKALI_METALS: tuple[str, ...] = ("Li", "Na", "K", "Rb", "Cs")
+
+#: Graphene lattice constant (A) and pristine bilayer / graphite interlayer distances.
+GRAPHENE_A = 2.46
+GRAPHENE_SPACING_AB = 3.35
+GRAPHENE_SPACING_AA = 3.60
+CARBON_MASS = float(atomic_masses[atomic_numbers["C"]])
+
+_GIC_INTERLAYER_A = {"Li": 3.70, "Na": 4.50, "K": 5.35, "Rb": 5.65, "Cs": 5.94}
+_COHESIVE_EXP_EV = {"Li": 1.63, "Na": 1.113, "K": 0.934, "Rb": 0.852, "Cs": 0.804}
+
+
+@dataclass(frozen=True)
+class MetalData:
+    """Data of one alkali metal.  Lengths in A, masses in g/mol, energies in eV.
+
+    Attributes
+    ----------
+    symbol : str
+        Chemical symbol.
+    mass_g_mol : float
+        Standard atomic weight.
+    bcc_a_A : float
+        Experimental bcc lattice constant.
+    gic_interlayer_A : float
+        Carbon-plane to carbon-plane distance of a gallery holding one metal layer
+        (stage-1 GIC); half of it is the starting metal-plane to carbon-plane distance.
+    cohesive_energy_exp_eV : float
+        Experimental cohesive energy per atom (positive number).
+    """
+
+    symbol: str
+    mass_g_mol: float
+    bcc_a_A: float
+    gic_interlayer_A: float
+    cohesive_energy_exp_eV: float
+
+    @property
+    def atomic_volume_A3(self) -> float:
+        """Volume per atom of the bcc metal, ``a**3 / 2``."""
+        return self.bcc_a_A**3 / 2.0
+
+    @property
+    def fcc_a_A(self) -> float:
+        """fcc lattice constant at the bcc volume per atom, ``(4 V)**(1/3)``."""
+        return (4.0 * self.atomic_volume_A3) ** (1.0 / 3.0)
+
+    @property
+    def close_packed_nn_A(self) -> float:
+        """Nearest-neighbour distance of close-packed planes at bulk volume."""
+        return self.fcc_a_A / math.sqrt(2.0)
+
+    @property
+    def close_packed_layer_spacing_A(self) -> float:
+        """fcc(111) (= ideal hcp(0001)) layer spacing at bulk volume."""
+        return self.fcc_a_A / math.sqrt(3.0)
+
+    @property
+    def bcc110_layer_spacing_A(self) -> float:
+        """bcc(110) layer spacing, ``a / sqrt(2)``."""
+        return self.bcc_a_A / math.sqrt(2.0)
+
+    @property
+    def metal_carbon_distance_A(self) -> float:
+        """Starting distance between a metal plane and the adjacent carbon plane."""
+        return self.gic_interlayer_A / 2.0
+
+    @property
+    def covalent_radius_A(self) -> float:
+        """Covalent radius from ``ase.data.covalent_radii`` (for distance checks)."""
+        return float(covalent_radii[atomic_numbers[self.symbol]])
+
+    def layer_spacing_A(self, packing: str) -> float:
+        """Spacing of successive metal planes for a packing ("fcc", "hcp", "bcc")."""
+        check_packing(packing)
+        if packing == "bcc":
+            return self.bcc110_layer_spacing_A
+        return self.close_packed_layer_spacing_A
+
+    def gallery_height_A(self, n_layers: int, packing: str = "fcc") -> float:
+        """Starting carbon-to-carbon gallery height holding ``n_layers`` metal planes.
+
+        ``2 * metal_carbon_distance + (n_layers - 1) * layer_spacing``; for one layer
+        this is the stage-1 GIC interlayer distance.
+        """
+        check_n_layers(n_layers, allow_zero=False)
+        return self.gic_interlayer_A + (n_layers - 1) * self.layer_spacing_A(packing)
+
+
+def _build_table() -> dict[str, MetalData]:
+    table = {}
+    for symbol in ALKALI_METALS:
+        z = atomic_numbers[symbol]
+        ref = reference_states[z]
+        assert ref["symmetry"] == "bcc"
+        table[symbol] = MetalData(
+            symbol=symbol,
+            mass_g_mol=float(atomic_masses[z]),
+            bcc_a_A=float(ref["a"]),
+            gic_interlayer_A=_GIC_INTERLAYER_A[symbol],
+            cohesive_energy_exp_eV=_COHESIVE_EXP_EV[symbol],
+        )
+    return table
+
+
+#: The element table: symbol -> :class:`MetalData`.
+METALS: dict[str, MetalData] = _build_table()
+
+STACKINGS: tuple[str, ...] = ("AA", "AB")
+PACKINGS: tuple[str, ...] = ("fcc", "hcp", "bcc")
+MAX_LAYERS = 4
+
+
+def metal_data(metal: str) -> MetalData:
+    """The :class:`MetalData` of ``metal``; ``ValueError`` names the allowed ones."""
+    check_metal(metal)
+    return METALS[metal]
+
+
+def check_metal(metal: object) -> str:
+    """Validate an alkali-metal symbol (case-sensitive, e.g. ``"Na"``)."""
+    if metal not in METALS:
+        raise ValueError(
+            f"unknown metal {metal!r}; allowed: {', '.join(ALKALI_METALS)}"
+        )
+    return str(metal)
+
+
+def check_n_layers(n_layers: object, allow_zero: bool = True) -> int:
+    """Validate a number of metal layers (0-4, or 1-4 when ``allow_zero`` is False)."""
+    low = 0 if allow_zero else 1
+    if (
+        isinstance(n_layers, bool)
+        or not isinstance(n_layers, int)
+        or not low <= n_layers <= MAX_LAYERS
+    ):
+        raise ValueError(
+            f"n_layers must be an integer from {low} to {MAX_LAYERS}, got {n_layers!r}"
+        )
+    return n_layers
+
+
+def check_stacking(stacking: object) -> str:
+    """Validate a graphene-sheet stacking ("AA" or "AB")."""
+    if stacking not in STACKINGS:
+        raise ValueError(
+            f"unknown stacking {stacking!r}; allowed: {', '.join(STACKINGS)}"
+        )
+    return str(stacking)
+
+
+def check_packing(packing: object) -> str:
+    """Validate a metal packing ("fcc" = ABC, "hcp" = AB, "bcc" = bcc(110) planes)."""
+    if packing not in PACKINGS:
+        raise ValueError(f"unknown packing {packing!r}; allowed: {', '.join(PACKINGS)}")
+    return str(packing)

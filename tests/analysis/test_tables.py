@@ -1,0 +1,67 @@
+import csv
+
+import pytest
+
+from alkali_layers.analysis.figures import plot_formation_vs_layers
+from alkali_layers.analysis.tables import (
+    BILAYER_COLUMNS,
+    bilayer_table,
+    write_csv,
+    write_markdown,
+)
+
+
+def row(metal, n, stacking, ef, n_metal, n_carbon, converged=True):
+    return dict(
+        metal=metal,
+        n_layers=n,
+        stacking=stacking,
+        n_atoms=n_metal + n_carbon,
+        n_metal=n_metal,
+        n_carbon=n_carbon,
+        supercell="[[1,1],[-1,2]]",
+        metal_strain_pct=0.0,
+        gallery_height_A=4.5,
+        formation_energy_eV_per_atom=ef,
+        capacity_total_mAh_g=1.0,
+        capacity_host_mAh_g=2.0,
+        converged=converged,
+    )
+
+
+def test_bilayer_table_voltage_steps_by_hand():
+    rows = [
+        row("Na", 2, "AA", -0.10, 6, 28),
+        row("Na", 1, "AA", -0.20, 1, 12),
+        row("Li", 1, "AB", 0.05, 1, 12),
+        row("Li", 3, "AB", -0.1, 36, 76),
+    ]
+    table = bilayer_table(rows)
+    assert [(r["metal"], r["n_layers"]) for r in table] == [
+        ("Li", 1),
+        ("Li", 3),
+        ("Na", 1),
+        ("Na", 2),
+    ]
+    na1, na2 = table[2], table[3]
+    assert na1["voltage_step_V"] == pytest.approx(0.20)
+    x1, x2 = 1 / 12, 6 / 28
+    assert na2["voltage_step_V"] == pytest.approx(
+        -(x2 * -0.10 - x1 * -0.20) / (x2 - x1)
+    )
+    assert table[1]["voltage_step_V"] is None  # Li 2 layers missing
+    assert table[0]["supercell"] == "1 1;-1 2"
+
+
+def test_table_files(tmp_path):
+    table = bilayer_table([row("K", 1, "AA", -0.3, 1, 12, converged=False)])
+    write_csv(table, tmp_path / "t.csv")
+    with open(tmp_path / "t.csv") as fh:
+        lines = list(csv.reader(fh))
+    assert lines[0] == list(BILAYER_COLUMNS)
+    assert lines[1][BILAYER_COLUMNS.index("formation_energy_eV_per_atom")] == "-0.300"
+    assert lines[1][BILAYER_COLUMNS.index("converged")] == "False"
+    md = write_markdown(table, tmp_path / "t.md", "Title", ["a note"]).read_text()
+    assert md.startswith("# Title") and "| K | 1 | AA |" in md and "a note" in md
+    png = plot_formation_vs_layers(table, tmp_path / "f.png")
+    assert png.stat().st_size > 1000 and png.with_suffix(".csv").exists()

@@ -1,0 +1,40 @@
+import pytest
+from ase.build import bulk
+
+from alkali_layers.campaigns.store import ResultStore, to_key_value_pairs
+
+
+def test_store_records_finds_and_never_overwrites(tmp_path):
+    store = ResultStore(tmp_path / "sub" / "results.db")
+    atoms = bulk("Na", "bcc", a=4.23)
+    store.record(
+        "k1",
+        atoms,
+        {
+            "label": "bulk-Na",
+            "supercell": [[1, 0], [0, 1]],
+            "skipped": None,
+            "energy_per_unit_eV": -1.3,
+        },
+    )
+    row = store.find("k1")
+    assert row.status == "ok" and row.label == "bulk-Na"
+    assert row.supercell == "[[1,0],[0,1]]" and "skipped" not in row
+    assert store.is_done("k1") and not store.is_done("k2")
+    with pytest.raises(RuntimeError, match="never overwritten"):
+        store.record("k1", atoms, {"label": "again"})
+    assert len(store) == 1
+
+
+def test_failed_rows_are_replaced_on_retry(tmp_path):
+    store = ResultStore(tmp_path / "results.db")
+    store.record_failure("k", None, {"label": "x"}, "builder: no supercell")
+    assert store.find("k").reason == "builder: no supercell"
+    assert not store.is_done("k")
+    store.record("k", bulk("K", "bcc", a=5.23), {"label": "x"})
+    assert store.is_done("k") and len(store) == 1
+
+
+def test_reserved_column_names_are_refused():
+    with pytest.raises(ValueError, match="reserved"):
+        to_key_value_pairs({"energy": 1.0})

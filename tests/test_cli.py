@@ -1,0 +1,114 @@
+import subprocess
+import sys
+
+import pytest
+from ase.io import read
+
+from alkali_layers.cli import main
+
+
+def test_build_writes_any_ase_format(tmp_path, capsys):
+    out = tmp_path / "na3.extxyz"
+    assert (
+        main(
+            [
+                "build",
+                "bilayer-graphene",
+                "--metal",
+                "Na",
+                "--layers",
+                "3",
+                "--stacking",
+                "AB",
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    atoms = read(out)
+    assert atoms.get_chemical_formula() == "C28Na9"
+    assert atoms.info["stacking"] == "AB"
+    assert "wrote" in capsys.readouterr().out
+    assert (
+        main(
+            [
+                "build",
+                "graphite-intercalation",
+                "--metal",
+                "K",
+                "-o",
+                str(tmp_path / "kc8.cif"),
+            ]
+        )
+        == 0
+    )
+    assert read(tmp_path / "kc8.cif").get_chemical_formula() == "C8K"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["build", "bilayer-graphene", "--metal", "Xx", "--layers", "2"],
+            "unknown metal 'Xx'",
+        ),
+        (
+            ["build", "bilayer-graphene", "--metal", "Na", "--layers", "5"],
+            "from 0 to 4",
+        ),
+        (
+            [
+                "build",
+                "bilayer-graphene",
+                "--metal",
+                "Na",
+                "--layers",
+                "2",
+                "--stacking",
+                "BA",
+            ],
+            "allowed: AA, AB",
+        ),
+        (
+            [
+                "build",
+                "bilayer-graphene",
+                "--metal",
+                "Na",
+                "--layers",
+                "2",
+                "--packing",
+                "sc",
+            ],
+            "allowed: fcc, hcp, bcc",
+        ),
+        (
+            [
+                "build",
+                "bilayer-graphene",
+                "--metal",
+                "Na",
+                "--layers",
+                "2",
+                "--max-strain",
+                "0.0001",
+            ],
+            "raise max_strain",
+        ),
+        (["build", "nanotube", "--metal", "Na"], "unknown model"),
+        (["table", "pores"], "unknown campaign"),
+    ],
+)
+def test_bad_input_prints_one_line_and_exits_nonzero(tmp_path, argv, message):
+    if "-o" not in argv and argv[0] == "build":
+        argv = argv + ["-o", str(tmp_path / "x.extxyz")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "alkali_layers.cli", *argv],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert message in lines[0] and "Traceback" not in proc.stderr
