@@ -13,13 +13,27 @@ Both are computed once per engine and relaxation settings and cached in memory b
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ase import Atoms
 
 from ..builders.intercalation import pristine_host
 from ..builders.layers import bulk_metal
 from .relax import RelaxResult, RelaxSettings, relax
+
+#: References are tiny (1-4 atoms) and relaxed to this tighter force criterion: the
+#: flat van der Waals minimum of a pristine bilayer moves by ~0.1 A between fmax
+#: 0.05 and 0.01 eV/A, and a reference should be its true minimum.
+REFERENCE_FMAX_EV_A = 0.005
+
+
+def reference_settings(settings: RelaxSettings) -> RelaxSettings:
+    """The model settings with fmax tightened to :data:`REFERENCE_FMAX_EV_A`."""
+    return replace(
+        settings,
+        fmax_eV_A=min(settings.fmax_eV_A, REFERENCE_FMAX_EV_A),
+        max_steps=max(settings.max_steps, 200),
+    )
 
 
 def metal_reference_atoms(metal: str) -> Atoms:
@@ -48,7 +62,8 @@ class ReferenceEnergies:
         The engine used for the models too (consistency is required: same engine,
         same dispersion treatment).
     settings : RelaxSettings
-        Relaxation settings (the same as for the models).
+        Relaxation settings of the models; references are relaxed with the same
+        settings but fmax tightened to :data:`REFERENCE_FMAX_EV_A`.
     """
 
     calc: object
@@ -57,10 +72,11 @@ class ReferenceEnergies:
 
     def _get(self, label: str, atoms: Atoms) -> float:
         if label not in self.results:
-            result = relax(atoms, self.calc, self.settings)
+            settings = reference_settings(self.settings)
+            result = relax(atoms, self.calc, settings)
             if not result.converged:
                 raise RuntimeError(
-                    f"reference {label} did not converge in {self.settings.max_steps} "
+                    f"reference {label} did not converge in {settings.max_steps} "
                     "steps; raise max_steps"
                 )
             self.results[label] = result

@@ -22,7 +22,7 @@ from ..builders.intercalation import DEFAULT_MAX_STRAIN, bilayer_graphene, prist
 from ..calculators.energetics import formation_from_energy
 from ..calculators.engines import MLIPSettings
 from ..calculators.guards import ModelFailure
-from ..calculators.references import metal_reference_atoms
+from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
 from ..elements import (
     ALKALI_METALS,
@@ -62,21 +62,6 @@ class BilayerCampaign:
             raise ValueError(
                 "the campaign needs at least one metal, layer count and stacking"
             )
-
-
-#: References are tiny (1-4 atoms) and relaxed to this tighter force criterion: the
-#: flat van der Waals minimum of a pristine bilayer moves by ~0.1 A between fmax
-#: 0.05 and 0.01 eV/A, and a reference should be its true minimum.
-REFERENCE_FMAX_EV_A = 0.005
-
-
-def reference_settings(settings: RelaxSettings) -> RelaxSettings:
-    """The model settings with fmax tightened to :data:`REFERENCE_FMAX_EV_A`."""
-    return RelaxSettings(
-        min(settings.fmax_eV_A, REFERENCE_FMAX_EV_A),
-        max(settings.max_steps, 200),
-        settings.optimizer,
-    )
 
 
 def model_label(metal: str, n_layers: int, stacking: str) -> str:

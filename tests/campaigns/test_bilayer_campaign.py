@@ -129,9 +129,8 @@ def test_worker_processes_give_the_same_results(tmp_path, campaign_dir):
     """Two worker processes (spawned, one engine each) reproduce the in-process run."""
     from alkali_layers.campaigns.bilayer import run_bilayer_campaign
 
-    table = run_bilayer_campaign(
-        tmp_path, workers=2, metals=("Na",), layers=(1, 2), stackings=("AA",), stream=False
-    )
+    grid = dict(metals=("Na",), layers=(1, 2), stackings=("AA",))
+    table = run_bilayer_campaign(tmp_path, workers=2, stream=False, **grid)
     serial = read_table(campaign_dir / "table.csv")
     assert len(table) == 2
     for mine, theirs in zip(table, serial, strict=True):
