@@ -2,8 +2,12 @@
 
 Verbs
 -----
-build   write one model to a file (any ASE format, chosen by the extension)
-table   run (or resume) a campaign and write its results table and figure
+build    write one model to a file (any ASE format, chosen by the extension)
+run      run or resume a campaign (local workers, or myqueue on a cluster)
+status   done / running / queued / failed / pending tasks of a campaign
+collect  import finished task results into the campaign's ASE database
+table    the campaign's table (CSV + Markdown) from its database
+plot     the campaign's figure from its database
 
 Units everywhere: lengths in A, energies in eV (formation energies per metal atom),
 capacities in mAh/g, voltages in V vs M+/M.  Bad input prints one line and exits 2.
@@ -97,72 +101,58 @@ def _add_build(sub) -> None:
     )
 
 
-def _add_table(sub) -> None:
-    p = sub.add_parser(
-        "table",
-        help="run or resume a campaign and write its table",
-        description="Relax every model of the campaign with the fast engine "
-        "(SevenNet 7net-0 + D3(BJ)), reusing finished results in <out>/results.db, and "
-        "write table.csv, table.md and formation_energy.png.  Formation energies in eV "
-        "per metal atom vs the relaxed bcc metal and the relaxed pristine bilayer; "
-        "capacities in mAh/g (total and host mass); voltage steps in V vs M+/M.",
+def _add_campaign_verbs(sub) -> None:
+    spec_help = (
+        "campaign spec: a campaign.toml file, its directory "
+        "(e.g. runs/bilayer_graphene) "
+        "or a campaign name under ./runs (e.g. bilayer-graphene)"
     )
-    p.add_argument("campaign", help="bilayer-graphene")
-    p.add_argument(
-        "--out",
-        default="runs/bilayer_graphene",
-        help="output directory (default runs/bilayer_graphene)",
+    run = sub.add_parser(
+        "run",
+        help="run or resume a campaign",
+        description=(
+            "Write the task folders of a campaign and run every task that has no "
+            "result yet (a finished task is never run again unless --force; a failed "
+            "one only with --retry-failed).  Locally the results go into "
+            "<campaign>/results.db as they arrive and table.csv, table.md and the "
+            "figure are written at the end; with --backend myqueue the tasks are "
+            "submitted and `collect` imports them later.  Formation energies in eV "
+            "per metal atom, capacities in mAh/g, voltages in V vs M+/M."
+        ),
     )
-    p.add_argument(
-        "--metals",
-        type=_csv_list,
-        default=ALKALI_METALS,
-        help="comma-separated metals (default all five)",
-    )
-    p.add_argument(
-        "--layers",
-        type=lambda s: _csv_list(s, int),
-        default=(1, 2, 3, 4),
-        help="comma-separated layer counts (default 1,2,3,4)",
-    )
-    p.add_argument(
-        "--stackings",
-        type=_csv_list,
-        default=STACKINGS,
-        help="comma-separated stackings (default AA,AB)",
-    )
-    p.add_argument(
-        "--packing", default="fcc", help="metal packing for >= 2 layers (default fcc)"
-    )
-    p.add_argument(
-        "--max-strain", type=float, default=0.02, help="metal strain bound (fraction)"
-    )
-    p.add_argument(
-        "--fmax", type=float, default=0.02, help="force criterion, eV/A (default 0.02)"
-    )
-    p.add_argument(
-        "--max-steps",
-        type=int,
-        default=500,
-        help="step cap per relaxation (default 500)",
-    )
-    p.add_argument(
-        "--no-gallery-prescan",
-        action="store_true",
-        help="start BFGS from the builder geometry instead of a rigid gallery scan",
-    )
-    p.add_argument(
-        "--optimizer", default="BFGS", help="BFGS, LBFGS, FIRE or PreconLBFGS"
-    )
-    p.add_argument(
+    run.add_argument("spec", help=spec_help)
+    run.add_argument("--backend", default="local", help="local (default) or myqueue")
+    run.add_argument(
         "--workers",
         type=int,
         default=2,
-        help="worker processes sharing the cores (default 2)",
+        help="local backend: worker processes sharing the cores (default 2)",
     )
-    p.add_argument(
-        "--retry-failed", action="store_true", help="recompute failed models"
+    run.add_argument(
+        "--cores",
+        type=int,
+        default=None,
+        help="myqueue: cores per task (default: the spec's [resources])",
     )
+    run.add_argument(
+        "--time",
+        default=None,
+        help="myqueue: wall-time limit per task, e.g. 30m, 2h, 1d",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="rerun finished tasks too (their old results are kept aside)",
+    )
+    run.add_argument("--retry-failed", action="store_true", help="rerun failed tasks")
+    for verb, text in (
+        ("status", "done / running / queued / failed / pending tasks, with reasons"),
+        ("collect", "import finished task results into the campaign database"),
+        ("table", "write table.csv and table.md from the campaign database"),
+        ("plot", "write the campaign's figure from its database"),
+    ):
+        p = sub.add_parser(verb, help=text, description=text + ".")
+        p.add_argument("spec", help=spec_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     _add_build(sub)
-    _add_table(sub)
+    _add_campaign_verbs(sub)
     return parser
 
 
@@ -221,29 +211,58 @@ def _build(args) -> int:
     return 0
 
 
-def _table(args) -> int:
-    if args.campaign != "bilayer-graphene":
-        raise ValueError(
-            f"unknown campaign {args.campaign!r}; allowed: bilayer-graphene"
-        )
-    from .calculators.relax import RelaxSettings
-    from .campaigns.bilayer import run_bilayer_campaign
+def _campaign(spec: str):
+    from .campaigns.campaign import Campaign
+    from .campaigns.spec import SPEC_FILENAME
 
-    relax = RelaxSettings(
-        args.fmax, args.max_steps, args.optimizer, not args.no_gallery_prescan
-    )
-    table = run_bilayer_campaign(
-        args.out,
-        workers=args.workers,
-        retry_failed=args.retry_failed,
-        metals=args.metals,
-        layers=args.layers,
-        stackings=args.stackings,
-        packing=args.packing,
-        max_strain=args.max_strain,
-        relax=relax,
-    )
-    print(f"{len(table)} models in {Path(args.out) / 'table.md'}")
+    path = Path(spec)
+    if not path.exists():
+        named = Path("runs") / spec.replace("-", "_")
+        if (named / SPEC_FILENAME).is_file():
+            path = named
+    return Campaign(path)
+
+
+def _run(args) -> int:
+    from .campaigns.backends import LocalBackend, MyQueueBackend
+
+    if args.backend == "local":
+        backend = LocalBackend(args.workers)
+    elif args.backend == "myqueue":
+        backend = MyQueueBackend(args.cores, args.time)
+    else:
+        raise ValueError(f"unknown backend {args.backend!r}; allowed: local, myqueue")
+    campaign = _campaign(args.spec)
+    campaign.run(backend, force=args.force, retry_failed=args.retry_failed)
+    return 0
+
+
+def _campaign_verb(args) -> int:
+    campaign = _campaign(args.spec)
+    if args.verb == "status":
+        print(campaign.status_report())
+    elif args.verb == "collect":
+        counts = campaign.collect()
+        print(
+            f"imported {counts.get('ok', 0)} results and {counts.get('failed', 0)} "
+            f"failures into {campaign.store.path}"
+            + (
+                f"; {counts['waiting']} models wait for their references"
+                if counts.get("waiting")
+                else ""
+            )
+        )
+    elif args.verb == "table":
+        table = campaign.table()
+        print(f"{len(table)} models in {campaign.root / 'table.md'}")
+    else:
+        path = campaign.plot()
+        print(
+            f"wrote {path}"
+            if path
+            else "no figure for this campaign (no results yet, "
+            "or its analysis has no figure)"
+        )
     return 0
 
 
@@ -254,8 +273,10 @@ def main(argv=None) -> int:
     try:
         if args.verb == "build":
             return _build(args)
-        return _table(args)
-    except (ValueError, OSError, UnknownFileTypeError) as err:
+        if args.verb == "run":
+            return _run(args)
+        return _campaign_verb(args)
+    except (ValueError, OSError, RuntimeError, UnknownFileTypeError) as err:
         print(f"alkali-layers: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -39,16 +39,33 @@ from alkali_layers.calculators.engines import make_calculator  # noqa: E402
 from alkali_layers.calculators.guards import ModelFailure  # noqa: E402
 from alkali_layers.calculators.references import metal_reference_atoms  # noqa: E402
 from alkali_layers.calculators.relax import RelaxSettings, relax  # noqa: E402
-from alkali_layers.campaigns.bilayer import BilayerCampaign, BilayerRunner  # noqa: E402
+from alkali_layers.campaigns.backends import LocalBackend  # noqa: E402
+from alkali_layers.campaigns.campaign import Campaign  # noqa: E402
+from alkali_layers.campaigns.spec import CampaignSpec, load_spec  # noqa: E402
 
 HERE = Path(__file__).parent
+SPEC = HERE.parent / "runs" / "bilayer_graphene" / "campaign.toml"
 
 
-def run_toolkit(campaign: BilayerCampaign, workers: int) -> tuple[float, dict, dict]:
+def spec_copy(tmp: str, quick: bool) -> CampaignSpec:
+    """The bilayer spec, copied into ``tmp`` (optionally reduced to Na and Rb, AA)."""
+    text = SPEC.read_text()
+    if quick:
+        text = text.replace(
+            'metal = ["Li", "Na", "K", "Rb", "Cs"]', 'metal = ["Na", "Rb"]'
+        )
+        text = text.replace('stacking = ["AA", "AB"]', 'stacking = ["AA"]')
+    path = Path(tmp) / "campaign.toml"
+    path.write_text(text)
+    return load_spec(path)
+
+
+def run_toolkit(quick: bool, workers: int) -> tuple[float, dict, dict, CampaignSpec]:
     with tempfile.TemporaryDirectory() as tmp:
-        runner = BilayerRunner(campaign, tmp, workers=workers)
+        spec = spec_copy(tmp, quick)
+        campaign = Campaign(spec)
         t0 = time.perf_counter()
-        table = runner.run()
+        table = campaign.run(LocalBackend(workers))
         wall = time.perf_counter() - t0
         ef = {
             (r["metal"], r["n_layers"], r["stacking"]): r[
@@ -56,26 +73,29 @@ def run_toolkit(campaign: BilayerCampaign, workers: int) -> tuple[float, dict, d
             ]
             for r in table
         }
-        rows = [r for r in runner.store.rows(role="model") if r.get("status") == "ok"]
+        rows = [r for r in campaign.store.rows(role="model") if r.get("status") == "ok"]
         steps = {r.label: (r.natoms, r.n_steps, r.wall_s) for r in rows}
-    return wall, ef, {"timings_s": runner.timings, "per_model": steps}
+    timings = {k: round(v, 2) for k, v in campaign.timings.items()}
+    return wall, ef, {"timings_s": timings, "per_model": steps}, spec
 
 
-def run_naive(campaign: BilayerCampaign) -> tuple[float, dict, dict]:
-    calc = make_calculator("mlip", campaign.engine)
+def run_naive(spec: CampaignSpec) -> tuple[float, dict, dict]:
+    calc = make_calculator("mlip", spec.engine)
     settings = RelaxSettings(
-        campaign.relax.fmax_eV_A,
-        campaign.relax.max_steps,
-        campaign.relax.optimizer,
+        spec.relax.fmax_eV_A,
+        spec.relax.max_steps,
+        spec.relax.optimizer,
         gallery_prescan=False,
     )
+    grid = spec.models[0].grid
+    packing = spec.models[0].params.get("packing", "fcc")
     ref_settings = RelaxSettings(0.005, 300, "BFGS", gallery_prescan=False)
     ef, steps, t_refs = {}, {}, 0.0
     t0 = time.perf_counter()
-    for metal in campaign.metals:
-        for stacking in campaign.stackings:
-            for n in campaign.layers:
-                atoms = bilayer_graphene(metal, n, stacking, campaign.packing)
+    for metal in grid["metal"]:
+        for stacking in grid["stacking"]:
+            for n in grid["n_layers"]:
+                atoms = bilayer_graphene(metal, n, stacking, packing)
                 label = f"{metal}-{n}L-{stacking}"
                 try:
                     t1 = time.perf_counter()
@@ -103,17 +123,15 @@ def run_naive(campaign: BilayerCampaign) -> tuple[float, dict, dict]:
     return wall, ef, {"references_s": round(t_refs, 1), "per_model": steps}
 
 
-def profile_one(
-    campaign: BilayerCampaign, metal="K", n_layers=3, stacking="AA"
-) -> dict:
+def profile_one(spec: CampaignSpec, metal="K", n_layers=3, stacking="AA") -> dict:
     """Where the time of one relaxation goes, by package (cProfile, tottime)."""
-    calc = make_calculator("mlip", campaign.engine)
-    atoms = bilayer_graphene(metal, n_layers, stacking, campaign.packing)
+    calc = make_calculator("mlip", spec.engine)
+    atoms = bilayer_graphene(metal, n_layers, stacking)
     relax(bilayer_graphene(metal, 1, stacking), calc)  # warm-up (first torch call)
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
-    result = relax(atoms, calc, campaign.relax)
+    result = relax(atoms, calc, spec.relax)
     prof.disable()
     wall = time.perf_counter() - t0
     stats = pstats.Stats(prof).stats
@@ -160,17 +178,15 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(HERE / "results"))
     args = parser.parse_args()
-    kwargs = dict(metals=("Na", "Rb"), stackings=("AA",)) if args.quick else {}
-    campaign = BilayerCampaign(**kwargs)
     print(f"toolkit way ({args.workers} workers) ...", flush=True)
-    t_fast, ef_fast, fast_detail = run_toolkit(campaign, args.workers)
+    t_fast, ef_fast, fast_detail, spec = run_toolkit(args.quick, args.workers)
     print(f"toolkit way: {t_fast / 60:.2f} min", flush=True)
     print("naive way (1 process, references per model, no pre-scan) ...", flush=True)
-    t_naive, ef_naive, naive_detail = run_naive(campaign)
+    t_naive, ef_naive, naive_detail = run_naive(spec)
     print(f"naive way: {t_naive / 60:.2f} min", flush=True)
     common = sorted(set(ef_fast) & set(ef_naive))
     diffs = np.array([ef_fast[k] - ef_naive[k] for k in common])
-    profile = profile_one(campaign)
+    profile = profile_one(spec)
     result = {
         "machine": {
             "cpus": os.cpu_count(),

@@ -97,7 +97,7 @@ def test_build_writes_any_ase_format(tmp_path, capsys):
             "raise max_strain",
         ),
         (["build", "nanotube", "--metal", "Na"], "unknown model"),
-        (["table", "pores"], "unknown campaign"),
+        (["table", "pores"], "no campaign spec here"),
     ],
 )
 def test_bad_input_prints_one_line_and_exits_nonzero(tmp_path, argv, message):

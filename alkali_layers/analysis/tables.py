@@ -32,7 +32,21 @@ BILAYER_COLUMNS: tuple[str, ...] = (
     "converged",
 )
 
+#: Columns of the generic table (any builder): one row per model.
+FORMATION_COLUMNS: tuple[str, ...] = (
+    "label",
+    "formula",
+    "n_atoms",
+    "energy_eV",
+    "formation_energy_eV_per_atom",
+    "gallery_height_A",
+    "capacity_total_mAh_g",
+    "capacity_host_mAh_g",
+    "converged",
+)
+
 _DECIMALS = {
+    "energy_eV": 4,
     "metal_strain_pct": 2,
     "gallery_height_A": 3,
     "formation_energy_eV_per_atom": 3,
@@ -97,6 +111,16 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
             row["voltage_step_V"] = steps.get(r["n_layers"])
             row["converged"] = bool(r["converged"])
             out.append(row)
+    return out
+
+
+def formation_table(rows: Iterable[dict]) -> list[dict]:
+    """Generic table rows (:data:`FORMATION_COLUMNS`) sorted by label."""
+    out = []
+    for r in sorted(rows, key=lambda r: r["label"]):
+        row = {c: r.get(c) for c in FORMATION_COLUMNS}
+        row["converged"] = bool(r.get("converged"))
+        out.append(row)
     return out
 
 

@@ -1,51 +1,64 @@
-"""Execution backends.  ``LocalBackend``: in-process or N worker processes.
+"""Execution backends for campaign tasks.
 
-Workers only compute and return outcomes; the calling process is the only one that
-writes the database.
+``LocalBackend`` runs tasks here, in-process (``workers=1``, the embedded default: no
+server, no daemon) or in N spawned worker processes; the calling process imports
+each result into the database as it arrives (the only writer).
+
+``MyQueueBackend`` submits each task folder to myqueue
+(``mq submit alkali_layers.task -R cores[:processes]:time FOLDER...``), which hands
+it to SLURM/PBS/LSF or myqueue's local scheduler; ``alkali-layers collect`` imports
+the results later.  Engines that run under MPI get one MPI process per core (myqueue
+then starts ``mpiexec -np N python3 -m alkali_layers.task``); the ML engine gets one
+process with N threads.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
-from ..calculators.engines import MLIPSettings, make_calculator
-from ..calculators.relax import RelaxSettings
-from .tasks import RelaxTask, TaskOutcome, execute_relax, init_worker, worker_relax
+from .tasks import init_worker, run_task_folder, worker_run_folder
+
+#: Engines whose tasks run as MPI programs (one process per core).
+MPI_ENGINES: tuple[str, ...] = ()
 
 
 class Progress:
     """Counts finished tasks and estimates the time left from the atoms still to do."""
 
-    def __init__(self, tasks: Sequence[RelaxTask], stream=None, prefix: str = ""):
-        self.total = len(tasks)
-        self.atoms_left = sum(len(t.atoms) if t.atoms is not None else 0 for t in tasks)
+    def __init__(self, entries: Sequence, stream=None, prefix: str = ""):
+        self.total = len(entries)
+        self.atoms_left = sum(e.n_atoms for e in entries)
         self.atoms_done = 0
         self.done = 0
         self.t0 = time.perf_counter()
-        self.stream = stream if stream is not None else sys.stdout
+        self.stream = sys.stdout if stream is None else stream
         self.prefix = prefix
 
-    def update(self, task: RelaxTask, outcome: TaskOutcome) -> str:
+    def update(self, entry, result: dict) -> str:
         self.done += 1
-        n = len(task.atoms) if task.atoms is not None else 0
-        self.atoms_done += n
-        self.atoms_left -= n
+        self.atoms_done += entry.n_atoms
+        self.atoms_left -= entry.n_atoms
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / max(self.atoms_done, 1) * self.atoms_left
-        if outcome.ok:
-            what = f"{n} atoms, {outcome.n_steps} steps, {outcome.wall_s:.1f} s" + (
-                "" if outcome.converged else ", NOT converged"
+        if result["status"] == "ok":
+            what = (
+                f"{entry.n_atoms} atoms, {result['n_steps']} steps, "
+                f"{result['wall_s']:.1f} s"
+                + ("" if result["converged"] else ", NOT converged")
             )
         else:
-            what = f"FAILED: {outcome.reason}"
+            what = f"FAILED: {result['reason']}"
         line = (
-            f"{self.prefix}[{self.done}/{self.total}] {task.label}: {what}"
+            f"{self.prefix}[{self.done}/{self.total}] {entry.label}: {what}"
             f" | elapsed {elapsed / 60:.1f} min, ~{eta / 60:.1f} min left"
         )
         if self.stream:
@@ -54,52 +67,42 @@ class Progress:
 
 
 class LocalBackend:
-    """Run relaxation tasks here: in-process (``workers=1``) or in worker processes.
+    """Run tasks on this machine.
 
     Parameters
     ----------
-    engine : MLIPSettings
-        Engine settings (each worker loads the engine once).
-    settings : RelaxSettings
-        Relaxation settings.
     workers : int
-        Worker processes; with more than one, the CPU cores are split between them
-        (torch threads = cores // workers).
+        1: in-process.  N > 1: N spawned worker processes sharing the cores
+        (torch threads per worker = cores // N); references always run in-process.
     """
 
-    def __init__(self, engine: MLIPSettings, settings: RelaxSettings, workers: int = 1):
-        if workers < 1:
-            raise ValueError(f"workers must be >= 1, got {workers!r}")
-        self.engine = engine
-        self.settings = settings
-        self.workers = workers
-        self._calc = None
+    asynchronous = False
 
-    def run(
-        self, tasks: Sequence[RelaxTask]
-    ) -> Iterator[tuple[RelaxTask, TaskOutcome]]:
-        """Yield ``(task, outcome)`` as tasks finish (largest tasks start first)."""
-        order = sorted(
-            tasks, key=lambda t: -(len(t.atoms) if t.atoms is not None else 0)
-        )
-        if self.workers == 1 or len(order) <= 1:
-            for task in order:
-                yield task, execute_relax(task, self._calculator(), self.settings)
+    def __init__(self, workers: int = 1):
+        if not (isinstance(workers, int) and workers >= 1):
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        self.workers = workers
+
+    def __str__(self) -> str:
+        return f"local backend ({self.workers} worker{'s' if self.workers > 1 else ''})"
+
+    def _execute(self, entries, workers: int) -> Iterator[tuple]:
+        order = sorted(entries, key=lambda e: -e.n_atoms)  # largest first
+        if workers == 1 or len(order) <= 1:
+            for e in order:
+                yield e, run_task_folder(e.folder)
             return
-        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        threads = max(1, (os.cpu_count() or 1) // workers)
         ctx = multiprocessing.get_context("spawn")
+        by_folder = {str(e.folder): e for e in order}
         with ProcessPoolExecutor(
-            self.workers,
-            mp_context=ctx,
-            initializer=init_worker,
-            initargs=(self.engine, threads),
+            workers, mp_context=ctx, initializer=init_worker, initargs=(threads,)
         ) as pool:
             try:
-                futures = {
-                    pool.submit(worker_relax, t, self.settings): t for t in order
-                }
+                futures = [pool.submit(worker_run_folder, f) for f in by_folder]
                 for fut in as_completed(futures):
-                    yield futures[fut], fut.result()
+                    folder, result = fut.result()
+                    yield by_folder[folder], result
             except BrokenProcessPool as err:
                 raise RuntimeError(
                     "a worker process died (out of memory, killed, or started from a "
@@ -108,20 +111,83 @@ class LocalBackend:
                     "workers=1"
                 ) from err
 
-    def _calculator(self):
-        if self._calc is None:
-            self._calc = make_calculator(self.engine.engine, self.engine)
-        return self._calc
+    def run(self, campaign, entries: Sequence) -> None:
+        """Run ``entries`` of ``campaign``; import each result as it arrives."""
+        refs = [e for e in entries if e.task.role == "reference"]
+        models = [e for e in entries if e.task.role != "reference"]
+        for batch, workers, prefix in (
+            (refs, 1, "  ref "),
+            (models, self.workers, "  "),
+        ):
+            if not batch:
+                continue
+            progress = Progress(batch, campaign.stream, prefix)
+            for entry, result in self._execute(batch, workers):
+                campaign.collect([entry])
+                progress.update(entry, result)
+        if models:
+            campaign.collect()  # models that waited for their references
 
 
-def run_tasks(
-    backend: LocalBackend,
-    tasks: Sequence[RelaxTask],
-    on_result: Callable[[RelaxTask, TaskOutcome], None],
-    progress: Progress | None = None,
-) -> None:
-    """Run ``tasks`` on ``backend``; call ``on_result`` (the writer) per outcome."""
-    for task, outcome in backend.run(tasks):
-        on_result(task, outcome)
-        if progress is not None:
-            progress.update(task, outcome)
+def _mq_executable() -> str:
+    found = shutil.which("mq") or str(Path(sys.executable).parent / "mq")
+    if not Path(found).exists():
+        raise RuntimeError(
+            "the myqueue backend needs myqueue: pip install myqueue, then configure it "
+            "for your scheduler (mq config slurm > ~/.myqueue/config.py)"
+        )
+    return found
+
+
+class MyQueueBackend:
+    """Submit tasks to myqueue; results are imported later by ``collect``.
+
+    Parameters
+    ----------
+    cores : int, optional
+        Cores per task (default: the spec's ``[resources] cores``).
+    time : str, optional
+        Wall-time limit per task, e.g. "30m", "2h", "1d" (default: the spec's).
+    """
+
+    asynchronous = True
+
+    def __init__(self, cores: int | None = None, time: str | None = None):
+        if cores is not None and not (isinstance(cores, int) and cores >= 1):
+            raise ValueError(f"cores must be an integer >= 1, got {cores!r}")
+        self.cores = cores
+        self.time = time
+
+    def __str__(self) -> str:
+        return "myqueue"
+
+    def resources(self, campaign) -> str:
+        cores = self.cores or campaign.spec.resources.cores
+        tmax = self.time or campaign.spec.resources.time
+        if campaign.spec.engine.engine in MPI_ENGINES:
+            return f"{cores}:{tmax}"  # one MPI process per core
+        return f"{cores}:1:{tmax}"  # one process, threads
+
+    def run(self, campaign, entries: Sequence) -> None:
+        from .campaign import mark_submitted
+
+        if not entries:
+            campaign.log("nothing to submit")
+            return
+        res = self.resources(campaign)
+        folders = [str(e.folder.relative_to(campaign.root)) for e in entries]
+        cmd = [_mq_executable(), "submit", "alkali_layers.task", "-R", res, *folders]
+        env = {**os.environ, "ALKALI_LAYERS_THREADS": res.split(":")[0]}
+        proc = subprocess.run(
+            cmd, cwd=campaign.root, capture_output=True, text=True, env=env
+        )
+        if proc.returncode != 0:
+            text = " ".join((proc.stderr or proc.stdout).split())
+            raise RuntimeError(f"mq submit failed ({proc.returncode}): {text[-400:]}")
+        for e in entries:
+            mark_submitted(e, "myqueue")
+        campaign.log(
+            f"submitted {len(entries)} tasks to myqueue ({res}); follow with "
+            f"`alkali-layers status {campaign.spec.path}` or `mq ls`, import with "
+            f"`alkali-layers collect {campaign.spec.path}`"
+        )

@@ -10,8 +10,10 @@ at any moment leaves every finished row intact.  Browse with
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+from contextlib import contextmanager
 from pathlib import Path
 
 import ase.db
@@ -136,6 +138,27 @@ class ResultStore:
             {**values, "reason": reason},
             status="failed",
         )
+
+    @contextmanager
+    def lock(self):
+        """Exclusive lock (``results.db.collect.lock``) held while importing results.
+
+        Two collectors started at once take turns instead of interleaving their
+        check-then-write sequences (which could write a row twice).
+        """
+        lock_path = self.path.with_name(self.path.name + ".collect.lock")
+        with lock_path.open("w") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def delete(self, task_key: str) -> None:
+        """Remove the row of ``task_key`` (only for an explicit ``--force`` rerun)."""
+        row = self.find(task_key)
+        if row is not None:
+            self.db.delete([row.id])
 
     def rows(self, **selection) -> list:
         """All rows matching ``selection`` (ase.db keyword selection)."""

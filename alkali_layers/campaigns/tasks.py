@@ -1,18 +1,34 @@
-"""Content-addressed relaxation tasks and their execution.
+"""Content-addressed relaxation tasks, their files and their execution.
 
 A task's key is ``hash(kind, structure, engine settings, relaxation settings)``: the
 same model with the same settings always has the same key, so a rerun finds it done,
 while a changed builder, engine or protocol gives a new key and a new result.
+
+On disk a task is a folder ``tasks/<label>.<key>/`` holding
+
+* ``task.json``: everything needed to run it (structure, engine and relaxation
+  settings), so that ``python -m alkali_layers.task <folder>`` runs it anywhere;
+* ``running.json`` while it runs (host, pid, start time);
+* ``relax.log``: the optimizer log;
+* ``result.json``: written atomically (temporary file, then rename) when it ends,
+  with the relaxed structure, energy, convergence, or the failure reason, and
+  provenance (package versions, settings, host, wall time).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 from ase import Atoms
+from ase.io.jsonio import decode, encode
 
 from ..calculators.engines import MLIPSettings, engine_versions, make_calculator
 from ..calculators.guards import ModelFailure
@@ -75,16 +91,20 @@ class TaskOutcome:
     cell_mode: str = ""
     gallery_height_A: float | None = None
     reason: str = ""
-    host: str = field(default_factory=lambda: os.uname().nodename)
+    host: str = field(default_factory=socket.gethostname)
+    prescan_delta_A: float = 0.0
+    prescan_evaluations: int = 0
 
 
-def execute_relax(task: RelaxTask, calc, settings: RelaxSettings) -> TaskOutcome:
+def execute_relax(
+    task: RelaxTask, calc, settings: RelaxSettings, logfile: str | None = None
+) -> TaskOutcome:
     """Relax ``task.atoms``; every failure becomes an outcome with its reason."""
     t0 = time.perf_counter()
     if task.atoms is None:
         return TaskOutcome(task.label, ok=False, reason=f"builder: {task.build_error}")
     try:
-        result = relax(task.atoms, calc, settings)
+        result = relax(task.atoms, calc, settings, logfile=logfile)
     except ModelFailure as err:
         return TaskOutcome(
             task.label, ok=False, reason=err.reason, wall_s=time.perf_counter() - t0
@@ -112,6 +132,8 @@ def execute_relax(task: RelaxTask, calc, settings: RelaxSettings) -> TaskOutcome
         wall_s=result.wall_s,
         cell_mode=result.cell_mode,
         gallery_height_A=height,
+        prescan_delta_A=result.prescan_delta_A,
+        prescan_evaluations=result.prescan_evaluations,
     )
 
 
@@ -135,15 +157,206 @@ def settings_data(engine: MLIPSettings, settings: RelaxSettings) -> dict:
     return {"engine_settings": asdict(engine), "relax_settings": asdict(settings)}
 
 
+# --- task folders ---------------------------------------------------------------
+TASK_FILE = "task.json"
+RESULT_FILE = "result.json"
+RUNNING_FILE = "running.json"
+SUBMITTED_FILE = "submitted.json"
+LOG_FILE = "relax.log"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as fh:
+        json.dump(data, fh, indent=1)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON content of ``path``, or None when it does not exist."""
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def task_folder_name(task: RelaxTask, key: str) -> str:
+    return f"{task.label}.{key}"
+
+
+def write_task_file(
+    folder: Path,
+    task: RelaxTask,
+    key: str,
+    engine: MLIPSettings,
+    settings: RelaxSettings,
+) -> Path:
+    """Create ``folder/task.json`` (kept as is when it exists: same key, same task)."""
+    folder = Path(folder)
+    path = folder / TASK_FILE
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(
+        path,
+        {
+            "format": "alkali_layers.task/1",
+            "key": key,
+            "kind": TASK_KIND_RELAX,
+            "label": task.label,
+            "role": task.role,
+            "params": task.params,
+            "engine": {"name": engine.engine, **asdict(engine)},
+            "relax": asdict(settings),
+            "atoms": None if task.atoms is None else json.loads(encode(task.atoms)),
+            "build_error": task.build_error,
+            "created": _now(),
+        },
+    )
+    return path
+
+
+def read_task_file(folder: Path) -> tuple[RelaxTask, str, MLIPSettings, RelaxSettings]:
+    """The task, its key, engine and relaxation settings stored in ``folder``."""
+    data = read_json(Path(folder) / TASK_FILE)
+    if data is None:
+        raise FileNotFoundError(f"{folder}: no {TASK_FILE}; not a task folder")
+    atoms = None if data["atoms"] is None else decode(json.dumps(data["atoms"]))
+    task = RelaxTask(
+        data["label"], data["role"], atoms, data["params"], data["build_error"]
+    )
+    engine = {k: v for k, v in data["engine"].items() if k != "name"}
+    return task, data["key"], MLIPSettings(**engine), RelaxSettings(**data["relax"])
+
+
+def outcome_to_result(
+    outcome: TaskOutcome,
+    key: str,
+    engine: MLIPSettings,
+    settings: RelaxSettings,
+    started: str,
+) -> dict:
+    """The content of ``result.json`` for an outcome."""
+    values = asdict(outcome)
+    atoms = values.pop("atoms")
+    atoms = None if outcome.atoms is None else json.loads(encode(outcome.atoms.copy()))
+    return {
+        "format": "alkali_layers.result/1",
+        "key": key,
+        "status": "ok" if outcome.ok else "failed",
+        **{k: v for k, v in values.items() if k != "ok"},
+        "atoms": atoms,
+        "provenance": {
+            **provenance(engine, settings),
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "started": started,
+            "finished": _now(),
+            "log": LOG_FILE,
+        },
+    }
+
+
+def result_outcome(result: dict) -> TaskOutcome:
+    """A :class:`TaskOutcome` (relaxed atoms with their energy) from ``result.json``."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    atoms = None
+    if result.get("atoms") is not None:
+        atoms = decode(json.dumps(result["atoms"]))
+        if result.get("energy_eV") is not None:
+            atoms.calc = SinglePointCalculator(atoms, energy=result["energy_eV"])
+    names = {f for f in TaskOutcome.__dataclass_fields__} - {"ok", "atoms"}
+    return TaskOutcome(
+        ok=result["status"] == "ok",
+        atoms=atoms,
+        **{k: result[k] for k in names if k in result},
+    )
+
+
+def archive_result(folder: Path) -> Path | None:
+    """Move ``result.json`` aside (``result.<finished>.json``) before a rerun."""
+    existing = read_json(Path(folder) / RESULT_FILE)
+    if existing is None:
+        return None
+    stamp = existing.get("provenance", {}).get("finished", "old").replace(":", "")
+    target = Path(folder) / f"result.{stamp}.json"
+    os.replace(Path(folder) / RESULT_FILE, target)
+    return target
+
+
+def threads_from_environment() -> int | None:
+    """Threads for the ML engine: ALKALI_LAYERS_THREADS or SLURM_CPUS_PER_TASK."""
+    for name in ("ALKALI_LAYERS_THREADS", "SLURM_CPUS_PER_TASK"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+_ENGINES: dict[str, object] = {}
+
+
+def engine_for(engine: MLIPSettings, threads: int | None = None):
+    """One calculator per engine settings per process (loading 7net-0 takes ~1 s)."""
+    key = engine.settings_hash()
+    if key not in _ENGINES:
+        _ENGINES[key] = make_calculator(engine.engine, engine, threads=threads)
+    return _ENGINES[key]
+
+
+def run_task_folder(
+    folder: Path, calc=None, force: bool = False, threads: int | None = None
+) -> dict:
+    """Run the task in ``folder`` and write its ``result.json``; return the result.
+
+    A folder that already holds a finished (ok) result is not run again unless
+    ``force``; the earlier result is then kept as ``result.<time>.json``.
+    """
+    folder = Path(folder).resolve()
+    existing = read_json(folder / RESULT_FILE)
+    if existing is not None and existing.get("status") == "ok" and not force:
+        return existing
+    archive_result(folder)
+    task, key, engine, settings = read_task_file(folder)
+    started = _now()
+    write_json_atomic(
+        folder / RUNNING_FILE,
+        {"host": socket.gethostname(), "pid": os.getpid(), "started": started},
+    )
+    try:
+        threads = threads if threads is not None else threads_from_environment()
+        calc = calc if calc is not None else engine_for(engine, threads)
+        outcome = execute_relax(task, calc, settings, logfile=str(folder / LOG_FILE))
+    except Exception as err:  # noqa: BLE001 - e.g. a missing engine dependency
+        outcome = TaskOutcome(
+            task.label, ok=False, reason=f"{type(err).__name__}: {err}"
+        )
+    result = outcome_to_result(outcome, key, engine, settings, started)
+    write_json_atomic(folder / RESULT_FILE, result)
+    (folder / RUNNING_FILE).unlink(missing_ok=True)
+    return result
+
+
 # --- worker processes -----------------------------------------------------------
 _WORKER: dict = {}
 
 
-def init_worker(engine: MLIPSettings, threads: int | None) -> None:
-    """Process-pool initializer: load the engine once per worker."""
-    _WORKER["calc"] = make_calculator(engine.engine, engine, threads=threads)
+def init_worker(threads: int | None) -> None:
+    """Process-pool initializer: limit the threads of this worker."""
+    _WORKER["threads"] = threads
 
 
-def worker_relax(task: RelaxTask, settings: RelaxSettings) -> TaskOutcome:
-    """Run one task in a worker process (engine from :func:`init_worker`)."""
-    return execute_relax(task, _WORKER["calc"], settings)
+def worker_run_folder(folder: str, force: bool = False) -> tuple[str, dict]:
+    """Run one task folder in a worker process (engine loaded once per worker)."""
+    return folder, run_task_folder(
+        Path(folder), force=force, threads=_WORKER.get("threads")
+    )

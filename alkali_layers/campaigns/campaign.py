@@ -1,0 +1,557 @@
+"""A campaign: spec -> content-addressed tasks -> backend -> result files -> database.
+
+``Campaign(load_spec(path))`` expands the spec into tasks (models and the references
+their formation energies need), reports their status, runs the missing ones on a
+backend, imports finished result files into the campaign's ASE database (one writer
+at a time, under a lock) and writes tables and figures from the database only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..analysis.capacity import atoms_capacity_mAh_g
+from ..analysis.figures import plot_formation_vs_layers
+from ..analysis.tables import (
+    BILAYER_COLUMNS,
+    FORMATION_COLUMNS,
+    bilayer_table,
+    formation_table,
+    write_csv,
+    write_markdown,
+)
+from ..builders.intercalation import pristine_host
+from ..calculators.energetics import formation_from_energy
+from ..calculators.guards import ModelFailure
+from ..calculators.references import metal_reference_atoms, reference_settings
+from ..calculators.relax import RelaxSettings
+from .spec import CampaignSpec, load_spec
+from .store import ResultStore
+from .tasks import (
+    RESULT_FILE,
+    RUNNING_FILE,
+    SUBMITTED_FILE,
+    RelaxTask,
+    TaskOutcome,
+    archive_result,
+    provenance,
+    read_json,
+    result_outcome,
+    settings_data,
+    task_folder_name,
+    write_json_atomic,
+    write_task_file,
+)
+
+STATES = ("done", "failed", "running", "queued", "pending")
+
+
+@dataclass
+class Entry:
+    """One task of a campaign with everything needed to run and file it."""
+
+    task: RelaxTask
+    key: str
+    settings: RelaxSettings
+    folder: Path
+    references: tuple[str, str] | None = None  # (metal label, host label) for E_f
+
+    @property
+    def label(self) -> str:
+        return self.task.label
+
+    @property
+    def n_atoms(self) -> int:
+        return len(self.task.atoms) if self.task.atoms is not None else 0
+
+
+@dataclass
+class TaskState:
+    """Where one task stands: state (see :data:`STATES`), reason, collected or not."""
+
+    entry: Entry
+    state: str
+    reason: str = ""
+    collected: bool = False
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Campaign:
+    """A campaign defined by a spec (see :mod:`alkali_layers.campaigns.spec`).
+
+    Parameters
+    ----------
+    spec : CampaignSpec or path
+        The spec, or the path of its TOML file / directory.
+    stream : file, optional
+        Where progress goes (default stdout; ``False`` for silence).
+    """
+
+    def __init__(self, spec, stream=None):
+        self.spec: CampaignSpec = (
+            spec if isinstance(spec, CampaignSpec) else load_spec(spec)
+        )
+        self.root = self.spec.directory
+        self.tasks_dir = self.root / "tasks"
+        self.store = ResultStore(self.root / "results.db")
+        self.stream = sys.stdout if stream is None else stream
+        self.timings: dict[str, float] = {}
+        self._entries: list[Entry] | None = None
+
+    def log(self, text: str) -> None:
+        if self.stream:
+            print(text, file=self.stream, flush=True)
+
+    # -- expansion ----------------------------------------------------------------
+    def _entry(self, task: RelaxTask, settings: RelaxSettings, refs=None) -> Entry:
+        key = task.key(self.spec.engine, settings)
+        return Entry(
+            task, key, settings, self.tasks_dir / task_folder_name(task, key), refs
+        )
+
+    def entries(self) -> list[Entry]:
+        """All tasks: references first, then models (built once, cached)."""
+        if self._entries is not None:
+            return self._entries
+        t0 = time.perf_counter()
+        spec = self.spec
+        ref_settings = reference_settings(spec.relax)
+        models: list[Entry] = []
+        refs: dict[str, Entry] = {}
+        for group in spec.models:
+            for point in group.points():
+                label = group.label(point)
+                try:
+                    atoms = group.build(point)
+                except (ValueError, TypeError) as err:
+                    task = RelaxTask(
+                        label,
+                        "model",
+                        None,
+                        {"builder": group.builder, **point},
+                        build_error=str(err),
+                    )
+                    models.append(self._entry(task, spec.relax))
+                    continue
+                task = RelaxTask(
+                    label, "model", atoms, {"builder": group.builder, **point}
+                )
+                needs = None
+                if "formation_energy" in group.tasks and atoms.info.get("metal"):
+                    metal = atoms.info["metal"]
+                    host = pristine_host(atoms)
+                    metal_label = f"bulk-{metal}"
+                    host_label = f"{host.info['host']}-{host.info['stacking']}"
+                    if metal_label not in refs:
+                        refs[metal_label] = self._entry(
+                            RelaxTask(
+                                metal_label,
+                                "reference",
+                                metal_reference_atoms(metal),
+                                {"metal": metal},
+                            ),
+                            ref_settings,
+                        )
+                    if host_label not in refs:
+                        refs[host_label] = self._entry(
+                            RelaxTask(
+                                host_label,
+                                "reference",
+                                host,
+                                {
+                                    "host": host.info["host"],
+                                    "stacking": host.info["stacking"],
+                                },
+                            ),
+                            ref_settings,
+                        )
+                    needs = (metal_label, host_label)
+                models.append(self._entry(task, spec.relax, needs))
+        labels = Counter(e.label for e in models)
+        clash = [label for label, n in labels.items() if n > 1]
+        if clash:
+            raise ValueError(f"{spec.path}: grid points share labels {clash}")
+        self._entries = list(refs.values()) + models
+        self.timings["build_s"] = time.perf_counter() - t0
+        return self._entries
+
+    def write_task_files(self) -> None:
+        """Create the task folders (task.json) of every task."""
+        for e in self.entries():
+            write_task_file(e.folder, e.task, e.key, self.spec.engine, e.settings)
+
+    # -- status -------------------------------------------------------------------
+    def state_of(self, entry: Entry) -> TaskState:
+        row = self.store.find(entry.key)
+        if row is not None and row.get("status") == "ok":
+            return TaskState(entry, "done", collected=True)
+        result = read_json(entry.folder / RESULT_FILE)
+        if result is not None:
+            if result["status"] == "ok":
+                return TaskState(entry, "done")
+            return TaskState(
+                entry, "failed", result.get("reason", ""), collected=row is not None
+            )
+        if row is not None:  # failed row without a file (e.g. a copied database)
+            return TaskState(entry, "failed", row.get("reason", ""), collected=True)
+        if entry.task.atoms is None:
+            return TaskState(entry, "failed", f"builder: {entry.task.build_error}")
+        running = read_json(entry.folder / RUNNING_FILE)
+        if running is not None:
+            here = running.get("host") == socket.gethostname()
+            if not here or _pid_alive(int(running.get("pid", -1))):
+                where = "" if here else f" on {running.get('host')}"
+                return TaskState(
+                    entry, "running", f"since {running.get('started')}{where}"
+                )
+            return TaskState(entry, "pending", "interrupted (its process is gone)")
+        submitted = read_json(entry.folder / SUBMITTED_FILE)
+        if submitted is not None:
+            return TaskState(
+                entry,
+                "queued",
+                f"submitted {submitted.get('time')} to {submitted.get('backend')}",
+            )
+        return TaskState(entry, "pending")
+
+    def status(self) -> list[TaskState]:
+        return [self.state_of(e) for e in self.entries()]
+
+    def status_report(self) -> str:
+        """Counts per state, then the failed, running and queued tasks with reasons."""
+        states = self.status()
+        counts = Counter(s.state for s in states)
+        uncollected = sum(
+            1 for s in states if s.state in ("done", "failed") and not s.collected
+        )
+        lines = [
+            f"{self.spec.name}: {len(states)} tasks: "
+            + ", ".join(f"{counts.get(k, 0)} {k}" for k in STATES)
+            + (
+                f"; {uncollected} finished but not collected (alkali-layers collect)"
+                if uncollected
+                else ""
+            )
+        ]
+        for s in states:
+            if s.state in ("failed", "running", "queued") or s.reason:
+                lines.append(f"  {s.state:8s} {s.entry.label}: {s.reason}")
+        return "\n".join(lines)
+
+    # -- collecting (the only writer of the database) ------------------------------
+    def _values(self, entry: Entry, outcome: TaskOutcome | None) -> dict:
+        task = entry.task
+        values = {"label": task.label, "role": task.role}
+        if task.atoms is not None:
+            info = task.atoms.info
+            values.update({k: v for k, v in info.items() if k != "gallery_height_A"})
+            values["gallery_height_initial_A"] = info.get("gallery_height_A")
+        else:
+            values.update({k: v for k, v in task.params.items() if k != "builder"})
+        values["builder"] = task.params.get("builder", "")
+        if outcome is not None:
+            values.update(
+                wall_s=round(outcome.wall_s, 3),
+                n_steps=outcome.n_steps,
+                compute_host=outcome.host,
+            )
+        return {**values, **provenance(self.spec.engine, entry.settings)}
+
+    def _record_failure(self, entry: Entry, outcome: TaskOutcome | None, reason: str):
+        self.store.record_failure(
+            entry.key, entry.task.atoms, self._values(entry, outcome), reason
+        )
+
+    def _record(
+        self, entry: Entry, outcome: TaskOutcome, refs: dict[str, float]
+    ) -> str:
+        """Import one finished outcome; returns "ok", "failed" or "waiting"."""
+        if not outcome.ok:
+            self._record_failure(entry, outcome, outcome.reason)
+            return "failed"
+        values = {
+            **self._values(entry, outcome),
+            "converged": outcome.converged,
+            "fmax_final_eV_A": outcome.fmax_final_eV_A,
+            "cell_mode": outcome.cell_mode,
+            "gallery_height_A": outcome.gallery_height_A,
+            "prescan_delta_A": outcome.prescan_delta_A,
+        }
+        atoms = outcome.atoms
+        if entry.task.role == "reference":
+            if not outcome.converged:
+                self._record_failure(
+                    entry,
+                    outcome,
+                    f"reference not converged in {outcome.n_steps} steps",
+                )
+                return "failed"
+            symbols = atoms.get_chemical_symbols()
+            bulk = atoms.info.get("host") == "bulk"
+            unit = len(symbols) if bulk else symbols.count("C")
+            values["energy_per_unit_eV"] = outcome.energy_eV / unit
+            if bulk:
+                values["bcc_a_relaxed_A"] = float(np.cbrt(2 * atoms.get_volume()))
+        else:
+            metal = entry.task.atoms.info.get("metal") or ""
+            if entry.references is not None:
+                metal_label, host_label = entry.references
+                if metal_label not in refs or host_label not in refs:
+                    return "waiting"
+                try:
+                    ef, host_energy = formation_from_energy(
+                        outcome.energy_eV,
+                        entry.task.atoms,
+                        refs[host_label],
+                        refs[metal_label],
+                    )
+                except ModelFailure as err:
+                    self._record_failure(entry, outcome, err.reason)
+                    return "failed"
+                values.update(
+                    formation_energy_eV_per_atom=ef,
+                    mu_metal_eV=refs[metal_label],
+                    host_energy_eV=host_energy,
+                    host_energy_per_carbon_eV=refs[host_label],
+                )
+            if metal:
+                values["capacity_total_mAh_g"] = atoms_capacity_mAh_g(
+                    atoms, metal, "total"
+                )
+                values["capacity_host_mAh_g"] = atoms_capacity_mAh_g(
+                    atoms, metal, "host"
+                )
+        self.store.record(
+            entry.key, atoms, values, settings_data(self.spec.engine, entry.settings)
+        )
+        return "ok"
+
+    def _reference_energies(self) -> dict[str, float]:
+        refs = {}
+        for e in self.entries():
+            if e.task.role == "reference":
+                row = self.store.find(e.key)
+                if row is not None and row.get("status") == "ok":
+                    refs[e.label] = float(row["energy_per_unit_eV"])
+        return refs
+
+    def collect(self, entries: list[Entry] | None = None) -> Counter:
+        """Import finished result files into the database (under its lock).
+
+        References first, so that models find the energies their formation energy
+        needs; a model whose references are not done yet waits for a later collect.
+        A finished row is never replaced (only ``--force`` reruns do that).
+        """
+        counts: Counter = Counter()
+        entries = self.entries() if entries is None else entries
+        with self.store.lock():
+            refs = self._reference_energies()
+            for role in ("reference", "model"):
+                for e in entries:
+                    if e.task.role != role:
+                        continue
+                    row = self.store.find(e.key)
+                    if row is not None and row.get("status") == "ok":
+                        continue
+                    result = read_json(e.folder / RESULT_FILE)
+                    if result is None:
+                        if e.task.atoms is None and row is None:
+                            self._record_failure(
+                                e, None, f"builder: {e.task.build_error}"
+                            )
+                            counts["failed"] += 1
+                        continue
+                    if row is not None and result["status"] == "failed":
+                        continue  # this failure is already in the database
+                    counts[self._record(e, result_outcome(result), refs)] += 1
+                if role == "reference":
+                    refs = self._reference_energies()
+        return counts
+
+    # -- running ------------------------------------------------------------------
+    def todo(self, force: bool = False, retry_failed: bool = False) -> list[Entry]:
+        """Tasks to run: pending ones, failed ones if asked, finished ones if forced."""
+        out = []
+        for s in self.status():
+            if s.entry.task.atoms is None:
+                continue  # a builder error does not go away by rerunning
+            if (
+                s.state == "pending"
+                or (s.state == "failed" and retry_failed)
+                or (force and s.state in ("done", "failed", "queued"))
+            ):
+                out.append(s.entry)
+        return out
+
+    def run(
+        self, backend=None, force: bool = False, retry_failed: bool = False
+    ) -> list[dict]:
+        """Run what is missing on ``backend`` (default: local, in-process)."""
+        from .backends import LocalBackend
+
+        backend = backend or LocalBackend()
+        t0 = time.perf_counter()
+        spec = self.spec
+        entries = self.entries()
+        self.write_task_files()
+        self.collect()  # results finished elsewhere (or before an interruption)
+        todo = self.todo(force, retry_failed)
+        if force:  # an explicit request: keep the old result file, drop its row
+            with self.store.lock():
+                for e in todo:
+                    archive_result(e.folder)
+                    (e.folder / SUBMITTED_FILE).unlink(missing_ok=True)
+                    self.store.delete(e.key)
+        n_models = sum(1 for e in entries if e.task.role == "model")
+        self.log(
+            f"{spec.name}: {n_models} models + {len(entries) - n_models} references; "
+            f"engine {spec.engine.describe()} [{spec.engine.settings_hash()}], "
+            f"fmax {spec.relax.fmax_eV_A} eV/A; {len(todo)} to run on {backend}, "
+            f"{len(entries) - len(todo)} done, failed or queued"
+        )
+        t1 = time.perf_counter()
+        backend.run(self, todo)
+        self.timings["run_s"] = time.perf_counter() - t1
+        if not backend.asynchronous:
+            t2 = time.perf_counter()
+            table = self.write_outputs()
+            self.timings["outputs_s"] = time.perf_counter() - t2
+            self.log(self.status_report().splitlines()[0])
+            self.log(
+                f"done in {(time.perf_counter() - t0) / 60:.1f} min; "
+                f"table: {self.root / 'table.md'}"
+            )
+            return table
+        return []
+
+    # -- analysis (from the database only) ---------------------------------------
+    def model_rows(self) -> tuple[list[dict], list[tuple[str, str]]]:
+        """(successful model rows as dicts, [(label, reason)] of failed models)."""
+        rows, failed = [], []
+        for e in self.entries():
+            if e.task.role != "model":
+                continue
+            row = self.store.find(e.key)
+            if row is None:
+                continue
+            if row.get("status") == "ok":
+                rows.append(
+                    {
+                        **row.key_value_pairs,
+                        "n_atoms": row.natoms,
+                        "formula": row.formula,
+                        "energy_eV": row.get("energy"),
+                    }
+                )
+            else:
+                failed.append((e.label, row.get("reason", "")))
+        return rows, failed
+
+    def reference_lines(self) -> list[str]:
+        lines = []
+        for e in self.entries():
+            if e.task.role != "reference":
+                continue
+            row = self.store.find(e.key)
+            if row is None or row.get("status") != "ok":
+                continue
+            if "bcc_a_relaxed_A" in row:
+                extra, unit = f", relaxed a = {row['bcc_a_relaxed_A']:.3f} A", "atom"
+            else:
+                extra, unit = f", sheet spacing {row['gallery_height_A']:.3f} A", "C"
+            lines.append(
+                f"- {e.label}: {row['energy_per_unit_eV']:.4f} eV per {unit}{extra}"
+            )
+        return lines
+
+    def table(self) -> list[dict]:
+        """Write table.csv and table.md from the database; return the table rows."""
+        spec = self.spec
+        rows, failed = self.model_rows()
+        if spec.analysis == "bilayer":
+            table, columns = bilayer_table(rows), BILAYER_COLUMNS
+        else:
+            table, columns = formation_table(rows), FORMATION_COLUMNS
+        write_csv(table, self.root / "table.csv", columns)
+        notes = [
+            f"{spec.description}".strip(),
+            "",
+            f"Engine: {spec.engine.describe()} "
+            f"(settings hash {spec.engine.settings_hash()}); "
+            f"relaxation: {spec.relax.optimizer}, fmax {spec.relax.fmax_eV_A} eV/A, at "
+            f"most {spec.relax.max_steps} steps"
+            + (", rigid gallery pre-scan" if spec.relax.gallery_prescan else "")
+            + "; references relaxed to "
+            + f"{reference_settings(spec.relax).fmax_eV_A} eV/A.",
+            "",
+            "Conventions: formation energy per metal atom "
+            "E_f = [E(host+nM) - E(host) - n mu_M]/n vs the relaxed bcc metal and the "
+            "relaxed pristine host of the same stacking in the same supercell; "
+            "voltage_step_V is the average voltage (V vs M+/M) of the step from n-1 to "
+            "n layers (from the empty host for n = 1), computed per carbon atom; "
+            "capacities in mAh/g per total mass (metal included) and per host (carbon) "
+            "mass; supercell is the graphene supercell matrix (rows; ';' separates); "
+            "metal_strain_pct is the largest principal in-plane strain of the metal; "
+            "gallery_height_A is the relaxed carbon-plane to carbon-plane distance.",
+            "",
+            "References:",
+            *self.reference_lines(),
+        ]
+        if failed:
+            notes += [
+                "",
+                "Failed models (not in the table):",
+                *[f"- {label}: {reason}" for label, reason in failed],
+            ]
+        pending = [
+            s.entry.label
+            for s in self.status()
+            if s.entry.task.role == "model" and s.state not in ("done", "failed")
+        ]
+        if pending:
+            notes += ["", f"Not finished yet: {', '.join(pending)}"]
+        write_markdown(table, self.root / "table.md", spec.title, notes, columns)
+        return table
+
+    def plot(self) -> Path | None:
+        """Write formation_energy.png (+ .csv) from the database (bilayer layout)."""
+        rows, _ = self.model_rows()
+        if self.spec.analysis != "bilayer" or not rows:
+            return None
+        table = bilayer_table(rows)
+        spec = self.spec
+        return plot_formation_vs_layers(
+            table,
+            self.root / "formation_energy.png",
+            f"{spec.engine.describe()}, fmax {spec.relax.fmax_eV_A} eV/A",
+        )
+
+    def write_outputs(self) -> list[dict]:
+        table = self.table()
+        self.plot()
+        return table
+
+
+def mark_submitted(entry: Entry, backend: str, job: str = "") -> None:
+    """Record that ``entry`` was handed to a queue (so it is not submitted twice)."""
+    write_json_atomic(
+        entry.folder / SUBMITTED_FILE,
+        {"backend": backend, "job": job, "time": time.strftime("%F %T")},
+    )

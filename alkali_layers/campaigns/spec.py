@@ -1,0 +1,311 @@
+"""Campaign specs: a TOML file naming builders, parameter grids, engine and tasks.
+
+A spec lives at ``runs/<name>/campaign.toml``; its directory holds the campaign's
+task folders (``tasks/``), its database (``results.db``), tables and figures.
+
+Example (the bilayer-graphene study)::
+
+    name = "bilayer_graphene"
+    description = "Li-Cs x 1-4 layers x AA/AB between the sheets of bilayer graphene"
+    analysis = "bilayer"              # table/figure layout: "bilayer" or "formation"
+
+    [engine]                          # fields of MLIPSettings
+    name = "mlip"
+    model = "7net-0"
+    dispersion = "d3bj"
+
+    [relax]                           # fields of RelaxSettings
+    fmax_eV_A = 0.02
+    max_steps = 500
+
+    [resources]                       # per task, for cluster backends
+    cores = 1
+    time = "1h"
+
+    [[models]]
+    builder = "bilayer_graphene"
+    tasks = ["formation_energy"]      # "relax" or "formation_energy"
+    [models.grid]                     # every combination is one model
+    metal = ["Li", "Na", "K", "Rb", "Cs"]
+    n_layers = [1, 2, 3, 4]
+    stacking = ["AA", "AB"]
+    [models.params]                   # fixed builder arguments
+    packing = "fcc"
+
+Every mistake raises :class:`SpecError` (a ``ValueError``) whose message names the
+file, the key and the allowed values.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from ..builders import bilayer_graphene, bulk_metal, graphite, graphite_intercalation
+from ..calculators.engines import ENGINES, MLIPSettings
+from ..calculators.relax import RelaxSettings
+
+#: Builders a spec may name, by name.
+BUILDERS: dict[str, Callable] = {
+    "bilayer_graphene": bilayer_graphene,
+    "graphite_intercalation": graphite_intercalation,
+    "graphite": graphite,
+    "bulk_metal": bulk_metal,
+}
+#: What can be computed for each model.
+TASK_KINDS: tuple[str, ...] = ("relax", "formation_energy")
+#: Table and figure layouts.
+ANALYSES: tuple[str, ...] = ("bilayer", "formation")
+SPEC_FILENAME = "campaign.toml"
+
+_TOP_KEYS = (
+    "name",
+    "title",
+    "description",
+    "analysis",
+    "engine",
+    "relax",
+    "resources",
+    "models",
+)
+_MODEL_KEYS = ("builder", "tasks", "grid", "params")
+_TIME = re.compile(r"^\d+(s|m|h|d)$")
+
+
+class SpecError(ValueError):
+    """A malformed campaign spec; the message names file, key and allowed values."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resources of one task on a cluster backend (cores, wall-time limit like "2h")."""
+
+    cores: int = 1
+    time: str = "1h"
+
+
+@dataclass(frozen=True)
+class ModelGroup:
+    """One ``[[models]]`` entry: a builder, its parameter grid, tasks per model."""
+
+    builder: str
+    grid: dict
+    params: dict
+    tasks: tuple[str, ...]
+    label_prefix: str = ""
+
+    def points(self) -> list[dict]:
+        """Builder keyword arguments of every grid point (grid order, last fastest)."""
+        keys = list(self.grid)
+        out = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            out.append({**self.params, **dict(zip(keys, values, strict=True))})
+        return out
+
+    def label(self, point: dict) -> str:
+        """Short unique name of a grid point, e.g. ``Na-3L-AB``."""
+        parts = []
+        for key in self.grid:
+            value = point[key]
+            parts.append(f"{value}L" if key == "n_layers" else str(value))
+        return self.label_prefix + "-".join(parts)
+
+    def build(self, point: dict):
+        return BUILDERS[self.builder](**point)
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """A parsed, validated campaign spec."""
+
+    path: Path
+    name: str
+    title: str
+    description: str
+    analysis: str
+    engine: MLIPSettings
+    relax: RelaxSettings
+    resources: Resources
+    models: tuple[ModelGroup, ...]
+
+    @property
+    def directory(self) -> Path:
+        """The campaign directory (where the spec file is)."""
+        return self.path.parent
+
+
+def _err(path: Path, key: str, message: str) -> SpecError:
+    return SpecError(f"{path}: {key}: {message}")
+
+
+def _check_keys(path: Path, where: str, table: dict, allowed) -> None:
+    unknown = [k for k in table if k not in allowed]
+    if unknown:
+        raise _err(
+            path,
+            where or "top level",
+            f"unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(allowed)}",
+        )
+
+
+def _dataclass_from(path: Path, where: str, cls, table: dict, skip=()):
+    if not isinstance(table, dict):
+        raise _err(path, where, f"must be a table, got {table!r}")
+    allowed = [f.name for f in fields(cls)]
+    _check_keys(path, where, {k: v for k, v in table.items() if k not in skip}, allowed)
+    try:
+        return cls(**{k: v for k, v in table.items() if k not in skip})
+    except (TypeError, ValueError) as err:
+        raise _err(path, where, str(err)) from err
+
+
+def _builder_parameters(name: str) -> list[str]:
+    return list(inspect.signature(BUILDERS[name]).parameters)
+
+
+def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
+    where = f"models[{index}]"
+    if not isinstance(table, dict):
+        raise _err(path, where, "must be a table ([[models]])")
+    _check_keys(path, where, table, _MODEL_KEYS)
+    builder = table.get("builder")
+    if builder not in BUILDERS:
+        raise _err(
+            path,
+            f"{where}.builder",
+            f"unknown builder {builder!r}; allowed: {', '.join(BUILDERS)}",
+        )
+    grid = table.get("grid", {})
+    params = table.get("params", {})
+    for sub, value in (("grid", grid), ("params", params)):
+        if not isinstance(value, dict):
+            raise _err(path, f"{where}.{sub}", f"must be a table, got {value!r}")
+    allowed = _builder_parameters(builder)
+    for sub, value in (("grid", grid), ("params", params)):
+        for key in value:
+            if key not in allowed:
+                raise _err(
+                    path,
+                    f"{where}.{sub}.{key}",
+                    f"{builder}() has no parameter {key!r}; "
+                    f"allowed: {', '.join(allowed)}",
+                )
+    both = set(grid) & set(params)
+    if both:
+        raise _err(path, where, f"{sorted(both)} given in both grid and params")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise _err(
+                path, f"{where}.grid.{key}", f"must be a non-empty list, got {values!r}"
+            )
+    tasks = table.get("tasks", ["relax"])
+    if isinstance(tasks, str):
+        tasks = [tasks]
+    if not isinstance(tasks, list) or not tasks:
+        raise _err(path, f"{where}.tasks", f"must be a non-empty list of: {TASK_KINDS}")
+    for kind in tasks:
+        if kind not in TASK_KINDS:
+            raise _err(
+                path,
+                f"{where}.tasks",
+                f"unknown task {kind!r}; allowed: {', '.join(TASK_KINDS)}",
+            )
+    return ModelGroup(
+        builder=builder,
+        grid=dict(grid),
+        params=dict(params),
+        tasks=tuple(tasks),
+        label_prefix=f"{builder}-" if prefix else "",
+    )
+
+
+def spec_path(spec: str | Path) -> Path:
+    """The spec file: ``spec`` itself (a .toml file) or campaign.toml in it."""
+    path = Path(spec)
+    if path.is_dir():
+        path = path / SPEC_FILENAME
+    if not path.is_file():
+        raise SpecError(
+            f"{path}: no campaign spec here; give a campaign.toml file or its "
+            "directory "
+            "(e.g. runs/bilayer_graphene)"
+        )
+    return path
+
+
+def load_spec(spec: str | Path) -> CampaignSpec:
+    """Read and validate a campaign spec (path to the TOML file or its directory)."""
+    path = spec_path(spec)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: not valid TOML: {err}") from err
+    return parse_spec(data, path)
+
+
+def parse_spec(data: dict, path: Path) -> CampaignSpec:
+    """Validate the parsed TOML ``data`` of the spec at ``path``."""
+    path = Path(path)
+    _check_keys(path, "", data, _TOP_KEYS)
+    name = data.get("name", path.parent.name)
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise _err(
+            path, "name", f"must be letters, digits, '_', '.', '-'; got {name!r}"
+        )
+    analysis = data.get("analysis", "formation")
+    if analysis not in ANALYSES:
+        raise _err(
+            path, "analysis", f"unknown {analysis!r}; allowed: {', '.join(ANALYSES)}"
+        )
+    engine_table = data.get("engine", {})
+    if not isinstance(engine_table, dict):
+        raise _err(path, "engine", f"must be a table, got {engine_table!r}")
+    engine_name = engine_table.get("name", "mlip")
+    if engine_name not in ENGINES:
+        raise _err(
+            path,
+            "engine.name",
+            f"unknown engine {engine_name!r}; allowed: {', '.join(ENGINES)}",
+        )
+    engine = _dataclass_from(path, "engine", MLIPSettings, engine_table, skip=("name",))
+    relax = _dataclass_from(path, "relax", RelaxSettings, data.get("relax", {}))
+    res_table = data.get("resources", {})
+    resources = _dataclass_from(path, "resources", Resources, res_table)
+    if not (isinstance(resources.cores, int) and resources.cores >= 1):
+        raise _err(
+            path, "resources.cores", f"must be an integer >= 1, got {resources.cores!r}"
+        )
+    if not (isinstance(resources.time, str) and _TIME.match(resources.time)):
+        raise _err(
+            path,
+            "resources.time",
+            f"must look like 30m, 2h or 1d, got {resources.time!r}",
+        )
+    models = data.get("models")
+    if not isinstance(models, list) or not models:
+        raise _err(path, "models", "at least one [[models]] table is required")
+    groups = tuple(
+        _model_group(path, i, table, prefix=len(models) > 1)
+        for i, table in enumerate(models)
+    )
+    if analysis == "bilayer" and any(g.builder != "bilayer_graphene" for g in groups):
+        raise _err(
+            path, "analysis", "'bilayer' needs builder = 'bilayer_graphene' models"
+        )
+    return CampaignSpec(
+        path=path,
+        name=name,
+        title=str(data.get("title", name.replace("_", " "))),
+        description=str(data.get("description", "")),
+        analysis=analysis,
+        engine=engine,
+        relax=relax,
+        resources=resources,
+        models=groups,
+    )

@@ -1,0 +1,107 @@
+"""Malformed specs give a message naming the file, the key and the allowed values."""
+
+import pytest
+
+from alkali_layers.campaigns.spec import SpecError, load_spec
+from alkali_layers.cli import main
+
+from .conftest import SMALL, write_spec
+
+GOOD = SMALL.format(name="ok", metals='["Na", "K"]', layers="[1, 2]", max_strain=0.02)
+
+
+def test_good_spec_expands_its_grid(tmp_path):
+    spec = load_spec(write_spec(tmp_path / "ok", text=GOOD))
+    assert spec.name == "ok" and spec.analysis == "bilayer"
+    group = spec.models[0]
+    labels = [group.label(p) for p in group.points()]
+    assert labels == ["Na-1L-AA", "Na-2L-AA", "K-1L-AA", "K-2L-AA"]
+    assert spec.relax.fmax_eV_A == 0.05 and spec.engine.model == "7net-0"
+    assert load_spec(tmp_path / "ok").path == spec.path  # the directory works too
+
+
+@pytest.mark.parametrize(
+    "old, new, key, allowed",
+    [
+        (
+            'analysis = "bilayer"',
+            'analysis = "bilayer"\ncolour = 1',
+            "top level",
+            "allowed: name, title",
+        ),
+        (
+            'builder = "bilayer_graphene"',
+            'builder = "nanotube"',
+            "models[0].builder",
+            "allowed: bilayer_graphene, graphite_intercalation",
+        ),
+        (
+            'stacking = ["AA"]',
+            'stacking = ["AA"]\ntwist = [0, 1]',
+            "models[0].grid.twist",
+            "allowed: metal, n_layers, stacking",
+        ),
+        (
+            "n_layers = [1, 2]",
+            "n_layers = 2",
+            "models[0].grid.n_layers",
+            "non-empty list",
+        ),
+        (
+            'tasks = ["formation_energy"]',
+            'tasks = ["phonons"]',
+            "models[0].tasks",
+            "allowed: relax, formation_energy",
+        ),
+        ('name = "mlip"', 'name = "vasp"', "engine.name", "allowed: mlip"),
+        (
+            'name = "mlip"',
+            'name = "mlip"\ncutoff = 400',
+            "engine",
+            "allowed: model, dispersion",
+        ),
+        (
+            "max_steps = 200",
+            'max_steps = 200\noptimiser = "BFGS"',
+            "relax",
+            "allowed: fmax_eV_A",
+        ),
+        ("fmax_eV_A = 0.05", "fmax_eV_A = -1.0", "relax", "positive"),
+        (
+            'analysis = "bilayer"',
+            'analysis = "voltage"',
+            "analysis",
+            "allowed: bilayer, formation",
+        ),
+        (
+            'analysis = "bilayer"',
+            'analysis = "bilayer"\n[resources]\ntime = "soon"',
+            "resources.time",
+            "30m, 2h or 1d",
+        ),
+    ],
+)
+def test_bad_spec_names_file_key_and_allowed_values(tmp_path, old, new, key, allowed):
+    assert old in GOOD
+    path = write_spec(tmp_path / "bad", text=GOOD.replace(old, new, 1))
+    with pytest.raises(SpecError) as err:
+        load_spec(path)
+    message = str(err.value)
+    assert str(path) in message and key in message and allowed in message
+
+
+def test_invalid_toml_and_missing_spec(tmp_path):
+    path = write_spec(tmp_path / "broken", text="name = [unclosed")
+    with pytest.raises(SpecError, match="not valid TOML"):
+        load_spec(path)
+    with pytest.raises(SpecError, match="no campaign spec here"):
+        load_spec(tmp_path / "nowhere")
+
+
+def test_cli_reports_a_bad_spec_in_one_line(tmp_path, capsys):
+    path = write_spec(
+        tmp_path / "bad", text=GOOD.replace('"bilayer_graphene"', '"pore"')
+    )
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown builder 'pore'" in err[0]
