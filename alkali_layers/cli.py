@@ -129,6 +129,12 @@ def _add_campaign_verbs(sub) -> None:
         help="local backend: worker processes sharing the cores (default 2)",
     )
     run.add_argument(
+        "--mpi",
+        type=int,
+        default=1,
+        help="local backend, GPAW: MPI ranks per task (mpiexec -n N; default 1)",
+    )
+    run.add_argument(
         "--cores",
         type=int,
         default=None,
@@ -227,7 +233,7 @@ def _run(args) -> int:
     from .campaigns.backends import LocalBackend, MyQueueBackend
 
     if args.backend == "local":
-        backend = LocalBackend(args.workers)
+        backend = LocalBackend(args.workers, args.mpi)
     elif args.backend == "myqueue":
         backend = MyQueueBackend(args.cores, args.time)
     else:

@@ -1,5 +1,8 @@
 """Energy engines behind one factory: ``make_calculator(engine, ...)``.
 
+``"gpaw"`` is the reference DFT engine (see :mod:`alkali_layers.calculators.dft`):
+``make_calculator("gpaw", "final", atoms=atoms, txt="gpaw.txt")``.
+
 ``"mlip"`` (the fast default) is the universal machine-learned potential SevenNet
 ``7net-0`` (weights ship inside the ``sevenn`` wheel, nothing is downloaded) plus
 Grimme's DFT-D3 dispersion with Becke-Johnson damping for PBE from the ``dftd3``
@@ -23,7 +26,7 @@ from ase.calculators.calculator import Calculator
 
 from ..settings import stable_hash
 
-ENGINES: tuple[str, ...] = ("mlip",)
+ENGINES: tuple[str, ...] = ("mlip", "gpaw")
 DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "none")
 ML_MODELS: tuple[str, ...] = ("7net-0",)
 
@@ -76,7 +79,16 @@ class MLIPSettings:
 def engine_versions() -> dict[str, str]:
     """Versions of the packages that determine the numbers."""
     out = {}
-    for pkg in ("alkali-layers", "ase", "sevenn", "torch", "dftd3", "numpy"):
+    for pkg in (
+        "alkali-layers",
+        "ase",
+        "sevenn",
+        "torch",
+        "dftd3",
+        "numpy",
+        "gpaw",
+        "gpaw-data",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -124,33 +136,49 @@ def _mlip(settings: MLIPSettings, device: str) -> Calculator:
 
 def make_calculator(
     engine: str = "mlip",
-    settings: MLIPSettings | None = None,
+    settings=None,
     device: str = "cpu",
     threads: int | None = None,
+    atoms=None,
+    txt: str | None = None,
     **overrides,
 ) -> Calculator:
     """Return an ASE calculator for ``engine`` with the given settings.
 
     Parameters
     ----------
-    engine : {"mlip"}
+    engine : {"mlip", "gpaw"}
         The engine.
-    settings : MLIPSettings, optional
-        Full settings; default ``MLIPSettings()``; keyword ``overrides`` replace
-        single fields (``make_calculator("mlip", dispersion="none")``).
+    settings : MLIPSettings, GPAWSettings or preset name, optional
+        Full settings (mlip default ``MLIPSettings()``; gpaw default the "final"
+        preset); keyword ``overrides`` replace single fields
+        (``make_calculator("mlip", dispersion="none")``).
     device : str
-        Torch device for the ML potential ("cpu"; "cuda" where available).
+        mlip: torch device ("cpu"; "cuda" where available).
     threads : int, optional
-        Torch threads for this process.
+        mlip: torch threads for this process.
+    atoms : ase.Atoms
+        gpaw: the structure (its k-point grid depends on the cell).
+    txt : str, optional
+        gpaw: text log path.
 
     Returns
     -------
-    ase.calculators.calculator.Calculator
+    Calculator
         Energy (eV), forces (eV/A) and stress (eV/A^3).  The calculator carries its
         settings as ``calc.alkali_settings``.
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine == "gpaw":
+        from .dft import gpaw_calculator, gpaw_settings
+
+        if atoms is None:
+            raise ValueError("the gpaw engine needs atoms= (k points follow the cell)")
+        settings = gpaw_settings(settings, **overrides)
+        calc, _ = gpaw_calculator(settings, atoms, txt=txt)
+        calc.alkali_settings = settings
+        return calc
     settings = engine_settings(engine, settings, **overrides)
     set_threads(threads)
     calc = _mlip(settings, device)
@@ -158,10 +186,27 @@ def make_calculator(
     return calc
 
 
+def engine_from_dict(data: dict):
+    """Engine settings object from ``{"name": ..., **fields}`` (task files)."""
+    name = data.get("name", "mlip")
+    fields = {k: v for k, v in data.items() if k != "name"}
+    if name == "gpaw":
+        from .dft import DFTProtocol
+
+        return DFTProtocol.from_dict(fields)
+    if name == "mlip":
+        return MLIPSettings(**fields)
+    raise ValueError(f"unknown engine {name!r}; allowed: {', '.join(ENGINES)}")
+
+
+def engine_to_dict(engine) -> dict:
+    return {"name": engine.engine, **asdict(engine)}
+
+
 def engine_settings(engine: str = "mlip", settings=None, **overrides) -> MLIPSettings:
-    """The settings object of ``engine`` (defaults, replaced by ``overrides``)."""
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    """The settings object of the ML engine (defaults, replaced by ``overrides``)."""
+    if engine != "mlip":
+        raise ValueError(f"unknown ML engine {engine!r}; allowed: mlip")
     base = settings if settings is not None else MLIPSettings()
     if overrides:
         allowed = set(asdict(base))

@@ -28,7 +28,43 @@ from pathlib import Path
 from .tasks import init_worker, run_task_folder, worker_run_folder
 
 #: Engines whose tasks run as MPI programs (one process per core).
-MPI_ENGINES: tuple[str, ...] = ()
+MPI_ENGINES: tuple[str, ...] = ("gpaw",)
+
+
+def mpi_environment() -> dict:
+    """Environment for GPAW under mpiexec (cgpaw backend, 1 BLAS thread, root ok)."""
+    env = {
+        **os.environ,
+        "GPAW_MPI_BACKEND": "cgpaw",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    return env
+
+
+def run_folder_under_mpi(folder: Path, ranks: int, mpiexec: str = "mpiexec") -> dict:
+    """``mpiexec -n ranks python -m alkali_layers.task folder``; return its result."""
+    from .tasks import RESULT_FILE, read_json
+
+    cmd = [
+        mpiexec,
+        "-n",
+        str(ranks),
+        sys.executable,
+        "-m",
+        "alkali_layers.task",
+        str(folder),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=mpi_environment())
+    result = read_json(Path(folder) / RESULT_FILE)
+    if result is None:
+        text = " ".join((proc.stderr or proc.stdout).split())[-400:]
+        raise RuntimeError(
+            f"{' '.join(cmd)} wrote no result (exit {proc.returncode}): {text}"
+        )
+    return result
 
 
 class Progress:
@@ -74,20 +110,32 @@ class LocalBackend:
     workers : int
         1: in-process.  N > 1: N spawned worker processes sharing the cores
         (torch threads per worker = cores // N); references always run in-process.
+    mpi_ranks : int
+        For MPI engines (GPAW): run each task as
+        ``mpiexec -n mpi_ranks python -m alkali_layers.task FOLDER`` (one at a time).
     """
 
     asynchronous = False
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, mpi_ranks: int = 1):
         if not (isinstance(workers, int) and workers >= 1):
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        if not (isinstance(mpi_ranks, int) and mpi_ranks >= 1):
+            raise ValueError(f"mpi_ranks must be an integer >= 1, got {mpi_ranks!r}")
         self.workers = workers
+        self.mpi_ranks = mpi_ranks
 
     def __str__(self) -> str:
+        if self.mpi_ranks > 1:
+            return f"local backend ({self.mpi_ranks} MPI ranks per task)"
         return f"local backend ({self.workers} worker{'s' if self.workers > 1 else ''})"
 
     def _execute(self, entries, workers: int) -> Iterator[tuple]:
         order = sorted(entries, key=lambda e: -e.n_atoms)  # largest first
+        if self.mpi_ranks > 1:
+            for e in order:
+                yield e, run_folder_under_mpi(e.folder, self.mpi_ranks)
+            return
         if workers == 1 or len(order) <= 1:
             for e in order:
                 yield e, run_task_folder(e.folder)
@@ -113,6 +161,12 @@ class LocalBackend:
 
     def run(self, campaign, entries: Sequence) -> None:
         """Run ``entries`` of ``campaign``; import each result as it arrives."""
+        engine = campaign.spec.engine.engine
+        if self.mpi_ranks > 1 and engine not in MPI_ENGINES:
+            raise ValueError(
+                f"the {engine} engine does not run under MPI; use --workers instead "
+                f"(MPI engines: {', '.join(MPI_ENGINES)})"
+            )
         refs = [e for e in entries if e.task.role == "reference"]
         models = [e for e in entries if e.task.role != "reference"]
         for batch, workers, prefix in (

@@ -331,7 +331,8 @@ class Campaign:
                     host_energy_eV=host_energy,
                     host_energy_per_carbon_eV=refs[host_label],
                 )
-            if metal:
+            has_host = any(x != metal for x in atoms.get_chemical_symbols())
+            if metal and has_host:
                 values["capacity_total_mAh_g"] = atoms_capacity_mAh_g(
                     atoms, metal, "total"
                 )

@@ -9,7 +9,9 @@ Example (the bilayer-graphene study)::
     description = "Li-Cs x 1-4 layers x AA/AB between the sheets of bilayer graphene"
     analysis = "bilayer"              # table/figure layout: "bilayer" or "formation"
 
-    [engine]                          # fields of MLIPSettings
+    [engine]                          # mlip: fields of MLIPSettings; gpaw: see
+                                      # DFTProtocol.from_table (final/relax presets,
+                                      # prerelax, GPAWSettings fields)
     name = "mlip"
     model = "7net-0"
     dispersion = "d3bj"
@@ -47,6 +49,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..builders import bilayer_graphene, bulk_metal, graphite, graphite_intercalation
+from ..calculators.dft import DFTProtocol
 from ..calculators.engines import ENGINES, MLIPSettings
 from ..calculators.relax import RelaxSettings
 
@@ -128,7 +131,7 @@ class CampaignSpec:
     title: str
     description: str
     analysis: str
-    engine: MLIPSettings
+    engine: MLIPSettings | DFTProtocol
     relax: RelaxSettings
     resources: Resources
     models: tuple[ModelGroup, ...]
@@ -273,7 +276,17 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
             "engine.name",
             f"unknown engine {engine_name!r}; allowed: {', '.join(ENGINES)}",
         )
-    engine = _dataclass_from(path, "engine", MLIPSettings, engine_table, skip=("name",))
+    if engine_name == "gpaw":
+        try:
+            engine = DFTProtocol.from_table(
+                {k: v for k, v in engine_table.items() if k != "name"}
+            )
+        except (TypeError, ValueError) as err:
+            raise _err(path, "engine", str(err)) from err
+    else:
+        engine = _dataclass_from(
+            path, "engine", MLIPSettings, engine_table, skip=("name",)
+        )
     relax = _dataclass_from(path, "relax", RelaxSettings, data.get("relax", {}))
     res_table = data.get("resources", {})
     resources = _dataclass_from(path, "resources", Resources, res_table)

@@ -30,7 +30,13 @@ from pathlib import Path
 from ase import Atoms
 from ase.io.jsonio import decode, encode
 
-from ..calculators.engines import MLIPSettings, engine_versions, make_calculator
+from ..calculators.engines import (
+    MLIPSettings,
+    engine_from_dict,
+    engine_to_dict,
+    engine_versions,
+    make_calculator,
+)
 from ..calculators.guards import ModelFailure
 from ..calculators.relax import RelaxSettings, relax
 from ..geometry import gallery_height
@@ -94,29 +100,36 @@ class TaskOutcome:
     host: str = field(default_factory=socket.gethostname)
     prescan_delta_A: float = 0.0
     prescan_evaluations: int = 0
+    scf_iterations: dict | None = None  # GPAW: SCF iterations per stage
+    stage_wall_s: dict | None = None  # GPAW: wall time per stage
+    prerelax_steps: int = 0
+    scf_retried: bool = False
 
 
-def execute_relax(
-    task: RelaxTask, calc, settings: RelaxSettings, logfile: str | None = None
+def _run_engine(
+    task: RelaxTask, engine, calc, settings: RelaxSettings, folder: Path | None
 ) -> TaskOutcome:
-    """Relax ``task.atoms``; every failure becomes an outcome with its reason."""
-    t0 = time.perf_counter()
-    if task.atoms is None:
-        return TaskOutcome(task.label, ok=False, reason=f"builder: {task.build_error}")
-    try:
+    """Relax with the ML engine (``calc``) or by the staged GPAW protocol."""
+    logfile = str(folder / LOG_FILE) if folder is not None else None
+    if engine is not None and engine.engine == "gpaw":
+        from ..calculators.staged import staged_relax
+
+        staged = staged_relax(task.atoms, engine, settings, folder=folder, ml_calc=calc)
+        result = staged.relaxed
+        result.atoms = staged.atoms
+        result.energy_eV = staged.energy_eV
+        extra = dict(
+            scf_iterations=staged.scf_iterations,
+            stage_wall_s={k: round(v, 2) for k, v in staged.wall_s.items()},
+            prerelax_steps=staged.prerelax.n_steps if staged.prerelax else 0,
+            scf_retried=any(
+                u.mixer == "conservative" for u in staged.settings_used.values()
+            ),
+        )
+        result.wall_s = sum(staged.wall_s.values())
+    else:
         result = relax(task.atoms, calc, settings, logfile=logfile)
-    except ModelFailure as err:
-        return TaskOutcome(
-            task.label, ok=False, reason=err.reason, wall_s=time.perf_counter() - t0
-        )
-    except Exception as err:  # noqa: BLE001 - any engine error fails this task only
-        tail = traceback.format_exc(limit=2).strip().splitlines()[-1]
-        return TaskOutcome(
-            task.label,
-            ok=False,
-            reason=f"{type(err).__name__}: {err} ({tail})",
-            wall_s=time.perf_counter() - t0,
-        )
+        extra = {}
     try:
         height = gallery_height(result.atoms)
     except ValueError:
@@ -134,10 +147,43 @@ def execute_relax(
         gallery_height_A=height,
         prescan_delta_A=result.prescan_delta_A,
         prescan_evaluations=result.prescan_evaluations,
+        **extra,
     )
 
 
-def provenance(engine: MLIPSettings, settings: RelaxSettings) -> dict:
+def execute_relax(
+    task: RelaxTask,
+    calc,
+    settings: RelaxSettings,
+    folder: Path | None = None,
+    engine=None,
+) -> TaskOutcome:
+    """Relax ``task.atoms``; every failure becomes an outcome with its reason.
+
+    ``engine`` selects the protocol: None or MLIPSettings relax with ``calc``; a
+    DFTProtocol runs the staged ML -> GPAW relaxation (``calc``, if given, is the
+    ML calculator of its pre-relaxation).  Logs go to ``folder``.
+    """
+    t0 = time.perf_counter()
+    if task.atoms is None:
+        return TaskOutcome(task.label, ok=False, reason=f"builder: {task.build_error}")
+    try:
+        return _run_engine(task, engine, calc, settings, folder)
+    except ModelFailure as err:
+        return TaskOutcome(
+            task.label, ok=False, reason=err.reason, wall_s=time.perf_counter() - t0
+        )
+    except Exception as err:  # noqa: BLE001 - any engine error fails this task only
+        tail = traceback.format_exc(limit=2).strip().splitlines()[-1]
+        return TaskOutcome(
+            task.label,
+            ok=False,
+            reason=f"{type(err).__name__}: {err} ({tail})",
+            wall_s=time.perf_counter() - t0,
+        )
+
+
+def provenance(engine, settings: RelaxSettings) -> dict:
     """Key-value pairs identifying engine, protocol and package versions of a row."""
     values = {
         "engine": engine.engine,
@@ -153,7 +199,7 @@ def provenance(engine: MLIPSettings, settings: RelaxSettings) -> dict:
     return values
 
 
-def settings_data(engine: MLIPSettings, settings: RelaxSettings) -> dict:
+def settings_data(engine, settings: RelaxSettings) -> dict:
     return {"engine_settings": asdict(engine), "relax_settings": asdict(settings)}
 
 
@@ -214,7 +260,7 @@ def write_task_file(
             "label": task.label,
             "role": task.role,
             "params": task.params,
-            "engine": {"name": engine.engine, **asdict(engine)},
+            "engine": engine_to_dict(engine),
             "relax": asdict(settings),
             "atoms": None if task.atoms is None else json.loads(encode(task.atoms)),
             "build_error": task.build_error,
@@ -224,7 +270,7 @@ def write_task_file(
     return path
 
 
-def read_task_file(folder: Path) -> tuple[RelaxTask, str, MLIPSettings, RelaxSettings]:
+def read_task_file(folder: Path) -> tuple[RelaxTask, str, object, RelaxSettings]:
     """The task, its key, engine and relaxation settings stored in ``folder``."""
     data = read_json(Path(folder) / TASK_FILE)
     if data is None:
@@ -233,8 +279,8 @@ def read_task_file(folder: Path) -> tuple[RelaxTask, str, MLIPSettings, RelaxSet
     task = RelaxTask(
         data["label"], data["role"], atoms, data["params"], data["build_error"]
     )
-    engine = {k: v for k, v in data["engine"].items() if k != "name"}
-    return task, data["key"], MLIPSettings(**engine), RelaxSettings(**data["relax"])
+    engine = engine_from_dict(data["engine"])
+    return task, data["key"], engine, RelaxSettings(**data["relax"])
 
 
 def outcome_to_result(
@@ -305,8 +351,16 @@ def threads_from_environment() -> int | None:
 _ENGINES: dict[str, object] = {}
 
 
-def engine_for(engine: MLIPSettings, threads: int | None = None):
-    """One calculator per engine settings per process (loading 7net-0 takes ~1 s)."""
+def engine_for(engine, threads: int | None = None):
+    """One ML calculator per settings per process (loading 7net-0 takes ~1 s).
+
+    For the GPAW protocol: the ML calculator of its pre-relaxation (or None); GPAW
+    calculators are made per task (their k points follow the cell).
+    """
+    if engine.engine == "gpaw":
+        engine = engine.prerelax
+        if engine is None:
+            return None
     key = engine.settings_hash()
     if key not in _ENGINES:
         _ENGINES[key] = make_calculator(engine.engine, engine, threads=threads)
@@ -319,30 +373,45 @@ def run_task_folder(
     """Run the task in ``folder`` and write its ``result.json``; return the result.
 
     A folder that already holds a finished (ok) result is not run again unless
-    ``force``; the earlier result is then kept as ``result.<time>.json``.
+    ``force``; the earlier result is then kept as ``result.<time>.json``.  Under MPI
+    (``mpiexec -n N python -m alkali_layers.task``) every rank computes and rank 0
+    alone writes the files.
     """
+    from ase.parallel import world
+
     folder = Path(folder).resolve()
     existing = read_json(folder / RESULT_FILE)
     if existing is not None and existing.get("status") == "ok" and not force:
         return existing
-    archive_result(folder)
+    master = world.rank == 0
+    if master:
+        archive_result(folder)
     task, key, engine, settings = read_task_file(folder)
     started = _now()
-    write_json_atomic(
-        folder / RUNNING_FILE,
-        {"host": socket.gethostname(), "pid": os.getpid(), "started": started},
-    )
+    if master:
+        write_json_atomic(
+            folder / RUNNING_FILE,
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": started,
+                "mpi_ranks": world.size,
+            },
+        )
     try:
         threads = threads if threads is not None else threads_from_environment()
         calc = calc if calc is not None else engine_for(engine, threads)
-        outcome = execute_relax(task, calc, settings, logfile=str(folder / LOG_FILE))
+        outcome = execute_relax(task, calc, settings, folder=folder, engine=engine)
     except Exception as err:  # noqa: BLE001 - e.g. a missing engine dependency
         outcome = TaskOutcome(
             task.label, ok=False, reason=f"{type(err).__name__}: {err}"
         )
     result = outcome_to_result(outcome, key, engine, settings, started)
-    write_json_atomic(folder / RESULT_FILE, result)
-    (folder / RUNNING_FILE).unlink(missing_ok=True)
+    result["provenance"]["mpi_ranks"] = world.size
+    if master:
+        write_json_atomic(folder / RESULT_FILE, result)
+        (folder / RUNNING_FILE).unlink(missing_ok=True)
+    world.barrier()
     return result
 
 

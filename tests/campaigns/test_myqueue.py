@@ -1,6 +1,8 @@
 """The myqueue backend against a real myqueue with its local scheduler on loopback."""
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -27,38 +29,52 @@ def port_free(port: int) -> bool:
         return True
 
 
-@pytest.fixture
-def myqueue_home(tmp_path):
-    """A myqueue home with the local scheduler running (1 core), stopped afterwards."""
+@pytest.fixture(scope="module")
+def myqueue_home(tmp_path_factory):
+    """A myqueue home with its local scheduler (2 cores) running for this module.
+
+    One server for all tests: myqueue's client only knows port 39999, and a second
+    server started within a minute of the first finds it in TIME_WAIT.  Tasks here
+    ask for both cores, so they run one at a time.
+    """
+    from alkali_layers.campaigns.backends import mpi_environment
+
     pytest.importorskip("myqueue")
+    deadline = time.time() + 90
+    while not port_free(PORT) and time.time() < deadline:
+        time.sleep(1)
     if not port_free(PORT):
         pytest.fail(f"port {PORT} is taken; myqueue's local scheduler needs it")
-    home = tmp_path / "home"
+    home = tmp_path_factory.mktemp("mq") / "home"
     (home / ".myqueue").mkdir(parents=True)
     (home / ".myqueue" / "config.py").write_text(
         f"config = {{'scheduler': 'local', 'serial_python': {sys.executable!r}, "
         f"'parallel_python': {sys.executable!r}}}\n"
     )
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from myqueue.config import Configuration;"
-            "from myqueue.schedulers.local import Server;"
-            "Server(Configuration.read(), cores=1).run()",
-        ],
-        cwd=home,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    log = home / "server.log"
+    code = (
+        "from myqueue.config import Configuration;"
+        "from myqueue.schedulers.local import Server;"
+        "Server(Configuration.read(), cores=2).run()"
     )
-    deadline = time.time() + 30
-    while port_free(PORT) and time.time() < deadline:
-        time.sleep(0.2)
-    assert not port_free(PORT), "myqueue local scheduler did not start"
-    yield home
-    os.killpg(server.pid, signal.SIGKILL)
-    server.wait()
+    with log.open("w") as fh:
+        server = subprocess.Popen(
+            [sys.executable, "-u", "-c", code],
+            cwd=home,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=mpi_environment(),  # GPAW tasks under mpiexec (as root too)
+        )
+    try:
+        deadline = time.time() + 30
+        while "Listening" not in log.read_text() and time.time() < deadline:
+            time.sleep(0.2)
+        assert f"127.0.0.1:{PORT}" in log.read_text(), log.read_text()
+        yield home
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
 
 
 def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsys):
@@ -74,7 +90,7 @@ def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsy
                     "--backend",
                     "myqueue",
                     "--cores",
-                    "1",
+                    "2",
                     "--time",
                     "10m",
                 ]
@@ -84,7 +100,7 @@ def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsy
     finally:
         os.environ["PATH"] = env_path
     out = capsys.readouterr().out
-    assert "submitted 4 tasks to myqueue (1:1:10m)" in out
+    assert "submitted 4 tasks to myqueue (2:1:10m)" in out
     main(["status", str(spec)])
     assert "queued" in capsys.readouterr().out
     # a second run does not submit the queued tasks again
@@ -106,3 +122,42 @@ def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsy
     # myqueue ran each task in its folder: its output files are there
     outs = list((spec.parent / "tasks").glob("*/alkali_layers.task.*.out"))
     assert len(outs) == 4
+
+
+@pytest.mark.skipif(shutil.which("mpiexec") is None, reason="no mpiexec")
+def test_myqueue_runs_gpaw_tasks_under_mpi(myqueue_home, capsys):
+    from .test_gpaw_campaign import GPAW_SPEC
+
+    spec = write_spec(Path(myqueue_home) / "gpaw", text=GPAW_SPEC)
+    env_path = os.environ["PATH"]
+    os.environ["PATH"] = f"{Path(sys.executable).parent}:{env_path}"
+    try:
+        assert (
+            main(
+                [
+                    "run",
+                    str(spec),
+                    "--backend",
+                    "myqueue",
+                    "--cores",
+                    "2",
+                    "--time",
+                    "10m",
+                ]
+            )
+            == 0
+        )
+    finally:
+        os.environ["PATH"] = env_path
+    assert "submitted 1 tasks to myqueue (2:10m)" in capsys.readouterr().out
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        main(["status", str(spec)])
+        status = capsys.readouterr().out
+        if "1 done" in status or "1 failed" in status:
+            break
+        time.sleep(2)
+    assert "1 done" in status, status
+    (result,) = (spec.parent / "tasks").glob("*/result.json")
+    assert json.loads(result.read_text())["provenance"]["mpi_ranks"] == 2
+    assert main(["collect", str(spec)]) == 0

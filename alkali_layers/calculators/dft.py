@@ -1,0 +1,394 @@
+"""GPAW as the DFT engine: settings, k-point grids, van der Waals, SCF retry, atoms.
+
+Conventions
+-----------
+* Plane-wave mode, Fermi-Dirac smearing (``smearing_eV``, energies extrapolated to
+  zero width by GPAW), PBE + DFT-D3(BJ) from the ``dftd3`` package by default
+  (``DFTD3(method="PBE", damping="d3bj").add_calculator(gpaw)``), or the vdW-DF2
+  functional built into GPAW (``xc="vdW-DF2"``, no D3 on top) as the second van der
+  Waals treatment.  optB88-vdW is refused: it diverges on cells with vacuum in this
+  GPAW version (measured here).
+* k points from a density (points per reciprocal-length unit, ASE's convention:
+  ``n_i = ceil(2 pi |b_i| density)`` with ``b_i`` the reciprocal vectors without
+  2 pi), with a single k point along every axis that crosses a vacuum gap (slabs,
+  isolated atoms).
+* Isolated atoms are spin-polarized (Hund's rule) in a periodic box, Gamma only.
+* Every calculation writes a text log (``txt``) that is kept beside its result.
+* An SCF that does not converge is retried once with conservative density mixing;
+  a second failure raises :class:`~alkali_layers.calculators.guards.ModelFailure`
+  so that no unconverged energy is ever stored.
+
+Energies are GPAW's (relative to its reference atoms) plus D3; only differences
+computed with the same settings are meaningful.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from ase import Atoms
+
+from ..settings import stable_hash
+from .guards import ModelFailure
+
+XCS: tuple[str, ...] = ("PBE", "vdW-DF2")
+DFT_DISPERSIONS: tuple[str, ...] = ("d3bj", "none")
+MIXERS: tuple[str, ...] = ("default", "conservative")
+
+
+@dataclass(frozen=True)
+class GPAWSettings:
+    """Settings of the GPAW engine (part of every result's identity).
+
+    Attributes
+    ----------
+    ecut_eV : float
+        Plane-wave cutoff.
+    kpt_density : float
+        k-point density, points per reciprocal-length unit (A), see the module notes.
+    smearing_eV : float
+        Fermi-Dirac width.
+    xc : {"PBE", "vdW-DF2"}
+        Exchange-correlation functional.
+    dispersion : {"d3bj", "none"}
+        DFT-D3 with Becke-Johnson damping on top of PBE ("none" with vdW-DF2).
+    scf_energy_eV : float
+        SCF convergence of the energy (GPAW: eV per valence electron).
+    scf_density : float
+        SCF convergence of the density (electrons per valence electron).
+    maxiter : int
+        SCF iteration cap.
+    mixer : {"default", "conservative"}
+        Density mixing; "conservative" (beta 0.02, 5 old densities, weight 100) is
+        what an SCF failure is retried with (with twice the iteration cap).
+    """
+
+    ecut_eV: float = 500.0
+    kpt_density: float = 4.0
+    smearing_eV: float = 0.1
+    xc: str = "PBE"
+    dispersion: str = "d3bj"
+    scf_energy_eV: float = 5e-5
+    scf_density: float = 1e-4
+    maxiter: int = 300
+    mixer: str = "default"
+
+    def __post_init__(self) -> None:
+        if self.xc == "optB88-vdW":
+            raise ValueError(
+                "optB88-vdW diverges on cells with vacuum in this GPAW version; "
+                "use xc='vdW-DF2' (or PBE with dispersion='d3bj')"
+            )
+        if self.xc not in XCS:
+            raise ValueError(f"unknown xc {self.xc!r}; allowed: {', '.join(XCS)}")
+        if self.dispersion not in DFT_DISPERSIONS:
+            raise ValueError(
+                f"unknown dispersion {self.dispersion!r}; "
+                f"allowed: {', '.join(DFT_DISPERSIONS)}"
+            )
+        if self.xc != "PBE" and self.dispersion != "none":
+            raise ValueError(
+                f"{self.xc} already describes van der Waals binding; "
+                "set dispersion='none'"
+            )
+        if self.mixer not in MIXERS:
+            raise ValueError(
+                f"unknown mixer {self.mixer!r}; allowed: {', '.join(MIXERS)}"
+            )
+        for name in ("ecut_eV", "kpt_density", "smearing_eV"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"{name} must be positive, got {getattr(self, name)!r}"
+                )
+
+    @property
+    def engine(self) -> str:
+        return "gpaw"
+
+    def settings_hash(self) -> str:
+        """Stable 16-hex-digit hash of the engine name and every setting."""
+        return stable_hash({"engine": self.engine, **asdict(self)})
+
+    def describe(self) -> str:
+        vdw = " + D3(BJ)" if self.dispersion == "d3bj" else ""
+        return (
+            f"GPAW PW {self.ecut_eV:g} eV, {self.xc}{vdw}, k-density "
+            f"{self.kpt_density:g}, FD {self.smearing_eV:g} eV"
+        )
+
+
+#: Named presets.  "final" for energies, "fast" for relaxations (see
+#: runs/convergence/ for the scans they were chosen from).
+PRESETS: dict[str, GPAWSettings] = {
+    "final": GPAWSettings(ecut_eV=500.0, kpt_density=4.0),
+    "fast": GPAWSettings(
+        ecut_eV=400.0, kpt_density=2.5, scf_energy_eV=2e-4, scf_density=5e-4
+    ),
+}
+
+
+def gpaw_settings(
+    settings: GPAWSettings | str | None = None, **overrides
+) -> GPAWSettings:
+    """Settings from a preset name or object, with single fields replaced."""
+    if settings is None:
+        settings = "final"
+    if isinstance(settings, str):
+        if settings not in PRESETS:
+            raise ValueError(
+                f"unknown GPAW preset {settings!r}; allowed: {', '.join(PRESETS)}"
+            )
+        settings = PRESETS[settings]
+    if overrides:
+        allowed = set(asdict(settings))
+        bad = set(overrides) - allowed
+        if bad:
+            raise ValueError(
+                f"unknown gpaw setting(s) {sorted(bad)}; allowed: {sorted(allowed)}"
+            )
+        settings = replace(settings, **overrides)
+    return settings
+
+
+def vacuum_axes(atoms: Atoms, min_gap_A: float = 5.0) -> list[bool]:
+    """For each cell axis: True if the atoms leave a gap >= ``min_gap_A`` along it.
+
+    Non-periodic axes count as vacuum.  The gap is measured between the projections
+    of the atoms on the axis (fractional coordinates), periodic images included.
+    """
+    out = []
+    frac = atoms.get_scaled_positions(wrap=True)
+    for i in range(3):
+        if not atoms.pbc[i]:
+            out.append(True)
+            continue
+        # distance between the planes of constant fractional coordinate i
+        spacing = 1.0 / np.linalg.norm(atoms.cell.reciprocal()[i])
+        f = np.sort(frac[:, i])
+        gaps = np.diff(np.concatenate([f, [f[0] + 1.0]])) if len(f) else [1.0]
+        out.append(bool(max(gaps) * spacing >= min_gap_A))
+    return out
+
+
+def kpoint_grid(atoms: Atoms, density: float) -> tuple[int, int, int]:
+    """Monkhorst-Pack grid from a k-point density; 1 along vacuum axes."""
+    reciprocal = atoms.cell.reciprocal()
+    vac = vacuum_axes(atoms)
+    grid = []
+    for i in range(3):
+        if vac[i]:
+            grid.append(1)
+        else:
+            grid.append(
+                max(1, math.ceil(2 * math.pi * np.linalg.norm(reciprocal[i]) * density))
+            )
+    return tuple(grid)
+
+
+def _mixer(name: str):
+    from gpaw import Mixer
+
+    if name == "conservative":
+        return Mixer(beta=0.02, nmaxold=5, weight=100.0)
+    return None
+
+
+def gpaw_calculator(
+    settings: GPAWSettings,
+    atoms: Atoms,
+    txt: str | None = None,
+    spinpol: bool = False,
+    isolated: bool = False,
+    symmetry: bool = True,
+):
+    """(calculator, gpaw part) for ``atoms``: GPAW, plus D3 when the settings say so.
+
+    Parameters
+    ----------
+    settings : GPAWSettings
+    atoms : ase.Atoms
+        The structure the k-point grid is made for.
+    txt : str, optional
+        Text log path (None: no log; "-": stdout).
+    spinpol : bool
+        Spin-polarized calculation (isolated atoms: Hund's rule moments).
+    isolated : bool
+        An isolated atom or molecule in a box: Gamma point, integer occupations.
+    symmetry : bool
+        Use point-group symmetry (off for relaxations: GPAW refuses atoms that move
+        off their symmetric positions).
+    """
+    from gpaw import GPAW, PW, FermiDirac
+
+    kwargs = dict(
+        mode=PW(settings.ecut_eV),
+        xc=settings.xc,
+        kpts=(1, 1, 1) if isolated else kpoint_grid(atoms, settings.kpt_density),
+        occupations=FermiDirac(
+            0.0 if isolated else settings.smearing_eV, fixmagmom=isolated and spinpol
+        ),
+        convergence={"energy": settings.scf_energy_eV, "density": settings.scf_density},
+        maxiter=settings.maxiter,
+        txt=txt,
+    )
+    if not symmetry:
+        kwargs["symmetry"] = {"point_group": False, "time_reversal": True}
+    if spinpol:
+        kwargs.update(spinpol=True, hund=isolated)
+    mixer = _mixer(settings.mixer)
+    if mixer is not None:
+        kwargs["mixer"] = mixer
+    dft = GPAW(**kwargs)
+    if settings.dispersion == "d3bj":
+        from dftd3.ase import DFTD3
+
+        return DFTD3(method="PBE", damping="d3bj").add_calculator(dft), dft
+    return dft, dft
+
+
+class SCFCounter:
+    """Counts the SCF iterations of a GPAW calculator (via its ``scf_step`` hook)."""
+
+    def __init__(self, dft):
+        self.iterations = 0
+        self.scf_cycles = 0
+        dft.hooks["scf_step"] = self._step
+        dft.hooks["converged"] = self._converged
+
+    def _step(self, ctx) -> None:
+        self.iterations += 1
+
+    def _converged(self) -> None:
+        self.scf_cycles += 1
+
+
+def is_scf_failure(err: BaseException) -> bool:
+    """True for GPAW's SCF convergence errors."""
+    from gpaw import ConvergenceError
+
+    return isinstance(err, ConvergenceError)
+
+
+def with_scf_retry(settings: GPAWSettings, attempt):
+    """Call ``attempt(settings)``; on an SCF failure retry once, mixing conservatively.
+
+    Returns ``(result, settings_used)``.  A second failure raises ModelFailure.
+    """
+    try:
+        return attempt(settings), settings
+    except Exception as err:  # noqa: BLE001 - only SCF failures are retried
+        if not is_scf_failure(err):
+            raise
+        first = f"{type(err).__name__}: {err}"
+    retry = replace(settings, mixer="conservative", maxiter=2 * settings.maxiter)
+    try:
+        return attempt(retry), retry
+    except Exception as err:  # noqa: BLE001
+        if not is_scf_failure(err):
+            raise
+        raise ModelFailure(
+            f"SCF did not converge ({first}); retried with conservative mixing "
+            f"(beta 0.02): {type(err).__name__}: {err}"
+        ) from err
+
+
+def isolated_atom(symbol: str, box_A: float = 12.0) -> Atoms:
+    """One atom in a periodic cubic box (the reference of a cohesive energy)."""
+    atoms = Atoms(symbol, cell=[box_A] * 3, pbc=True)
+    atoms.center()
+    atoms.info.update(host="atom", metal=symbol)
+    return atoms
+
+
+def isolated_atom_energy(
+    symbol: str, settings: GPAWSettings, txt: str | None = None, box_A: float = 12.0
+) -> float:
+    """Energy (eV) of a spin-polarized isolated atom with the given settings.
+
+    The same dispersion treatment as the solid is applied (D3 of one atom is zero).
+    """
+    atoms = isolated_atom(symbol, box_A)
+
+    def attempt(s: GPAWSettings) -> float:
+        calc, _ = gpaw_calculator(s, atoms, txt=txt, spinpol=True, isolated=True)
+        atoms.calc = calc
+        return float(atoms.get_potential_energy())
+
+    energy, _ = with_scf_retry(settings, attempt)
+    return energy
+
+
+@dataclass(frozen=True)
+class DFTProtocol:
+    """The GPAW engine as campaigns use it: staged ML -> DFT relaxation.
+
+    1. ``prerelax`` (optional): relax with the ML engine (cheap, removes most of the
+       distance to the minimum);
+    2. relax with GPAW at ``relax`` settings (the "fast" preset by default);
+    3. a single point with GPAW at ``final`` settings: the stored energy.
+
+    Attributes
+    ----------
+    final : GPAWSettings
+        Settings of the energy that is stored.
+    relax : GPAWSettings
+        Settings of the relaxation (may equal ``final``).
+    prerelax : MLIPSettings or None
+        ML engine for the pre-relaxation; None skips it.
+    """
+
+    final: GPAWSettings = PRESETS["final"]
+    relax: GPAWSettings = PRESETS["fast"]
+    prerelax: object = None  # MLIPSettings | None (import cycle avoided)
+
+    @property
+    def engine(self) -> str:
+        return "gpaw"
+
+    def settings_hash(self) -> str:
+        return stable_hash({"engine": self.engine, **asdict(self)})
+
+    def describe(self) -> str:
+        pre = "ML pre-relax, " if self.prerelax is not None else ""
+        return (
+            f"{pre}GPAW relax ({self.relax.describe()}), energy {self.final.describe()}"
+        )
+
+    @classmethod
+    def from_table(cls, table: dict) -> DFTProtocol:
+        """From a spec's ``[engine]`` table.
+
+        Keys: ``final`` and ``relax`` (preset names, default "final" and "fast"),
+        ``prerelax`` ("mlip" or "none", default "mlip"), and any GPAWSettings field,
+        which then applies to both stages (e.g. ``xc = "vdW-DF2"``,
+        ``dispersion = "none"``).
+        """
+        from .engines import MLIPSettings
+
+        table = dict(table)
+        final = table.pop("final", "final")
+        relax = table.pop("relax", "fast")
+        prerelax = table.pop("prerelax", "mlip")
+        if prerelax not in ("mlip", "none"):
+            raise ValueError(f"unknown prerelax {prerelax!r}; allowed: mlip, none")
+        return cls(
+            final=gpaw_settings(final, **table),
+            relax=gpaw_settings(relax, **table),
+            prerelax=MLIPSettings() if prerelax == "mlip" else None,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DFTProtocol:
+        from .engines import MLIPSettings
+
+        pre = data.get("prerelax")
+        return cls(
+            final=GPAWSettings(**data["final"]),
+            relax=GPAWSettings(**data["relax"]),
+            prerelax=None if pre is None else MLIPSettings(**pre),
+        )

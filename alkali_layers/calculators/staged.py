@@ -1,0 +1,159 @@
+"""Staged relaxation: ML pre-relaxation -> GPAW relaxation -> GPAW single point.
+
+The ML engine removes most of the distance between the builder geometry and the
+minimum for the price of a few seconds, so the expensive DFT relaxation starts close
+to its minimum; the final energy is a single point with the (tighter) final settings.
+Under MPI the ML stage runs on rank 0 and its geometry is broadcast to every rank.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.parallel import broadcast, world
+
+from .dft import DFTProtocol, GPAWSettings, SCFCounter, gpaw_calculator, with_scf_retry
+from .guards import check_energy, check_forces
+from .relax import RelaxResult, RelaxSettings, relax
+
+
+@dataclass
+class StagedResult:
+    """Outcome of :func:`staged_relax`.  Energies in eV, times in s."""
+
+    atoms: Atoms
+    energy_eV: float
+    relaxed: RelaxResult
+    prerelax: RelaxResult | None
+    scf_iterations: dict = field(default_factory=dict)
+    wall_s: dict = field(default_factory=dict)
+    settings_used: dict = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool:
+        return self.relaxed.converged
+
+
+def _prerelax(atoms: Atoms, protocol: DFTProtocol, settings: RelaxSettings, ml_calc):
+    if world.rank == 0:
+        from .engines import make_calculator
+
+        calc = ml_calc or make_calculator("mlip", protocol.prerelax)
+        result = relax(atoms, calc, settings)
+        result.atoms.calc = None
+    else:
+        result = None
+    return broadcast(result, root=0)
+
+
+def dft_relax(
+    atoms: Atoms,
+    settings: GPAWSettings,
+    relax_settings: RelaxSettings,
+    txt: str | None = None,
+    logfile: str | None = None,
+):
+    """GPAW relaxation with one SCF retry; returns (RelaxResult, SCF iterations,
+    settings used)."""
+
+    def attempt(s: GPAWSettings):
+        calc, dft = gpaw_calculator(s, atoms, txt=txt, symmetry=False)
+        counter = SCFCounter(dft)
+        result = relax(atoms, calc, relax_settings, logfile=logfile)
+        return result, counter.iterations
+
+    (result, iterations), used = with_scf_retry(settings, attempt)
+    return result, iterations, used
+
+
+def dft_single_point(atoms: Atoms, settings: GPAWSettings, txt: str | None = None):
+    """GPAW energy (eV) and forces with one SCF retry; (energy, forces, iterations,
+    settings used)."""
+    work = atoms.copy()
+
+    def attempt(s: GPAWSettings):
+        calc, dft = gpaw_calculator(s, work, txt=txt)
+        counter = SCFCounter(dft)
+        work.calc = calc
+        energy = float(work.get_potential_energy())
+        forces = work.get_forces()
+        return energy, forces, counter.iterations
+
+    (energy, forces, iterations), used = with_scf_retry(settings, attempt)
+    check_energy(energy, len(work), "final single point")
+    check_forces(forces, "final single point")
+    return energy, forces, iterations, used
+
+
+def staged_relax(
+    atoms: Atoms,
+    protocol: DFTProtocol,
+    settings: RelaxSettings | None = None,
+    folder: str | Path | None = None,
+    ml_calc=None,
+) -> StagedResult:
+    """Relax ``atoms`` by the stages of ``protocol``; return the final energy.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        Starting structure (not modified).
+    protocol : DFTProtocol
+        Pre-relaxation engine (or None), GPAW relaxation and final settings.
+    settings : RelaxSettings
+        Force criterion, step cap and optimizer for every relaxation stage; the DFT
+        stage skips the gallery pre-scan when an ML pre-relaxation ran (it starts at
+        the ML minimum already).
+    folder : path, optional
+        Where the GPAW text logs (``gpaw-relax.txt``, ``gpaw-final.txt``) and the
+        optimizer log (``relax.log``) are written.
+    ml_calc : calculator, optional
+        A loaded ML calculator to reuse for the pre-relaxation.
+    """
+    settings = settings or RelaxSettings()
+    folder = Path(folder) if folder is not None else None
+
+    def path(name: str) -> str | None:
+        return str(folder / name) if folder is not None else None
+
+    wall, iterations = {}, {}
+    t0 = time.perf_counter()
+    pre = None
+    start = atoms
+    if protocol.prerelax is not None:
+        pre = _prerelax(atoms, protocol, settings, ml_calc)
+        start = pre.atoms
+        start.info.update(atoms.info)
+        wall["prerelax"] = time.perf_counter() - t0
+    dft_settings = replace(
+        settings, gallery_prescan=settings.gallery_prescan and pre is None
+    )
+    t1 = time.perf_counter()
+    relaxed, iterations["relax"], used_relax = dft_relax(
+        start,
+        protocol.relax,
+        dft_settings,
+        txt=path("gpaw-relax.txt"),
+        logfile=path("relax.log"),
+    )
+    wall["relax"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    energy, forces, iterations["final"], used_final = dft_single_point(
+        relaxed.atoms, protocol.final, txt=path("gpaw-final.txt")
+    )
+    wall["final"] = time.perf_counter() - t2
+    final_atoms = relaxed.atoms.copy()
+    final_atoms.calc = SinglePointCalculator(final_atoms, energy=energy, forces=forces)
+    return StagedResult(
+        atoms=final_atoms,
+        energy_eV=energy,
+        relaxed=relaxed,
+        prerelax=pre,
+        scf_iterations=iterations,
+        wall_s=wall,
+        settings_used={"relax": used_relax, "final": used_final},
+    )
