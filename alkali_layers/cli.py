@@ -8,6 +8,9 @@ status   done / running / queued / failed / pending tasks of a campaign
 collect  import finished task results into the campaign's ASE database
 table    the campaign's table (CSV + Markdown) from its database
 plot     the campaign's figure from its database
+converge GPAW cutoff / k-point convergence scan of one model
+validate GPAW against experiment and published values (metals, graphite, GICs)
+compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
 
 Units everywhere: lengths in A, energies in eV (formation energies per metal atom),
 capacities in mAh/g, voltages in V vs M+/M.  Bad input prints one line and exits 2.
@@ -23,6 +26,7 @@ from pathlib import Path
 from ase.io.formats import UnknownFileTypeError
 
 from .elements import ALKALI_METALS, MAX_LAYERS, PACKINGS, STACKINGS
+from .mpi import init_mpi
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +52,13 @@ def _add_build(sub) -> None:
         "extension: "
         ".extxyz keeps the metadata in the comment line; view with `ase gui FILE`).",
     )
+    _add_model_arguments(p)
+    p.add_argument(
+        "-o", "--output", required=True, help="output file, e.g. out.extxyz, out.cif"
+    )
+
+
+def _add_model_arguments(p) -> None:
     p.add_argument(
         "model",
         help="bilayer-graphene | graphite-intercalation | graphite | bulk-metal",
@@ -96,9 +107,68 @@ def _add_build(sub) -> None:
         help="stage-1 GIC: e.g. LiC6, NaC6, NaC8, KC8, RbC8, CsC8",
     )
     p.add_argument("--cubic", action="store_true", help="bulk metal: 2-atom cubic cell")
-    p.add_argument(
-        "-o", "--output", required=True, help="output file, e.g. out.extxyz, out.cif"
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser(
+        "compare",
+        help="compare the formation energies of two campaigns model by model",
+        description="Match the models of two campaigns by label and report the "
+        "formation energies (eV per metal atom) side by side with their differences, "
+        "mean absolute and maximum deviation (e.g. ML vs DFT on identical models).",
     )
+    p.add_argument("spec_a", help="reference campaign A (e.g. the ML one)")
+    p.add_argument("spec_b", help="campaign B (e.g. the DFT one)")
+    p.add_argument("--out", required=True, help="Markdown report to write")
+
+
+def _add_validate(sub) -> None:
+    p = sub.add_parser(
+        "validate",
+        help="validate the GPAW engine against experiment and published values",
+        description="bcc Li-Cs lattice constants and cohesive energies, graphite "
+        "interlayer distance and binding, LiC6/NaC6/NaC8/KC8 formation energies, with "
+        "PBE+D3(BJ) and vdW-DF2, side by side with reference values (table.md, "
+        "results.json).  Run under MPI: `GPAW_MPI_BACKEND=cgpaw mpiexec -n N "
+        "alkali-layers validate --out runs/validation`.",
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--preset", default="final", help="GPAW preset (default final)")
+    p.add_argument(
+        "--metals",
+        type=_csv_list,
+        default=ALKALI_METALS,
+        help="comma-separated metals (default all five)",
+    )
+
+
+def _add_converge(sub) -> None:
+    p = sub.add_parser(
+        "converge",
+        help="GPAW cutoff and k-point convergence scan of one model",
+        description="Relax a model and its references with the ML engine, then scan "
+        "the GPAW plane-wave cutoff (at the densest k sampling) and the k-point "
+        "density (at the highest cutoff) at that fixed geometry; report the change of "
+        "the energy per atom and of the formation energy per metal atom (meV) "
+        "relative to the most accurate setting.  Writes scan.csv, scan.md, scan.png. "
+        "Run under MPI with `GPAW_MPI_BACKEND=cgpaw mpiexec -n N alkali-layers "
+        "converge ...`.",
+    )
+    _add_model_arguments(p)
+    p.add_argument(
+        "--cutoffs",
+        type=lambda s: _csv_list(s, float),
+        default=(300.0, 400.0, 500.0, 600.0),
+        help="eV, comma-separated",
+    )
+    p.add_argument(
+        "--kpt-densities",
+        type=lambda s: _csv_list(s, float),
+        default=(2.0, 3.0, 4.0, 5.0),
+        help="comma-separated",
+    )
+    p.add_argument("--xc", default="PBE", help="PBE (+ D3(BJ)) or vdW-DF2")
+    p.add_argument("--out", required=True, help="output directory")
 
 
 def _add_campaign_verbs(sub) -> None:
@@ -175,12 +245,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     _add_build(sub)
     _add_campaign_verbs(sub)
+    _add_converge(sub)
+    _add_validate(sub)
+    _add_compare(sub)
     return parser
 
 
-def _build(args) -> int:
-    from ase.io import write
-
+def _model_from_args(args):
     from .builders import bilayer_graphene, bulk_metal, graphite, graphite_intercalation
 
     if args.model == "bilayer-graphene":
@@ -205,6 +276,13 @@ def _build(args) -> int:
             f"unknown model {args.model!r}; allowed: bilayer-graphene, "
             "graphite-intercalation, graphite, bulk-metal"
         )
+    return atoms
+
+
+def _build(args) -> int:
+    from ase.io import write
+
+    atoms = _model_from_args(args)
     out = Path(args.output)
     write(out, atoms)
     info = atoms.info
@@ -215,6 +293,99 @@ def _build(args) -> int:
         f"gallery {info.get('gallery_height_A', '-')} A"
     )
     return 0
+
+
+def _converge(args) -> int:
+    from ase.parallel import parprint
+
+    from .builders.intercalation import pristine_host
+    from .builders.layers import bulk_metal
+    from .calculators.convergence import convergence_scan, write_scan
+    from .calculators.dft import GPAWSettings
+    from .calculators.engines import make_calculator
+    from .calculators.references import reference_settings
+    from .calculators.relax import RelaxSettings, relax
+
+    atoms = _model_from_args(args)
+    base = GPAWSettings(xc=args.xc, dispersion="d3bj" if args.xc == "PBE" else "none")
+    ml = make_calculator("mlip")
+    settings = RelaxSettings()
+    parprint(f"ML pre-relaxation of {atoms.get_chemical_formula()} ...", flush=True)
+    model = relax(atoms, ml, settings).atoms
+    metal = atoms.info.get("metal") or ""
+    refs = {}
+    if metal and atoms.info.get("host") in ("bilayer_graphene", "graphite"):
+        refs["metal_reference"] = relax(
+            bulk_metal(metal), ml, reference_settings(settings)
+        ).atoms
+        refs["host_reference"] = relax(
+            pristine_host(atoms), ml, reference_settings(settings)
+        ).atoms
+    out = Path(args.out)
+    points = convergence_scan(
+        model,
+        base,
+        args.cutoffs,
+        args.kpt_densities,
+        log_dir=out if _is_master() else None,
+        **refs,
+    )
+    title = (
+        f"{model.get_chemical_formula()} ({atoms.info.get('host', '')}"
+        f"{', ' + metal if metal else ''}): GPAW {args.xc}"
+        f"{' + D3(BJ)' if args.xc == 'PBE' else ''}"
+    )
+    write_scan(
+        points,
+        out,
+        title,
+        "Geometry: relaxed with SevenNet 7net-0 + D3(BJ) (fixed during the scan); "
+        f"smearing FD {base.smearing_eV} eV; SCF energy {base.scf_energy_eV} eV "
+        "per valence electron.",
+    )
+    parprint(f"wrote {out / 'scan.md'}")
+    return 0
+
+
+def _validate(args) -> int:
+    from .calculators.dft import gpaw_settings
+    from .calculators.validation import COMPOUNDS, run_validation
+
+    compounds = tuple(c for c in COMPOUNDS if c[0] in args.metals)
+    run_validation(
+        Path(args.out),
+        gpaw_settings(args.preset),
+        metals=args.metals,
+        compounds=compounds,
+    )
+    if _is_master():
+        print(f"wrote {Path(args.out) / 'table.md'}")
+    return 0
+
+
+def _compare(args) -> int:
+    from .analysis.compare import compare_rows, write_comparison
+
+    a, b = _campaign(args.spec_a), _campaign(args.spec_b)
+    result = compare_rows(a.model_rows()[0], b.model_rows()[0])
+    write_comparison(
+        result, args.out, a.spec.engine.describe(), b.spec.engine.describe()
+    )
+    if result["mae"] is None:
+        print(f"no model is finished in both campaigns; wrote {args.out}")
+    else:
+        print(
+            f"{len(result['pairs'])} models: mean absolute deviation "
+            f"{1000 * result['mae']:.0f} meV/atom, max {1000 * result['max_abs']:.0f}; "
+            f"wrote {args.out}"
+        )
+    return 0
+
+
+def _is_master() -> bool:
+    from ase.parallel import world
+
+    return world.rank == 0
 
 
 def _campaign(spec: str):
@@ -275,12 +446,19 @@ def _campaign_verb(args) -> int:
 def main(argv=None) -> int:
     """Entry point of the ``alkali-layers`` console script."""
     warnings.filterwarnings("ignore")
+    init_mpi()
     args = build_parser().parse_args(argv)
     try:
         if args.verb == "build":
             return _build(args)
         if args.verb == "run":
             return _run(args)
+        if args.verb == "converge":
+            return _converge(args)
+        if args.verb == "validate":
+            return _validate(args)
+        if args.verb == "compare":
+            return _compare(args)
         return _campaign_verb(args)
     except (ValueError, OSError, RuntimeError, UnknownFileTypeError) as err:
         print(f"alkali-layers: error: {err}", file=sys.stderr)

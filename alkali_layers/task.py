@@ -8,34 +8,16 @@ This is the command cluster backends (myqueue) submit, one per task.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import warnings
 from pathlib import Path
 
-_MPI_SIZE_VARIABLES = (
-    "OMPI_COMM_WORLD_SIZE",
-    "PMI_SIZE",
-    "MPI_LOCALNRANKS",
-    "SLURM_NTASKS",
-)
-
-
-def under_mpi() -> bool:
-    """True when started by mpiexec/srun with more than one rank."""
-    return any(
-        os.environ.get(v, "1").isdigit() and int(os.environ.get(v, "1")) > 1
-        for v in _MPI_SIZE_VARIABLES
-    )
+from .mpi import init_mpi
 
 
 def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
-    if under_mpi():
-        # GPAW's own MPI must be up before ase.parallel.world is first used
-        os.environ.setdefault("GPAW_MPI_BACKEND", "cgpaw")
-        import gpaw.mpi  # noqa: F401
-
+    init_mpi()
     from .campaigns.tasks import run_task_folder
 
     parser = argparse.ArgumentParser(

@@ -119,6 +119,9 @@ class GPAWSettings:
         )
 
 
+#: k-point density of reference calculations (bcc metals, primitive hosts).
+REFERENCE_KPT_DENSITY = 10.0
+
 #: Named presets.  "final" for energies, "fast" for relaxations (see
 #: runs/convergence/ for the scans they were chosen from).
 PRESETS: dict[str, GPAWSettings] = {
@@ -333,6 +336,8 @@ class DFTProtocol:
     ----------
     final : GPAWSettings
         Settings of the energy that is stored.
+    reference_kpt_density : float
+        Minimum k-point density of reference tasks (see :meth:`for_reference`).
     relax : GPAWSettings
         Settings of the relaxation (may equal ``final``).
     prerelax : MLIPSettings or None
@@ -342,6 +347,23 @@ class DFTProtocol:
     final: GPAWSettings = PRESETS["final"]
     relax: GPAWSettings = PRESETS["fast"]
     prerelax: object = None  # MLIPSettings | None (import cycle avoided)
+    reference_kpt_density: float = REFERENCE_KPT_DENSITY
+
+    def for_reference(self) -> DFTProtocol:
+        """The protocol for reference tasks (bcc metals, primitive hosts).
+
+        Their cells are tiny, so they get at least ``reference_kpt_density``: the
+        k-point error of a bcc metal enters every formation energy 1:1 and it is
+        still several meV/atom at the densities affordable for supercells
+        (runs/convergence/bcc_Na).  The cutoff stays that of the models (cutoff
+        errors cancel only between calculations at the same cutoff).
+        """
+        k = self.reference_kpt_density
+        return replace(
+            self,
+            final=replace(self.final, kpt_density=max(self.final.kpt_density, k)),
+            relax=replace(self.relax, kpt_density=max(self.relax.kpt_density, k)),
+        )
 
     @property
     def engine(self) -> str:
@@ -371,12 +393,14 @@ class DFTProtocol:
         final = table.pop("final", "final")
         relax = table.pop("relax", "fast")
         prerelax = table.pop("prerelax", "mlip")
+        ref_k = float(table.pop("reference_kpt_density", REFERENCE_KPT_DENSITY))
         if prerelax not in ("mlip", "none"):
             raise ValueError(f"unknown prerelax {prerelax!r}; allowed: mlip, none")
         return cls(
             final=gpaw_settings(final, **table),
             relax=gpaw_settings(relax, **table),
             prerelax=MLIPSettings() if prerelax == "mlip" else None,
+            reference_kpt_density=ref_k,
         )
 
     def to_dict(self) -> dict:
@@ -391,4 +415,7 @@ class DFTProtocol:
             final=GPAWSettings(**data["final"]),
             relax=GPAWSettings(**data["relax"]),
             prerelax=None if pre is None else MLIPSettings(**pre),
+            reference_kpt_density=data.get(
+                "reference_kpt_density", REFERENCE_KPT_DENSITY
+            ),
         )

@@ -18,7 +18,7 @@ from ase.parallel import broadcast, world
 
 from .dft import DFTProtocol, GPAWSettings, SCFCounter, gpaw_calculator, with_scf_retry
 from .guards import check_energy, check_forces
-from .relax import RelaxResult, RelaxSettings, relax
+from .relax import RelaxResult, RelaxSettings, relax, scan_cell_relax
 
 
 @dataclass
@@ -63,7 +63,8 @@ def dft_relax(
     def attempt(s: GPAWSettings):
         calc, dft = gpaw_calculator(s, atoms, txt=txt, symmetry=False)
         counter = SCFCounter(dft)
-        result = relax(atoms, calc, relax_settings, logfile=logfile)
+        # cells by energy scans (plane-wave stress carries a Pulay error)
+        result = scan_cell_relax(atoms, calc, relax_settings, logfile=logfile)
         return result, counter.iterations
 
     (result, iterations), used = with_scf_retry(settings, attempt)

@@ -62,6 +62,7 @@ class Entry:
     key: str
     settings: RelaxSettings
     folder: Path
+    engine: object
     references: tuple[str, str] | None = None  # (metal label, host label) for E_f
 
     @property
@@ -121,10 +122,12 @@ class Campaign:
 
     # -- expansion ----------------------------------------------------------------
     def _entry(self, task: RelaxTask, settings: RelaxSettings, refs=None) -> Entry:
-        key = task.key(self.spec.engine, settings)
-        return Entry(
-            task, key, settings, self.tasks_dir / task_folder_name(task, key), refs
-        )
+        engine = self.spec.engine
+        if task.role == "reference" and hasattr(engine, "for_reference"):
+            engine = engine.for_reference()  # e.g. denser k points for bcc metals
+        key = task.key(engine, settings)
+        folder = self.tasks_dir / task_folder_name(task, key)
+        return Entry(task, key, settings, folder, engine, refs)
 
     def entries(self) -> list[Entry]:
         """All tasks: references first, then models (built once, cached)."""
@@ -195,7 +198,7 @@ class Campaign:
     def write_task_files(self) -> None:
         """Create the task folders (task.json) of every task."""
         for e in self.entries():
-            write_task_file(e.folder, e.task, e.key, self.spec.engine, e.settings)
+            write_task_file(e.folder, e.task, e.key, e.engine, e.settings)
 
     # -- status -------------------------------------------------------------------
     def state_of(self, entry: Entry) -> TaskState:
@@ -272,7 +275,7 @@ class Campaign:
                 n_steps=outcome.n_steps,
                 compute_host=outcome.host,
             )
-        return {**values, **provenance(self.spec.engine, entry.settings)}
+        return {**values, **provenance(entry.engine, entry.settings)}
 
     def _record_failure(self, entry: Entry, outcome: TaskOutcome | None, reason: str):
         self.store.record_failure(
@@ -340,7 +343,7 @@ class Campaign:
                     atoms, metal, "host"
                 )
         self.store.record(
-            entry.key, atoms, values, settings_data(self.spec.engine, entry.settings)
+            entry.key, atoms, values, settings_data(entry.engine, entry.settings)
         )
         return "ok"
 

@@ -65,3 +65,27 @@ def test_table_files(tmp_path):
     assert md.startswith("# Title") and "| K | 1 | AA |" in md and "a note" in md
     png = plot_formation_vs_layers(table, tmp_path / "f.png")
     assert png.stat().st_size > 1000 and png.with_suffix(".csv").exists()
+
+
+def test_compare_rows_by_hand(tmp_path):
+    from alkali_layers.analysis.compare import compare_rows, write_comparison
+
+    a = [
+        {"label": "x", "formation_energy_eV_per_atom": 0.10},
+        {"label": "y", "formation_energy_eV_per_atom": -0.20},
+        {"label": "z", "formation_energy_eV_per_atom": 0.0},
+    ]
+    b = [
+        {"label": "x", "formation_energy_eV_per_atom": 0.13},
+        {"label": "y", "formation_energy_eV_per_atom": -0.25},
+    ]
+    result = compare_rows(a, b)
+    assert result["mae"] == pytest.approx(0.04)
+    assert result["max_abs"] == pytest.approx(0.05)
+    assert result["mean"] == pytest.approx(-0.01)
+    assert result["missing"] == ["z"]
+    text = write_comparison(result, tmp_path / "c.md", "ML", "DFT").read_text()
+    assert (
+        "| x | +0.100 | +0.130 | +30 |" in text
+        and "Mean absolute deviation 40 meV" in text
+    )

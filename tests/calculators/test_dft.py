@@ -39,6 +39,14 @@ def test_settings_hash_identity_and_presets():
     assert DFTProtocol.from_dict(protocol.to_dict()) == protocol
 
 
+def test_references_get_dense_kpoints_but_the_same_cutoff():
+    protocol = DFTProtocol(final=TINY, relax=TINY, prerelax=None)
+    ref = protocol.for_reference()
+    assert ref.final.kpt_density == ref.relax.kpt_density == 10.0
+    assert ref.final.ecut_eV == TINY.ecut_eV
+    assert ref.settings_hash() != protocol.settings_hash()
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [
@@ -137,3 +145,18 @@ def test_make_calculator_gpaw_needs_atoms():
         make_calculator("gpaw", "final")
     with pytest.raises(ValueError, match="allowed: final, fast"):
         make_calculator("gpaw", "ultra", atoms=bulk_metal("Na"))
+
+
+@pytest.mark.slow
+def test_validation_runs_end_to_end_on_a_subset(tmp_path):
+    from alkali_layers.calculators.validation import run_validation
+
+    treatments = {"PBE+D3(BJ)": {"xc": "PBE", "dispersion": "d3bj"}}
+    results = run_validation(
+        tmp_path, TINY, treatments, metals=("Na",), compounds=(("Na", "NaC8"),)
+    )
+    na = results["PBE+D3(BJ)"]["metals"]["Na"]
+    assert 0.5 < na["cohesive_eV"] < 1.6  # exp 1.113 eV (tiny settings)
+    assert results["PBE+D3(BJ)"]["graphite_AB"]["binding_meV_per_atom"] > 20
+    table = (tmp_path / "table.md").read_text()
+    assert "NaC8" in table and "+0.206" in table  # published vdW-optPBE value

@@ -9,6 +9,7 @@ from alkali_layers.calculators.relax import (
     default_cell_mode,
     prescan_gallery,
     relax,
+    scan_cell_relax,
 )
 from alkali_layers.geometry import gallery_height
 
@@ -132,3 +133,36 @@ def test_relaxation_starts_from_the_prescanned_gallery(mlip):
     result = relax(bilayer_graphene("Rb", 2, "AA"), mlip, RelaxSettings(max_steps=0))
     assert result.prescan_evaluations >= 4
     assert result.prescan_delta_A != 0.0
+
+
+class CellWell(Calculator):
+    """Toy engine: E = 10 (L - L0)^2 in eV for a cell length L; no forces/stress."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, measure, target):
+        super().__init__()
+        self.measure, self.target = measure, target
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        e = 10.0 * (self.measure(atoms) - self.target) ** 2
+        self.results = {"energy": e, "forces": np.zeros((len(atoms), 3))}
+
+
+def test_scan_cell_relax_finds_the_lattice_constant_without_stress():
+    def lattice(atoms):
+        return np.cbrt(2 * atoms.get_volume())  # bcc a from the primitive volume
+
+    result = scan_cell_relax(bulk_metal("Na"), CellWell(lattice, 4.05))  # start 4.23
+    assert result.cell_mode == "hydrostatic"
+    assert lattice(result.atoms) == pytest.approx(4.05, abs=1e-6)  # parabola: exact
+    assert result.prescan_evaluations >= 6  # the grid had to be extended downwards
+
+
+def test_scan_cell_relax_changes_only_c_for_graphite():
+    start = graphite("AB", 3.35)
+    result = scan_cell_relax(start, CellWell(lambda a: a.cell[2, 2], 6.9))
+    assert result.cell_mode == "c"
+    assert result.atoms.cell[2, 2] == pytest.approx(6.9, abs=1e-6)
+    assert np.allclose(result.atoms.cell[:2], start.cell[:2])
