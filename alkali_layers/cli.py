@@ -171,6 +171,47 @@ def _add_converge(sub) -> None:
     p.add_argument("--out", required=True, help="output directory")
 
 
+def _add_charges(sub) -> None:
+    p = sub.add_parser(
+        "charges",
+        help="Bader charges and density differences of relaxed models (GPAW)",
+        description="For every relaxed model of the given campaigns (their results.db "
+        "'model' rows) or structure files: a GPAW single point at the stored geometry, "
+        "Bader charges of the all-electron density (pybader), and the plane-averaged "
+        "density difference drho(z) = rho(host+M) - rho(host) - rho(M) with dq_z per "
+        "metal plane.  Charges in e, positive = electrons given away.  Writes "
+        "charges.md/.csv, density_difference.png and layer_charges.png (+ CSV data); "
+        "task folders under OUT/tasks keep GPAW logs and result.json, so a rerun "
+        "resumes.  Run under MPI: `GPAW_MPI_BACKEND=cgpaw mpiexec -n N alkali-layers "
+        "charges ...`.",
+    )
+    p.add_argument(
+        "sources", nargs="+", help="campaign directories and/or structure files"
+    )
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument(
+        "--engine",
+        default="gpaw",
+        help="gpaw (the only engine with an electron density)",
+    )
+    p.add_argument("--preset", default="final", help="GPAW preset (default final)")
+    p.add_argument("--ecut", type=float, default=None, help="override cutoff, eV")
+    p.add_argument(
+        "--kpt-density", type=float, default=None, help="override k-point density"
+    )
+    p.add_argument(
+        "--gridrefinement",
+        type=int,
+        default=2,
+        choices=(1, 2, 4),
+        help="all-electron density grid refinement (default 2)",
+    )
+    p.add_argument(
+        "--cubes", action="store_true", help="also write densities and drho as cubes"
+    )
+    p.add_argument("--title", default="Charge transfer: Bader and drho(z) (GPAW)")
+
+
 def _add_campaign_verbs(sub) -> None:
     spec_help = (
         "campaign spec: a campaign.toml file, its directory "
@@ -248,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_converge(sub)
     _add_validate(sub)
     _add_compare(sub)
+    _add_charges(sub)
     return parser
 
 
@@ -382,6 +424,45 @@ def _compare(args) -> int:
     return 0
 
 
+def _charges(args) -> int:
+    from .analysis.charges import write_charge_outputs
+    from .calculators.dft import gpaw_settings
+    from .campaigns.charges import jobs_from_sources, run_charges
+
+    if args.engine != "gpaw":
+        raise ValueError(
+            f"charges need an electron density, which the {args.engine!r} engine does "
+            "not have; use the DFT engine: --engine gpaw"
+        )
+    overrides = {}
+    if args.ecut is not None:
+        overrides["ecut_eV"] = args.ecut
+    if args.kpt_density is not None:
+        overrides["kpt_density"] = args.kpt_density
+    settings = gpaw_settings(args.preset, **overrides)
+    jobs = jobs_from_sources(args.sources)
+    out = Path(args.out)
+    if _is_master():
+        out.mkdir(parents=True, exist_ok=True)
+        print(
+            f"charges: {len(jobs)} models, {settings.describe()}, all-electron "
+            f"grid refinement {args.gridrefinement}",
+            flush=True,
+        )
+    results = run_charges(jobs, out, settings, args.gridrefinement, args.cubes)
+    if _is_master():
+        notes = [
+            f"{settings.describe()} [{settings.settings_hash()}], single points "
+            "at the stored geometries of: " + ", ".join(args.sources) + "; "
+            f"all-electron density at grid refinement {args.gridrefinement}; Bader "
+            "partitioning by pybader.",
+        ]
+        paths = write_charge_outputs(results, out, args.title, notes)
+        n_ok = sum(r["status"] == "ok" for r in results)
+        print(f"{n_ok}/{len(results)} models analysed; wrote {paths[1]}")
+    return 0 if all(r["status"] == "ok" for r in results) else 1
+
+
 def _is_master() -> bool:
     from ase.parallel import world
 
@@ -459,6 +540,8 @@ def main(argv=None) -> int:
             return _validate(args)
         if args.verb == "compare":
             return _compare(args)
+        if args.verb == "charges":
+            return _charges(args)
         return _campaign_verb(args)
     except (ValueError, OSError, RuntimeError, UnknownFileTypeError) as err:
         print(f"alkali-layers: error: {err}", file=sys.stderr)

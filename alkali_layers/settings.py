@@ -28,6 +28,11 @@ def _canonical(obj):
     return obj
 
 
+def plain(obj):
+    """``obj`` with numpy scalars/arrays and dataclasses as plain JSON types."""
+    return _canonical(obj)
+
+
 def stable_hash(obj, length: int = 16) -> str:
     """Hex digest (sha256, ``length`` characters) of a JSON-canonical form of ``obj``.
 

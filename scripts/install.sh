@@ -25,7 +25,8 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 .venv/bin/pip install --quiet -e ".[dev]"
 .venv/bin/python - <<'PY'
 import alkali_layers, ase, dftd3, gpaw, sevenn, torch
-import pybader  # compiles and caches its numba kernels once (~2 min), not in every test run
+from alkali_layers.calculators.charges import compile_bader
+compile_bader()  # pybader compiles and caches its numba kernels once (~2 min)
 print(f"alkali_layers {alkali_layers.__version__}: ase {ase.__version__}, gpaw {gpaw.__version__}, "
       f"sevenn {sevenn.__version__}, torch {torch.__version__}")
 PY

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -72,28 +72,31 @@ def plot_formation_vs_layers(table: Sequence[dict], path, title: str = "") -> Pa
     axes[0][-1].legend(frameon=False, fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
+    return save_figure(
+        fig,
+        path,
+        ["metal", "stacking", "n_layers", "formation_energy_eV_per_atom", "converged"],
+        (
+            [
+                r["metal"],
+                r["stacking"],
+                r["n_layers"],
+                r.get("formation_energy_eV_per_atom"),
+                r.get("converged"),
+            ]
+            for r in table
+        ),
+    )
+
+
+def save_figure(fig, path, header: Sequence[str], rows: Iterable, dpi: int = 150):
+    """Save ``fig`` as ``path`` (PNG) and its data as ``<name>.csv``; return path."""
+    path = Path(path)
     fig.tight_layout()
-    fig.savefig(path, dpi=150)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     with path.with_suffix(".csv").open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            [
-                "metal",
-                "stacking",
-                "n_layers",
-                "formation_energy_eV_per_atom",
-                "converged",
-            ]
-        )
-        for r in table:
-            w.writerow(
-                [
-                    r["metal"],
-                    r["stacking"],
-                    r["n_layers"],
-                    r.get("formation_energy_eV_per_atom"),
-                    r.get("converged"),
-                ]
-            )
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        writer.writerows(rows)
     return path

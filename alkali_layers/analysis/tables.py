@@ -53,6 +53,13 @@ _DECIMALS = {
     "capacity_total_mAh_g": 1,
     "capacity_host_mAh_g": 1,
     "voltage_step_V": 3,
+    "bader_metal_e_per_atom": 3,
+    "bader_outer_e_per_atom": 3,
+    "bader_inner_e_per_atom": 3,
+    "bader_C_e_per_atom": 4,
+    "dq_z_mean_e_per_atom": 3,
+    "bader_sum_error_e": 4,
+    "drho_integral_e": 4,
 }
 
 

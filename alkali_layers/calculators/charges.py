@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from ase import Atoms
 
 from ..geometry import TAG_BOTTOM_SHEET, TAG_METAL_FIRST_LAYER, TAG_TOP_SHEET
 from .dft import GPAWSettings, gpaw_calculator, with_scf_retry
+from .energetics import model_metal
 
 #: Allowed deviation of the summed Bader populations from the electron count (e).
 CHARGE_SUM_TOLERANCE_E = 0.01
@@ -123,6 +124,19 @@ def bader_charges(calc_or_gpw, gridrefinement: int = 2) -> BaderResult:
     calc = _gpaw_part(calc_or_gpw)
     atoms = calc.get_atoms()
     rho = calc.get_all_electron_density(gridrefinement=gridrefinement)
+    return bader_from_density(atoms, rho, gridrefinement)
+
+
+def bader_from_density(atoms: Atoms, rho: np.ndarray, gridrefinement: int = 0):
+    """Bader analysis of an all-electron density ``rho`` (electrons/A^3) of ``atoms``.
+
+    ``rho`` spans the unit cell on a regular grid (GPAW's layout: the point (0,0,0)
+    at the cell origin).  Populations must add up to the electron count of
+    ``atoms`` (nuclear charges minus initial charges) within 0.01 e, else
+    :class:`ChargeError`.
+    """
+    import contextlib
+
     Bader = _import_bader()
     lattice = np.ascontiguousarray(atoms.cell.array, dtype=np.float64)
     positions = np.ascontiguousarray(atoms.get_scaled_positions() @ lattice)
@@ -141,8 +155,6 @@ def bader_charges(calc_or_gpw, gridrefinement: int = 2) -> BaderResult:
         file_info,
     )
     with open(os.devnull, "w") as devnull:  # pybader prints progress bars
-        import contextlib
-
         with contextlib.redirect_stdout(devnull):
             bader(threads=1)
     populations = np.asarray(bader.atoms_charge, dtype=float)
@@ -162,6 +174,27 @@ def bader_charges(calc_or_gpw, gridrefinement: int = 2) -> BaderResult:
         total,
         gridrefinement,
     )
+
+
+def compile_bader() -> float:
+    """Run pybader once on a small synthetic density so numba compiles and caches it.
+
+    The first Bader analysis in a fresh environment spends ~2 minutes compiling;
+    ``scripts/install.sh`` calls this so tests and campaigns start warm.  Returns
+    the summed population of the test density (2 electrons: one per Gaussian).
+    """
+    n = 24
+    cell = np.diag([6.0, 6.0, 6.0])
+    grid = np.indices((n, n, n)).reshape(3, -1).T / n @ cell
+    rho = np.zeros(n**3)
+    centres = np.array([[1.5, 3.0, 3.0], [4.5, 3.0, 3.0]])
+    for c in centres:
+        d = grid - c
+        d -= np.round(d / 6.0) * 6.0
+        rho += np.exp(-(d**2).sum(axis=1) / (2 * 0.4**2)) / (2 * np.pi * 0.4**2) ** 1.5
+    atoms = Atoms("H2", positions=centres, cell=cell, pbc=True)
+    result = bader_from_density(atoms, rho.reshape(n, n, n))
+    return float(result.populations_e.sum())
 
 
 def part_summary(atoms: Atoms, net_charges_e) -> dict:
@@ -264,6 +297,7 @@ def density_difference(
     gridrefinement: int = 2,
     log_dir: Path | None = None,
     cube_dir: Path | None = None,
+    rho_full: np.ndarray | None = None,
 ) -> DensityDifference:
     """``drho(z) = rho(host + M) - rho(host) - rho(M)`` at the geometry of ``atoms``.
 
@@ -271,6 +305,8 @@ def density_difference(
     the host without the metal, the metal without the host.  Densities are
     all-electron (cores are identical in the sum and cancel).  With ``cube_dir``
     the three densities and the difference are written as cube files.
+    ``rho_full``: the all-electron density of the full model at the same settings
+    and grid refinement, when it is already known (saves one SCF).
     """
     symbols = np.array(atoms.get_chemical_symbols())
     is_metal = symbols == metal
@@ -280,7 +316,11 @@ def density_difference(
     def txt(name):
         return str(Path(log_dir) / f"gpaw-{name}.txt") if log_dir else None
 
-    rho_all = _density(atoms, settings, gridrefinement, txt("full"))
+    rho_all = (
+        rho_full
+        if rho_full is not None
+        else _density(atoms, settings, gridrefinement, txt("full"))
+    )
     rho_host = _density(atoms[~is_metal], settings, gridrefinement, txt("host"))
     rho_metal = _density(atoms[is_metal], settings, gridrefinement, txt("metal"))
     drho3d = rho_all - rho_host - rho_metal
@@ -325,3 +365,79 @@ def density_difference(
         dq_z_per_atom_e=[q / n for q, n in zip(dq, counts, strict=True)],
         integral_e=float(drho.sum() * (z[1] - z[0])),
     )
+
+
+def charge_analysis(
+    atoms: Atoms,
+    settings: GPAWSettings,
+    gridrefinement: int = 2,
+    folder: Path | None = None,
+    cubes: bool = False,
+) -> dict:
+    """Bader charges and the plane-averaged density difference of one model.
+
+    Three GPAW SCF calculations at the geometry of ``atoms`` (no relaxation): the
+    model (whose all-electron density gives the Bader charges and rho(host + M)),
+    the host alone and the metal alone.  Logs (``gpaw-full.txt`` ...) and, with
+    ``cubes``, the densities and drho as cube files go to ``folder``.
+
+    Returns a JSON-serializable dict: per-atom net charges (e; positive = electrons
+    given away), the per-layer / per-sheet summary of :func:`part_summary`,
+    ``bader_sum_error_e`` (summed populations minus electron count), the profile
+    ``z_A``/``drho_e_per_A`` (e per A along z, plane-integrated), metal and carbon
+    plane heights, ``dq_z_e`` per metal plane and per atom of it, and
+    ``drho_integral_e`` (0 up to grid error, checked by the tests).
+    """
+    from ase.parallel import world
+
+    if not isinstance(settings, GPAWSettings):
+        raise TypeError(
+            f"charges need the DFT engine: pass GPAWSettings (engine 'gpaw'), got "
+            f"{type(settings).__name__}; the ML engine has no electron density"
+        )
+    metal = model_metal(atoms)
+    folder = Path(folder) if folder is not None else None
+    if folder is not None and world.rank == 0:
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def txt(name):
+        return str(folder / f"gpaw-{name}.txt") if folder is not None else None
+
+    work = atoms.copy()
+
+    def attempt(s):
+        calc, dft = gpaw_calculator(s, work, txt=txt("full"))
+        work.calc = calc
+        energy = work.get_potential_energy()
+        return energy, dft.get_all_electron_density(gridrefinement=gridrefinement)
+
+    (energy, rho), used = with_scf_retry(settings, attempt)
+    bader = bader_from_density(atoms, rho, gridrefinement)
+    dd = density_difference(
+        atoms,
+        metal,
+        used,
+        gridrefinement,
+        log_dir=folder,
+        cube_dir=(folder / "cubes") if (cubes and folder is not None) else None,
+        rho_full=rho,
+    )
+    return {
+        "metal": metal,
+        "energy_eV": float(energy),
+        "symbols": atoms.get_chemical_symbols(),
+        "tags": atoms.get_tags().tolist(),
+        "net_charges_e": bader.net_charges_e.tolist(),
+        "bader_volumes_A3": bader.volumes_A3.tolist(),
+        "bader_sum_error_e": float(bader.populations_e.sum() - bader.total_electrons),
+        "summary": part_summary(atoms, bader.net_charges_e),
+        "z_A": dd.z_A.tolist(),
+        "drho_e_per_A": dd.drho_e_per_A.tolist(),
+        "metal_planes_z_A": dd.metal_planes_z_A,
+        "carbon_planes_z_A": dd.carbon_planes_z_A,
+        "dq_z_e": dd.dq_z_e,
+        "dq_z_per_atom_e": dd.dq_z_per_atom_e,
+        "drho_integral_e": dd.integral_e,
+        "gridrefinement": gridrefinement,
+        "gpaw_settings_used": asdict(used),
+    }

@@ -38,11 +38,23 @@ class FormationEnergy:
 
 
 def model_metal(atoms: Atoms) -> str:
-    """The alkali metal of a model (``info["metal"]``); ValueError if it has none."""
+    """The alkali metal of a model: ``info["metal"]``, else the one alkali present.
+
+    Raises ValueError when the model holds no alkali metal (n_layers = 0?) or more
+    than one.
+    """
+    from ..elements import ALKALI_METALS
+
     metal = atoms.info.get("metal") or ""
-    if not metal:
-        raise ValueError("the model holds no metal (n_layers = 0?)")
-    return metal
+    if metal:
+        return metal
+    present = [m for m in ALKALI_METALS if m in set(atoms.get_chemical_symbols())]
+    if len(present) != 1:
+        raise ValueError(
+            f"the model must hold exactly one alkali metal, found {present or 'none'} "
+            "(n_layers = 0?)"
+        )
+    return present[0]
 
 
 def formation_from_energy(
