@@ -156,7 +156,7 @@ def bader_from_density(atoms: Atoms, rho: np.ndarray, gridrefinement: int = 0):
     )
     with open(os.devnull, "w") as devnull:  # pybader prints progress bars
         with contextlib.redirect_stdout(devnull):
-            bader(threads=1)
+            bader(threads=1, output="none")  # no bader.p pickle in the cwd
     populations = np.asarray(bader.atoms_charge, dtype=float)
     volumes = np.asarray(bader.atoms_volume, dtype=float)
     total = float(atoms.get_atomic_numbers().sum() - atoms.get_initial_charges().sum())

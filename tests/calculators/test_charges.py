@@ -49,9 +49,11 @@ def lic6_analysis(lic6, tmp_path_factory):
     return charge_analysis(lic6, SMALL, gridrefinement=1, folder=folder), folder
 
 
-def test_compile_bader_partitions_two_gaussians():
+def test_compile_bader_partitions_two_gaussians(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     # two normalized Gaussians of 1 e each, far apart: 2 e in total
     assert compile_bader() == pytest.approx(2.0, abs=CHARGE_SUM_TOLERANCE_E)
+    assert list(tmp_path.iterdir()) == []  # pybader leaves no bader.p behind
 
 
 def test_bader_charges_conserve_charge_and_li_gives_most_of_its_electron(
