@@ -175,6 +175,10 @@ class LocalBackend:
         ):
             if not batch:
                 continue
+            if workers == 1:
+                # one at a time: smallest first, so an interrupted run (a long DFT
+                # campaign) has finished as many models as it could
+                batch = sorted(batch, key=lambda e: e.n_atoms)
             progress = Progress(batch, campaign.stream, prefix)
             for entry, result in self._execute(batch, workers):
                 campaign.collect([entry])
