@@ -11,6 +11,7 @@ plot     the campaign's figure from its database
 converge GPAW cutoff / k-point convergence scan of one model
 validate GPAW against experiment and published values (metals, graphite, GICs)
 compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
+fill     sequential filling of a hard-carbon pore model: E(n) and voltage profile
 
 Units everywhere: lengths in A, energies in eV (formation energies per metal atom),
 capacities in mAh/g, voltages in V vs M+/M.  Bad input prints one line and exits 2.
@@ -53,6 +54,7 @@ def _add_build(sub) -> None:
         ".extxyz keeps the metadata in the comment line; view with `ase gui FILE`).",
     )
     _add_model_arguments(p)
+    _add_pore_arguments(p)
     p.add_argument(
         "-o", "--output", required=True, help="output file, e.g. out.extxyz, out.cif"
     )
@@ -61,7 +63,8 @@ def _add_build(sub) -> None:
 def _add_model_arguments(p) -> None:
     p.add_argument(
         "model",
-        help="bilayer-graphene | graphite-intercalation | graphite | bulk-metal",
+        help="bilayer-graphene | graphite-intercalation | graphite | bulk-metal "
+        "| wedge-pore | closed-pore",
     )
     p.add_argument("--metal", help=f"alkali metal: {', '.join(ALKALI_METALS)}")
     p.add_argument(
@@ -290,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_validate(sub)
     _add_compare(sub)
     _add_charges(sub)
+    _add_fill(sub)
     return parser
 
 
@@ -313,6 +317,8 @@ def _model_from_args(args):
         atoms = graphite(args.stacking or "AB")
     elif args.model == "bulk-metal":
         atoms = bulk_metal(args.metal, cubic=args.cubic)
+    elif args.model in PORE_MODELS:
+        atoms = _pore_from_args(args)
     else:
         raise ValueError(
             f"unknown model {args.model!r}; allowed: bilayer-graphene, "
@@ -524,6 +530,144 @@ def _campaign_verb(args) -> int:
     return 0
 
 
+# ------------------------------------------------------------ hard-carbon pores
+PORE_MODELS = ("wedge-pore", "closed-pore")
+
+
+def _add_pore_arguments(p) -> None:
+    g = p.add_argument_group(
+        "hard-carbon pores (models wedge-pore, closed-pore; widths in nm)"
+    )
+    g.add_argument(
+        "--width",
+        type=float,
+        default=None,
+        help="pore width in nm: closed-pore carbon plane to plane (default 1.0); "
+        "wedge-pore extent across the stack (default 3.70)",
+    )
+    g.add_argument(
+        "--depth",
+        type=float,
+        default=0.74,
+        help="wedge-pore edge-to-edge depth in nm (default 0.74)",
+    )
+    g.add_argument(
+        "--walls", type=int, default=2, help="closed-pore sheets per wall (default 2)"
+    )
+    g.add_argument(
+        "--size",
+        type=lambda t: _csv_list(t, int),
+        default=(4, 4),
+        help="closed-pore in-plane size in rectangular graphene cells, e.g. 4,4",
+    )
+    g.add_argument(
+        "--vacancies",
+        type=_csv_list,
+        default=(),
+        help="comma list of single/double vacancies facing the pore",
+    )
+    g.add_argument("--bare", action="store_true", help="wedge-pore: bare edges")
+    g.add_argument("--seed", type=int, default=0, help="vacancy placement seed")
+    g.add_argument(
+        "--fill-mode",
+        default=None,
+        help="put --metal into the pore: cluster, plate or sandwich "
+        "(--layers layers, default all that fit; --n-atoms to take fewer)",
+    )
+    g.add_argument("--n-atoms", type=int, default=None, help="metal atoms to place")
+
+
+def _pore_from_args(args):
+    from .builders import closed_pore, fill_pore, wedge_pore
+
+    if args.model == "wedge-pore":
+        atoms = wedge_pore(
+            pore_width_nm=3.70 if args.width is None else args.width,
+            pore_depth_nm=args.depth,
+            terminate=not args.bare,
+            vacancies=args.vacancies,
+            seed=args.seed,
+        )
+    else:
+        atoms = closed_pore(
+            1.0 if args.width is None else args.width,
+            wall_sheets=args.walls,
+            size=args.size,
+            vacancies=args.vacancies,
+            seed=args.seed,
+        )
+    if getattr(args, "fill_mode", None):
+        if not args.metal:
+            raise ValueError("--fill-mode needs --metal")
+        atoms = fill_pore(
+            atoms, args.metal, args.layers or None, args.n_atoms, args.fill_mode
+        )
+    return atoms
+
+
+def _add_fill(sub) -> None:
+    p = sub.add_parser(
+        "fill",
+        help="fill a pore model with metal step by step (ML engine)",
+        description="Sequential filling of a hard-carbon pore (wedge-pore or "
+        "closed-pore): at each step candidate sites (edge, vacancy, interlayer, pore "
+        "interior; cluster/plate/sandwich growth) are ranked by single points, the "
+        "best --relax are relaxed, the lowest kept.  Writes E(n) and the path as "
+        "JSON (+ .traj) and prints the voltage profile: V vs M+/M along the lower "
+        "convex hull of E(n) - n mu_M (mu_M = relaxed bcc metal, same engine), "
+        "capacity in mAh/g per gram of host (C + H); plateau = (0, 0.1] V.",
+    )
+    p.add_argument("model", help=" | ".join(PORE_MODELS))
+    p.add_argument("--metal", required=True, help=", ".join(ALKALI_METALS))
+    _add_pore_arguments(p)
+    p.add_argument("--n-max", type=int, required=True, help="stop at this many atoms")
+    p.add_argument("--atoms-per-step", type=int, default=1)
+    p.add_argument("--candidates", type=int, default=8, help="candidates per step")
+    p.add_argument("--relax", type=int, default=2, help="candidates fully relaxed")
+    p.add_argument("--fmax", type=float, default=0.05, help="eV/A (default 0.05)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+    p.add_argument("-o", "--output", required=True, help="result JSON file")
+
+
+def _fill(args) -> int:
+    from .analysis.hard_carbon import split_slope_plateau
+    from .calculators.engines import make_calculator
+    from .calculators.filling import FillingSettings, sequential_filling
+    from .calculators.relax import RelaxSettings
+
+    if args.model not in PORE_MODELS:
+        raise ValueError(
+            f"unknown pore model {args.model!r}; allowed: {', '.join(PORE_MODELS)}"
+        )
+    args.layers, args.fill_mode = 0, None
+    pore = _pore_from_args(args)
+    settings = FillingSettings(
+        atoms_per_step=args.atoms_per_step,
+        n_max=args.n_max,
+        max_candidates=args.candidates,
+        n_relax=args.relax,
+        seed=args.seed,
+        relax=RelaxSettings(fmax_eV_A=args.fmax, gallery_prescan=False),
+    )
+    calc = make_calculator("mlip", threads=args.threads)
+    res = sequential_filling(pore, args.metal, calc, settings, progress=print)
+    path = res.write(args.output)
+    prof = res.voltage_profile()
+    split = split_slope_plateau(prof)
+    for s in prof.steps:
+        print(
+            f"  {s.n1:4.0f} -> {s.n2:4.0f} {args.metal}: {s.voltage_V:+.3f} V  "
+            f"{s.capacity1_mAh_g:7.1f} -> {s.capacity2_mAh_g:7.1f} mAh/g (host)"
+        )
+    pv = split.plateau_voltage_V
+    print(
+        f"wrote {path}: sloping {split.sloping_mAh_g:.1f} mAh/g, plateau "
+        f"{split.plateau_mAh_g:.1f} mAh/g"
+        + (f" at {pv:.3f} V" if pv is not None else "")
+    )
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``alkali-layers`` console script."""
     warnings.filterwarnings("ignore")
@@ -542,6 +686,8 @@ def main(argv=None) -> int:
             return _compare(args)
         if args.verb == "charges":
             return _charges(args)
+        if args.verb == "fill":
+            return _fill(args)
         return _campaign_verb(args)
     except (ValueError, OSError, RuntimeError, UnknownFileTypeError) as err:
         print(f"alkali-layers: error: {err}", file=sys.stderr)

@@ -1,0 +1,340 @@
+"""Hard-carbon pore filling with the ML engine: voltage profiles, pore-size scan.
+
+Regenerates everything in this folder::
+
+    OMP_NUM_THREADS=1 .venv/bin/python runs/hard_carbon/run.py            # all jobs
+    .venv/bin/python runs/hard_carbon/run.py --only wedge-Na closed-Na   # some jobs
+    .venv/bin/python runs/hard_carbon/run.py --report            # tables and figures
+
+Each job writes ``results/<job>.json`` atomically (plus the structures as
+``.traj``); a job whose JSON exists is skipped, so an interrupted run resumes.
+``--report`` only reads the JSON files and writes ``table.md``/``table.csv``,
+the figures (PNG + CSV) and ``pore_scan.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+METALS = ("Li", "Na", "K", "Rb", "Cs")
+
+#: Filling protocols.  "fine": the benchmark protocol of the Na wedge pore;
+#: "coarse": fewer, larger steps for the other metals (CPU budget, see README).
+FILL = {
+    "fine": dict(
+        atoms_per_step=4, max_candidates=7, n_random=1, n_relax=2, rank_steps=0
+    ),
+    "coarse": dict(
+        atoms_per_step=8, max_candidates=5, n_random=1, n_relax=1, rank_steps=0
+    ),
+}
+RELAX = dict(fmax_eV_A=0.1, max_steps=30, gallery_prescan=False)
+
+
+def jobs() -> dict[str, dict]:
+    """All jobs: name -> spec (kept in the order they run)."""
+    out = {}
+    out["wedge-Na"] = dict(
+        kind="fill", host="wedge", metal="Na", protocol="fine", n_max=32
+    )
+    out["closed-Na"] = dict(
+        kind="fill",
+        host="closed",
+        metal="Na",
+        protocol="fine",
+        n_max=16,
+        atoms_per_step=4,
+    )
+    out["scan-Na"] = dict(
+        kind="scan", metal="Na", widths_nm=[0.4, 0.6, 0.8, 1.0, 1.4, 2.0]
+    )
+    for metal in ("Li", "K", "Rb", "Cs"):
+        out[f"wedge-{metal}"] = dict(
+            kind="fill", host="wedge", metal=metal, protocol="coarse", n_max=16
+        )
+    for metal in ("Li", "K", "Rb", "Cs"):
+        out[f"closed-{metal}"] = dict(
+            kind="fill", host="closed", metal=metal, protocol="coarse", n_max=None
+        )
+    return out
+
+
+def host_model(host: str):
+    from alkali_layers.builders import closed_pore, wedge_pore
+
+    if host == "wedge":
+        return wedge_pore()  # the default (published-size) wedge pore, C244H12
+    # ~1 nm slit, 2-sheet walls, 4 x 2 rectangular cells (0.98 x 0.85 nm, 64 C):
+    # small enough for the CPU budget
+    return closed_pore(1.0, size=(4, 2))
+
+
+def _calc():
+    from alkali_layers.calculators.engines import make_calculator
+
+    return make_calculator("mlip", threads=1)
+
+
+def _references(calc):
+    from alkali_layers.calculators.references import ReferenceEnergies
+    from alkali_layers.calculators.relax import RelaxSettings
+
+    return ReferenceEnergies(calc, RelaxSettings(**RELAX))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def run_fill(name: str, spec: dict, calc, refs) -> None:
+    from alkali_layers.builders import max_layers
+    from alkali_layers.calculators.engines import engine_versions
+    from alkali_layers.calculators.filling import FillingSettings, sequential_filling
+    from alkali_layers.calculators.relax import RelaxSettings
+
+    pore = host_model(spec["host"])
+    metal = spec["metal"]
+    proto = dict(FILL[spec["protocol"]])
+    if spec.get("atoms_per_step"):
+        proto["atoms_per_step"] = spec["atoms_per_step"]
+    n_max = spec.get("n_max")
+    if n_max is None:  # closed pore: as many as the layers that fit (+1 step)
+        from alkali_layers.builders import fill_pore
+
+        n_full = fill_pore(pore, metal).info["n_metal"]
+        proto["atoms_per_step"] = -(-n_full // 3)  # the full pore in 3 steps, +1
+        n_max = n_full + proto["atoms_per_step"]
+    settings = FillingSettings(
+        n_max=n_max, relax=RelaxSettings(**RELAX), stop_below_V=-0.2, **proto
+    )
+    partial = RESULTS / f"{name}.partial.json"
+    res = sequential_filling(
+        pore,
+        metal,
+        calc,
+        settings,
+        references=refs,
+        progress=lambda line: print(f"[{name}] {line}", flush=True),
+        checkpoint=lambda r: _write_json(partial, r.to_dict()),
+    )
+    res.write(RESULTS / f"{name}.json")
+    data = json.loads((RESULTS / f"{name}.json").read_text())
+    data.update(
+        spec=spec,
+        engine=calc.alkali_settings.describe(),
+        versions=engine_versions(),
+        layers_fit=max_layers(pore, metal),
+    )
+    _write_json(RESULTS / f"{name}.json", data)
+
+
+def run_scan(name: str, spec: dict, calc, refs) -> None:
+    from alkali_layers.builders import closed_pore, fill_pore, max_layers
+    from alkali_layers.calculators.filling import host_counts
+    from alkali_layers.calculators.guards import ModelFailure
+    from alkali_layers.calculators.relax import RelaxSettings, relax
+
+    metal = spec["metal"]
+    mu = refs.metal_eV_per_atom(metal)
+    rows = []
+    for w in spec["widths_nm"]:
+        t0 = time.perf_counter()
+        empty = closed_pore(w)
+        fit = max_layers(empty, metal)
+        row = dict(
+            metal=metal,
+            width_nm=w,
+            layers_fit=fit,
+            mu_metal_eV=mu,
+            host_counts=host_counts(empty, metal),
+        )
+        if fit:
+            empty.calc = calc
+            row["energy_empty_eV"] = float(empty.get_potential_energy())
+            filled = fill_pore(empty, metal, mode="sandwich")
+            try:
+                r = relax(filled, calc, RelaxSettings(**RELAX))
+                row.update(
+                    energy_filled_eV=r.energy_eV,
+                    n_metal=filled.info["n_metal"],
+                    converged=r.converged,
+                    n_steps=r.n_steps,
+                    metal_strain_pct=filled.info["metal_strain_pct"],
+                )
+            except ModelFailure as err:
+                row["failed"] = err.reason
+        row["wall_s"] = time.perf_counter() - t0
+        print(
+            f"[{name}] {w} nm: {fit} layers, {row.get('n_metal')} {metal}, "
+            f"{row['wall_s']:.0f} s",
+            flush=True,
+        )
+        rows.append(row)
+    _write_json(
+        RESULTS / f"{name}.json",
+        dict(spec=spec, rows=rows, empty_energy="single point"),
+    )
+
+
+# ----------------------------------------------------------------------- report
+def report() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from alkali_layers.analysis.figures import save_figure
+    from alkali_layers.analysis.hard_carbon import (
+        pore_size_scan,
+        split_slope_plateau,
+        voltage_profile,
+    )
+
+    colors = dict(zip(METALS, plt.cm.tab10.colors, strict=False))
+    table = []
+    for host in ("wedge", "closed"):
+        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        curve_rows = []
+        for metal in METALS:
+            path = RESULTS / f"{host}-{metal}.json"
+            complete = path.exists()
+            if not complete:  # an interrupted job: report what it has
+                path = RESULTS / f"{host}-{metal}.partial.json"
+                if not path.exists():
+                    continue
+            d = json.loads(path.read_text())
+            n = [s["n_metal"] for s in d["steps"]]
+            e = [s["energy_eV"] for s in d["steps"]]
+            prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
+            tot = voltage_profile(
+                n, e, d["mu_metal_eV"], metal, d["host_counts"], "total"
+            )
+            sp = split_slope_plateau(prof)
+            q, v = prof.curve()
+            ax.plot(q, v, "-", color=colors[metal], label=metal)
+            curve_rows += [(metal, qi, vi) for qi, vi in zip(q, v, strict=True)]
+            table.append(
+                dict(
+                    host=f"{host} pore",
+                    metal=metal,
+                    n_host_atoms=sum(d["host_counts"].values()),
+                    n_metal_max=max(n),
+                    atoms_per_step=d["settings"]["atoms_per_step"],
+                    layers_fit=d.get("layers_fit"),
+                    first_step_V=round(prof.steps[0].voltage_V, 3)
+                    if prof.steps
+                    else None,
+                    capacity_host_mAh_g=round(prof.capacity_mAh_g, 1),
+                    capacity_total_mAh_g=round(tot.capacity_mAh_g, 1),
+                    sloping_mAh_g=round(sp.sloping_mAh_g, 1),
+                    plateau_mAh_g=round(sp.plateau_mAh_g, 1),
+                    plateau_V=None
+                    if sp.plateau_voltage_V is None
+                    else round(sp.plateau_voltage_V, 3),
+                    path=" > ".join(s["label"] for s in d["steps"][1:]),
+                    all_converged=all(s["converged"] for s in d["steps"]),
+                    complete=complete,
+                    wall_min=round(d["wall_s"] / 60, 1),
+                )
+            )
+        ax.axhspan(0.0, 0.1, color="0.9", zorder=0, label="plateau (0-0.1 V)")
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
+        ax.set_ylabel("voltage (V vs M$^+$/M)")
+        label = (
+            "wedge pore (3.4 x 0.78 nm)" if host == "wedge" else "1.0 nm closed pore"
+        )
+        ax.set_title(
+            f"{label}, 7net-0 + D3(BJ)",
+            fontsize=9,
+        )
+        ax.legend(frameon=False, fontsize=8)
+        save_figure(
+            fig,
+            HERE / f"voltage_{host}.png",
+            ["metal", "capacity_host_mAh_g", "voltage_V"],
+            curve_rows,
+        )
+    if table:
+        cols = list(table[0])
+        with (HERE / "table.csv").open("w", newline="") as fh:
+            w = csv.DictWriter(fh, cols)
+            w.writeheader()
+            w.writerows(table)
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in table]
+        (HERE / "table.md").write_text(
+            "Voltage profiles from sequential filling (7net-0 + D3(BJ)); voltages "
+            "in V vs M+/M along the lower convex hull of E(n) - n mu_M (mu_M = relaxed "
+            "bcc metal, same engine); capacities in mAh/g per gram of host (C + H) "
+            "unless 'total'; plateau = steps in (0, 0.1] V, sloping > 0.1 V; capacity "
+            "counted down to 0 V.\n\n" + "\n".join(lines) + "\n"
+        )
+    scan_path = RESULTS / "scan-Na.json"
+    if scan_path.exists():
+        d = json.loads(scan_path.read_text())
+        scan = pore_size_scan([r for r in d["rows"] if "failed" not in r])
+        rows = [asdict(r) for r in scan]
+        fig, ax1 = plt.subplots(figsize=(5.0, 3.6))
+        ws = [r["width_nm"] for r in rows]
+        ax1.plot(
+            ws,
+            [
+                r["voltage_V"] if r["voltage_V"] is not None else float("nan")
+                for r in rows
+            ],
+            "o-",
+            color=colors["Na"],
+        )
+        ax1.axhspan(0.0, 0.1, color="0.9", zorder=0)
+        ax1.axhline(0.0, color="0.4", lw=0.8)
+        ax1.set_xlabel("pore width (nm, carbon plane to plane)")
+        ax1.set_ylabel("pore-filling voltage (V vs Na$^+$/Na)")
+        ax2 = ax1.twinx()
+        ax2.step(ws, [r["layers_fit"] for r in rows], where="mid", color="0.3", ls="--")
+        ax2.set_ylabel("Na layers that fit (dashed)")
+        ax1.set_title("Na in closed slit pores, 7net-0 + D3(BJ)", fontsize=9)
+        cols = list(rows[0])
+        save_figure(
+            fig, HERE / "pore_scan.png", cols, ([r[c] for c in cols] for r in rows)
+        )
+    print(f"report written to {HERE}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--only", nargs="*", help="job names (default: all)")
+    p.add_argument("--report", action="store_true", help="only tables and figures")
+    args = p.parse_args(argv)
+    if not args.report:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        todo = {k: v for k, v in jobs().items() if not args.only or k in args.only}
+        calc = refs = None
+        for name, spec in todo.items():
+            if (RESULTS / f"{name}.json").exists():
+                print(f"[{name}] done, skipped", flush=True)
+                continue
+            if calc is None:
+                calc = _calc()
+                refs = _references(calc)
+            t0 = time.perf_counter()
+            (run_fill if spec["kind"] == "fill" else run_scan)(name, spec, calc, refs)
+            print(f"[{name}] finished in {time.perf_counter() - t0:.0f} s", flush=True)
+    report()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
