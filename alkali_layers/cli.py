@@ -11,6 +11,7 @@ plot     the campaign's figure from its database
 converge GPAW cutoff / k-point convergence scan of one model
 validate GPAW against experiment and published values (metals, graphite, GICs)
 compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
+charges  Bader charges and plane-averaged density differences of relaxed models (GPAW)
 fill     sequential filling of a hard-carbon pore model: E(n) and voltage profile
 
 Units everywhere: lengths in A, energies in eV (formation energies per metal atom),
