@@ -377,6 +377,7 @@ def _converge(args) -> int:
         args.cutoffs,
         args.kpt_densities,
         log_dir=out if _is_master() else None,
+        checkpoint=out / "points.csv",
         **refs,
     )
     title = (

@@ -26,6 +26,7 @@ from ase import Atoms
 from ase.parallel import parprint, world
 
 from ..analysis.voltage import formation_energy_eV_per_atom
+from ..settings import stable_hash, structure_hash
 from .dft import (
     REFERENCE_KPT_DENSITY,
     GPAWSettings,
@@ -88,6 +89,7 @@ def convergence_scan(
     metal_reference: Atoms | None = None,
     host_reference: Atoms | None = None,
     log_dir: Path | None = None,
+    checkpoint: Path | None = None,
 ) -> list[ScanPoint]:
     """Run the two scans (see the module docstring) and return every point.
 
@@ -102,6 +104,10 @@ def convergence_scan(
         metal atom is scanned too.
     log_dir : path, optional
         GPAW text logs go here.
+    checkpoint : path, optional
+        CSV file to which every finished point is appended (rank 0) and from which
+        a rerun takes the points it already has (same structure, references and
+        base settings), so an interrupted scan resumes.  Every rank must get it.
     """
     cutoffs = sorted(float(c) for c in cutoffs_eV)
     densities = sorted(float(k) for k in kpt_densities)
@@ -118,8 +124,17 @@ def convergence_scan(
     if log_dir is not None:
         Path(log_dir).mkdir(parents=True, exist_ok=True)
     with_ef = metal_reference is not None and host_reference is not None and n_metal > 0
+    key = scan_key(atoms, base, metal_reference, host_reference)
+    done = _read_checkpoint(checkpoint, key)
     points = []
     for scan, s in settings_list:
+        if (scan, s.ecut_eV, s.kpt_density) in done:
+            point = done[(scan, s.ecut_eV, s.kpt_density)]
+            points.append(point)
+            parprint(
+                f"  {scan:8s} {point.ecut_eV:g} eV k {point.kpts}: from checkpoint"
+            )
+            continue
         t0 = time.perf_counter()
         tag = f"{int(s.ecut_eV)}eV-k{s.kpt_density:g}"
         txt = str(Path(log_dir) / f"gpaw-{tag}.txt") if log_dir else None
@@ -147,6 +162,7 @@ def convergence_scan(
             round(time.perf_counter() - t0, 1),
         )
         points.append(point)
+        _append_checkpoint(checkpoint, key, point)
         parprint(
             f"  {scan:8s} {tag:12s} k {grid:8s} E {point.energy_eV_per_atom:.6f}"
             " eV/atom"
@@ -164,30 +180,78 @@ def convergence_scan(
     return points
 
 
+CHECKPOINT_COLUMNS = ("key", *COLUMNS)
+
+
+def scan_key(
+    atoms: Atoms,
+    base: GPAWSettings,
+    metal_reference: Atoms | None = None,
+    host_reference: Atoms | None = None,
+) -> str:
+    """Identity of a scan's points: structures and every setting but cutoff and k."""
+    return stable_hash(
+        {
+            "structure": structure_hash(atoms),
+            "refs": [
+                structure_hash(r) if r is not None else None
+                for r in (metal_reference, host_reference)
+            ],
+            "base": replace(base, ecut_eV=1.0, kpt_density=1.0),
+        }
+    )
+
+
+def _read_checkpoint(path: Path | None, key: str) -> dict:
+    """{(scan, ecut, density): ScanPoint} of ``path`` rows with this ``key``."""
+    if path is None or not Path(path).exists():
+        return {}
+    done = {}
+    with Path(path).open() as fh:
+        for row in csv.DictReader(fh):
+            if row["key"] != key:
+                continue
+            p = _point(row)
+            done[(p.scan, p.ecut_eV, p.kpt_density)] = p
+    return done
+
+
+def _append_checkpoint(path: Path | None, key: str, point: ScanPoint) -> None:
+    if path is None or world.rank != 0:
+        return
+    path = Path(path)
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(CHECKPOINT_COLUMNS)
+        writer.writerow([key, *(getattr(point, c) for c in COLUMNS)])
+
+
 def _number(value: str) -> float | None:
     return float(value) if value not in ("", "None") else None
 
 
 def read_scan(path: Path) -> list[ScanPoint]:
     """The points of a ``scan.csv`` written by :func:`write_scan`."""
-    points = []
     with Path(path).open() as fh:
-        for row in csv.DictReader(fh):
-            points.append(
-                ScanPoint(
-                    row["scan"],
-                    _number(row["ecut_eV"]),
-                    _number(row["kpt_density"]),
-                    row["kpts"],
-                    _number(row["energy_eV_per_atom"]),
-                    _number(row["formation_energy_eV_per_atom"]),
-                    int(row["scf_iterations"]),
-                    _number(row["wall_s"]),
-                    _number(row["dE_meV_per_atom"]),
-                    _number(row["dEf_meV"]),
-                )
-            )
-    return points
+        return [_point(row) for row in csv.DictReader(fh)]
+
+
+def _point(row: dict) -> ScanPoint:
+    return ScanPoint(
+        row["scan"],
+        _number(row["ecut_eV"]),
+        _number(row["kpt_density"]),
+        row["kpts"],
+        _number(row["energy_eV_per_atom"]),
+        _number(row["formation_energy_eV_per_atom"]),
+        int(row["scf_iterations"]),
+        _number(row["wall_s"]),
+        _number(row["dE_meV_per_atom"]) or 0.0,
+        _number(row["dEf_meV"]),
+    )
 
 
 def write_scan(points: list[ScanPoint], out: Path, title: str, notes: str = "") -> None:

@@ -2,6 +2,7 @@
 # GPAW convergence scans behind the "final" and "fast" presets (2 MPI ranks).
 # Each writes scan.csv, scan.md, scan.png and the GPAW logs into its directory.
 # References (bcc metal, primitive host) are computed at k-point density >= 10.
+# Finished points go to points.csv in each directory; rerunning resumes from them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export GPAW_MPI_BACKEND=cgpaw OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1

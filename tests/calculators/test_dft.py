@@ -160,3 +160,45 @@ def test_validation_runs_end_to_end_on_a_subset(tmp_path):
     assert results["PBE+D3(BJ)"]["graphite_AB"]["binding_meV_per_atom"] > 20
     table = (tmp_path / "table.md").read_text()
     assert "NaC8" in table and "+0.206" in table  # published vdW-optPBE value
+
+
+def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
+    tmp_path, monkeypatch
+):
+    from alkali_layers.calculators import convergence
+
+    atoms = bulk_metal("Na")
+    checkpoint = tmp_path / "points.csv"
+    points = convergence.convergence_scan(
+        atoms, TINY, (200.0, 250.0), (1.5, 2.0), checkpoint=checkpoint
+    )
+    # cutoff 200, 250 at the densest k, then k 1.5 at the highest cutoff
+    assert [(p.scan, p.ecut_eV, p.kpt_density) for p in points] == [
+        ("cutoff", 200.0, 2.0),
+        ("cutoff", 250.0, 2.0),
+        ("kpoints", 250.0, 1.5),
+    ]
+    best = points[1]
+    assert best.dE_meV_per_atom == 0.0
+    for p in points:
+        assert p.dE_meV_per_atom == pytest.approx(
+            1000 * (p.energy_eV_per_atom - best.energy_eV_per_atom)
+        )
+    # an interrupted scan resumes: nothing is recomputed
+    monkeypatch.setattr(
+        convergence,
+        "single_point",
+        lambda *a, **k: pytest.fail("recomputed a checkpointed point"),
+    )
+    again = convergence.convergence_scan(
+        atoms, TINY, (200.0, 250.0), (1.5, 2.0), checkpoint=checkpoint
+    )
+    assert [p.energy_eV_per_atom for p in again] == pytest.approx(
+        [p.energy_eV_per_atom for p in points]
+    )
+    # other base settings do not reuse the points
+    other = GPAWSettings(**{**vars(TINY), "smearing_eV": 0.2})
+    with pytest.raises(pytest.fail.Exception):
+        convergence.convergence_scan(
+            atoms, other, (200.0, 250.0), (1.5, 2.0), checkpoint=checkpoint
+        )
