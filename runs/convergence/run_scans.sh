@@ -8,9 +8,9 @@ cd "$(dirname "$0")/../.."
 export GPAW_MPI_BACKEND=cgpaw OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run() { mpiexec -n 2 .venv/bin/alkali-layers converge "$@"; }
-run bulk-metal --metal Na --out runs/convergence/bcc_Na \
+[ -f runs/convergence/bcc_Na/scan.csv ] || run bulk-metal --metal Na --out runs/convergence/bcc_Na \
     --cutoffs 300,400,500,600,700 --kpt-densities 4,6,8,10,12,14
-run bilayer-graphene --metal Li --layers 1 --stacking AA --out runs/convergence/C6LiC6 \
+[ -f runs/convergence/C6LiC6/scan.csv ] || run bilayer-graphene --metal Li --layers 1 --stacking AA --out runs/convergence/C6LiC6 \
     --cutoffs 300,400,500,600 --kpt-densities 2,3,4,5,6
 run bilayer-graphene --metal Na --layers 3 --stacking AA \
     --out runs/convergence/Na3L_BLG_AA --cutoffs 400,500,600 --kpt-densities 2.5,4
