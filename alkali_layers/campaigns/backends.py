@@ -131,7 +131,7 @@ class LocalBackend:
         return f"local backend ({self.workers} worker{'s' if self.workers > 1 else ''})"
 
     def _execute(self, entries, workers: int) -> Iterator[tuple]:
-        order = sorted(entries, key=lambda e: -e.n_atoms)  # largest first
+        order = execution_order(entries, 1 if self.mpi_ranks > 1 else workers)
         if self.mpi_ranks > 1:
             for e in order:
                 yield e, run_folder_under_mpi(e.folder, self.mpi_ranks)
@@ -175,16 +175,25 @@ class LocalBackend:
         ):
             if not batch:
                 continue
-            if workers == 1:
-                # one at a time: smallest first, so an interrupted run (a long DFT
-                # campaign) has finished as many models as it could
-                batch = sorted(batch, key=lambda e: e.n_atoms)
             progress = Progress(batch, campaign.stream, prefix)
             for entry, result in self._execute(batch, workers):
                 campaign.collect([entry])
                 progress.update(entry, result)
         if models:
             campaign.collect()  # models that waited for their references
+
+
+def execution_order(entries: Sequence, workers: int) -> list:
+    """The order tasks start in.
+
+    One at a time (serial or one MPI task after the other): smallest first, so an
+    interrupted run (a long DFT campaign) has finished as many tasks as it could.
+    Several workers: largest first, so the long tasks do not end up last on one
+    worker while the others idle.
+    """
+    if workers > 1:
+        return sorted(entries, key=lambda e: -e.n_atoms)
+    return sorted(entries, key=lambda e: e.n_atoms)
 
 
 def _mq_executable() -> str:

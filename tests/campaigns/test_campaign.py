@@ -168,3 +168,13 @@ def test_task_folder_runs_as_a_plain_command(done_campaign, tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and "not a task folder" in proc.stderr
+
+
+def test_serial_runs_start_small_and_worker_pools_start_large():
+    from types import SimpleNamespace
+
+    from alkali_layers.campaigns.backends import execution_order
+
+    entries = [SimpleNamespace(n_atoms=n, name=n) for n in (13, 40, 1, 19)]
+    assert [e.n_atoms for e in execution_order(entries, 1)] == [1, 13, 19, 40]
+    assert [e.n_atoms for e in execution_order(entries, 2)] == [40, 19, 13, 1]
