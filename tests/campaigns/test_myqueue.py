@@ -77,28 +77,32 @@ def myqueue_home(tmp_path_factory):
         server.wait()
 
 
-def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsys):
-    spec = write_spec(Path(myqueue_home) / "campaign")
+def submit(spec: Path) -> None:
+    """`alkali-layers run SPEC --backend myqueue` (2 cores, 10 min), mq on PATH."""
     env_path = os.environ["PATH"]
     os.environ["PATH"] = f"{Path(sys.executable).parent}:{env_path}"
     try:
-        assert (
-            main(
-                [
-                    "run",
-                    str(spec),
-                    "--backend",
-                    "myqueue",
-                    "--cores",
-                    "2",
-                    "--time",
-                    "10m",
-                ]
-            )
-            == 0
-        )
+        args = ["run", str(spec), "--backend", "myqueue", "--cores", "2"]
+        assert main([*args, "--time", "10m"]) == 0
     finally:
         os.environ["PATH"] = env_path
+
+
+def wait_for(spec: Path, capsys, states: tuple[str, ...], timeout_s: float = 300):
+    """Poll ``alkali-layers status`` until one of ``states`` appears; its output."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        main(["status", str(spec)])
+        status = capsys.readouterr().out
+        if any(state in status for state in states):
+            break
+        time.sleep(2)
+    return status
+
+
+def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsys):
+    spec = write_spec(Path(myqueue_home) / "campaign")
+    submit(spec)
     out = capsys.readouterr().out
     assert "submitted 4 tasks to myqueue (2:1:10m)" in out
     main(["status", str(spec)])
@@ -106,13 +110,7 @@ def test_myqueue_backend_runs_tasks_and_collect_imports_them(myqueue_home, capsy
     # a second run does not submit the queued tasks again
     assert main(["run", str(spec), "--backend", "myqueue"]) == 0
     assert "nothing to submit" in capsys.readouterr().out
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        main(["status", str(spec)])
-        status = capsys.readouterr().out
-        if "4 done" in status:
-            break
-        time.sleep(2)
+    status = wait_for(spec, capsys, ("4 done",))
     assert "4 done" in status, status
     assert "finished but not collected" in status
     assert main(["collect", str(spec)]) == 0
@@ -129,34 +127,9 @@ def test_myqueue_runs_gpaw_tasks_under_mpi(myqueue_home, capsys):
     from .test_gpaw_campaign import GPAW_SPEC
 
     spec = write_spec(Path(myqueue_home) / "gpaw", text=GPAW_SPEC)
-    env_path = os.environ["PATH"]
-    os.environ["PATH"] = f"{Path(sys.executable).parent}:{env_path}"
-    try:
-        assert (
-            main(
-                [
-                    "run",
-                    str(spec),
-                    "--backend",
-                    "myqueue",
-                    "--cores",
-                    "2",
-                    "--time",
-                    "10m",
-                ]
-            )
-            == 0
-        )
-    finally:
-        os.environ["PATH"] = env_path
+    submit(spec)
     assert "submitted 1 tasks to myqueue (2:10m)" in capsys.readouterr().out
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        main(["status", str(spec)])
-        status = capsys.readouterr().out
-        if "1 done" in status or "1 failed" in status:
-            break
-        time.sleep(2)
+    status = wait_for(spec, capsys, ("1 done", "1 failed"))
     assert "1 done" in status, status
     (result,) = (spec.parent / "tasks").glob("*/result.json")
     assert json.loads(result.read_text())["provenance"]["mpi_ranks"] == 2
