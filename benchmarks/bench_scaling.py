@@ -45,6 +45,13 @@ def model(target: int):
     return fill_pore(atoms, "Na", mode="sandwich", pore_index=0)  # Na in pore 0
 
 
+def peak_rss_GB() -> float:
+    """Peak resident memory of this process so far (GB; Linux reports kB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
 class Timed:
     """Wraps a calculator's ``calculate`` and accumulates the time spent in it."""
 
@@ -100,6 +107,7 @@ def measure(target: int, calc, steps: int) -> dict:
         overhead_s=round(overhead, 3),
         overhead_s_per_call=round(overhead / max(timer.calls, 1), 4),
         overhead_fraction=round(overhead / max(timer.calls, 1) / per_call, 4),
+        peak_rss_GB=round(peak_rss_GB(), 2),
     )
 
 
@@ -150,14 +158,14 @@ def main(argv=None) -> int:
         f"{meta['date']}, 2-core development machine shared with a GPAW job.",
         "",
         "| atoms | bare call (s) | calc per call in relax (s) | force calls | "
-        "toolkit overhead per call (s) | overhead / call |",
-        "|---|---|---|---|---|---|",
+        "toolkit overhead per call (s) | overhead / call | peak memory (GB) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['n_atoms']} | {r['bare_call_s']} | {r['calc_s_per_call']} | "
             f"{r['force_calls']} | {r['overhead_s_per_call']} | "
-            f"{100 * r['overhead_fraction']:.1f} % |"
+            f"{100 * r['overhead_fraction']:.1f} % | {r['peak_rss_GB']} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0

@@ -117,9 +117,13 @@ def _sevennet(model: str, device: str):
         ) from err
     import warnings
 
+    from .mlip_memory import bound_memory
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return SevenNetCalculator(model, device=device)
+        calc = SevenNetCalculator(model, device=device)
+    bound_memory(calc.model)  # large cells: checkpointed edge chunks (same results)
+    return calc
 
 
 def _mlip(settings: MLIPSettings, device: str) -> Calculator:

@@ -138,6 +138,10 @@ def test_staged_relaxation_of_bulk_sodium(tmp_path):
     ).exists()
     a = np.cbrt(2 * result.atoms.get_volume())
     assert 3.7 < a < 4.5  # bcc Na, tiny settings
+    # one atom: the cell scan keeps bcc point-group symmetry (48 operations) and its
+    # irreducible k-points; relaxations of cells whose atoms move switch it off
+    log = (tmp_path / "gpaw-relax.txt").read_text()
+    assert "Number of symmetries: 48" in log and "Number of symmetries: 1\n" not in log
 
 
 def test_make_calculator_gpaw_needs_atoms():
