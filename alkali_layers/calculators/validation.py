@@ -39,6 +39,7 @@ import numpy as np
 from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
+from ..campaigns.tasks import write_json_atomic
 from ..elements import ALKALI_METALS, METALS
 from .dft import GPAWSettings, gpaw_calculator, isolated_atom_energy, with_scf_retry
 from .relax import RelaxSettings
@@ -80,6 +81,20 @@ def _single_point(atoms, settings: GPAWSettings, txt: str | None) -> float:
     return energy
 
 
+def _checkpointed(path: Path, compute) -> dict:
+    """``compute()`` once: its dict is stored at ``path`` (atomically, rank 0) and
+    read back by a rerun with the same settings, so an interrupted validation resumes
+    at the first unfinished structure."""
+    if path.exists():
+        stored = json.loads(path.read_text())
+        return stored["data"]
+    data = compute()
+    if world.rank == 0:
+        write_json_atomic(path, {"data": data})
+    world.barrier()
+    return data
+
+
 def validate_treatment(
     name: str,
     settings: GPAWSettings,
@@ -87,15 +102,22 @@ def validate_treatment(
     metals=ALKALI_METALS,
     compounds=COMPOUNDS,
 ) -> dict:
-    """All validation numbers for one van der Waals treatment."""
+    """All validation numbers for one van der Waals treatment.
+
+    Every structure's numbers are checkpointed under
+    ``log_dir/done-<settings hash>/`` (see :func:`_checkpointed`): a rerun resumes.
+    """
     rs = RelaxSettings(fmax_eV_A=0.01, max_steps=200, gallery_prescan=False)
     log_dir.mkdir(parents=True, exist_ok=True)
+    done_dir = log_dir / f"done-{settings.settings_hash()}-{rs.settings_hash()}"
+    done_dir.mkdir(exist_ok=True)
+    tag = name.replace("+", "_").replace("(", "").replace(")", "")
 
     def txt(label):
-        return str(
-            log_dir / f"{name.replace('+', '_').replace('(', '').replace(')', '')}"
-            f"-{label}.txt"
-        )
+        return str(log_dir / f"{tag}-{label}.txt")
+
+    def done(label):
+        return done_dir / f"{tag}-{label}.json"
 
     out: dict = {
         "treatment": name,
@@ -105,41 +127,56 @@ def validate_treatment(
     }
     mu = {}
     for metal in metals:
-        t0 = time.perf_counter()
-        res = _relaxed_energy(bulk_metal(metal), settings, rs, txt(f"bcc-{metal}"))
-        mu[metal] = res.energy_eV
-        a = float(np.cbrt(2 * res.atoms.get_volume()))
-        e_atom = isolated_atom_energy(
-            metal, settings, txt=txt(f"atom-{metal}"), box_A=14.0
-        )
-        out["metals"][metal] = {
-            "a_A": a,
-            "a_exp_A": METALS[metal].bcc_a_A,
-            "cohesive_eV": e_atom - res.energy_eV,
-            "cohesive_exp_eV": METALS[metal].cohesive_energy_exp_eV,
-            "energy_eV": res.energy_eV,
-            "converged": res.converged,
-        }
+
+        def bcc(metal=metal):
+            t0 = time.perf_counter()
+            res = _relaxed_energy(bulk_metal(metal), settings, rs, txt(f"bcc-{metal}"))
+            e_atom = isolated_atom_energy(
+                metal, settings, txt=txt(f"atom-{metal}"), box_A=14.0
+            )
+            return {
+                "a_A": float(np.cbrt(2 * res.atoms.get_volume())),
+                "a_exp_A": METALS[metal].bcc_a_A,
+                "cohesive_eV": e_atom - res.energy_eV,
+                "cohesive_exp_eV": METALS[metal].cohesive_energy_exp_eV,
+                "energy_eV": res.energy_eV,
+                "converged": res.converged,
+                "wall_s": round(time.perf_counter() - t0, 1),
+            }
+
+        row = out["metals"][metal] = _checkpointed(done(f"bcc-{metal}"), bcc)
+        mu[metal] = row["energy_eV"]
         parprint(
-            f"[{name}] bcc {metal}: a {a:.3f} A, E_coh {e_atom - res.energy_eV:.3f} "
-            f"eV ({time.perf_counter() - t0:.0f} s)",
+            f"[{name}] bcc {metal}: a {row['a_A']:.3f} A, E_coh "
+            f"{row['cohesive_eV']:.3f} eV ({row['wall_s']:.0f} s)",
             flush=True,
         )
     hosts = {}
     for stacking in ("AB", "AA"):
-        res = _relaxed_energy(
-            graphite(stacking), settings, rs, txt(f"graphite-{stacking}")
-        )
-        hosts[stacking] = res.energy_eV / len(res.atoms)
-        spacing = res.atoms.cell[2, 2] / (2 if stacking == "AB" else 1)
-        out[f"graphite_{stacking}"] = {
-            "spacing_A": float(spacing),
-            "energy_eV_per_C": hosts[stacking],
-        }
-    sheet = graphite("AA")
-    sheet.cell[2, 2] = 16.0
-    sheet.center(axis=2)
-    e_sheet = _single_point(sheet, settings, txt("graphene")) / len(sheet)
+
+        def host(stacking=stacking):
+            res = _relaxed_energy(
+                graphite(stacking), settings, rs, txt(f"graphite-{stacking}")
+            )
+            spacing = res.atoms.cell[2, 2] / (2 if stacking == "AB" else 1)
+            return {
+                "spacing_A": float(spacing),
+                "energy_eV_per_C": res.energy_eV / len(res.atoms),
+                "converged": res.converged,
+            }
+
+        row = _checkpointed(done(f"graphite-{stacking}"), host)
+        out[f"graphite_{stacking}"] = dict(row)
+        hosts[stacking] = row["energy_eV_per_C"]
+
+    def graphene():
+        sheet = graphite("AA")
+        sheet.cell[2, 2] = 16.0
+        sheet.center(axis=2)
+        energy = _single_point(sheet, settings, txt("graphene"))
+        return {"energy_eV_per_C": energy / len(sheet)}
+
+    e_sheet = _checkpointed(done("graphene"), graphene)["energy_eV_per_C"]
     out["graphite_AB"]["binding_meV_per_atom"] = 1000 * (e_sheet - hosts["AB"])
     parprint(
         f"[{name}] graphite AB spacing {out['graphite_AB']['spacing_A']:.3f} A, "
@@ -147,16 +184,26 @@ def validate_treatment(
         flush=True,
     )
     for metal, formula in compounds:
-        res = _relaxed_energy(
-            graphite_intercalation(metal, formula), settings, rs, txt(formula)
-        )
-        n_c = res.atoms.get_chemical_symbols().count("C")
+
+        def compound(metal=metal, formula=formula):
+            res = _relaxed_energy(
+                graphite_intercalation(metal, formula), settings, rs, txt(formula)
+            )
+            return {
+                "energy_eV": res.energy_eV,
+                "n_C": res.atoms.get_chemical_symbols().count("C"),
+                "c_A": float(res.atoms.cell[2, 2]),
+                "converged": res.converged,
+            }
+
+        row = _checkpointed(done(formula), compound)
+        n_c = row["n_C"]
         out["compounds"][formula] = {
-            "c_A": float(res.atoms.cell[2, 2]),
-            "formation_vs_AB_eV": res.energy_eV - n_c * hosts["AB"] - mu[metal],
-            "formation_vs_AA_eV": res.energy_eV - n_c * hosts["AA"] - mu[metal],
+            "c_A": row["c_A"],
+            "formation_vs_AB_eV": row["energy_eV"] - n_c * hosts["AB"] - mu[metal],
+            "formation_vs_AA_eV": row["energy_eV"] - n_c * hosts["AA"] - mu[metal],
             "published_eV": PUBLISHED_FORMATION_EV[formula],
-            "converged": res.converged,
+            "converged": row["converged"],
         }
         ef = out["compounds"][formula]["formation_vs_AB_eV"]
         parprint(f"[{name}] {formula}: E_f {ef:+.3f} eV vs AB graphite", flush=True)

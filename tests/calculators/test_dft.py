@@ -152,7 +152,7 @@ def test_make_calculator_gpaw_needs_atoms():
 
 
 @pytest.mark.slow
-def test_validation_runs_end_to_end_on_a_subset(tmp_path):
+def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatch):
     from alkali_layers.calculators.validation import run_validation
 
     treatments = {"PBE+D3(BJ)": {"xc": "PBE", "dispersion": "d3bj"}}
@@ -164,6 +164,20 @@ def test_validation_runs_end_to_end_on_a_subset(tmp_path):
     assert results["PBE+D3(BJ)"]["graphite_AB"]["binding_meV_per_atom"] > 20
     table = (tmp_path / "table.md").read_text()
     assert "NaC8" in table and "+0.206" in table  # published vdW-optPBE value
+
+    # a rerun resumes from the per-structure checkpoints: no new GPAW calculation
+    import alkali_layers.calculators.validation as validation
+
+    def no_gpaw(*args, **kwargs):
+        raise AssertionError("recomputed a finished structure")
+
+    monkeypatch.setattr(validation, "_relaxed_energy", no_gpaw)
+    monkeypatch.setattr(validation, "_single_point", no_gpaw)
+    monkeypatch.setattr(validation, "isolated_atom_energy", no_gpaw)
+    again = run_validation(
+        tmp_path, TINY, treatments, metals=("Na",), compounds=(("Na", "NaC8"),)
+    )
+    assert again == results
 
 
 def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
