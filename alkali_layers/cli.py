@@ -417,9 +417,15 @@ def _compare(args) -> int:
     from .analysis.compare import compare_rows, write_comparison
 
     a, b = _campaign(args.spec_a), _campaign(args.spec_b)
-    result = compare_rows(a.model_rows()[0], b.model_rows()[0])
+    rows_a, rows_b = a.model_rows()[0], b.model_rows()[0]
+    result = compare_rows(rows_a, rows_b)
+    heights = compare_rows(rows_a, rows_b, "gallery_height_A")
     write_comparison(
-        result, args.out, a.spec.engine.describe(), b.spec.engine.describe()
+        result,
+        args.out,
+        a.spec.engine.describe(),
+        b.spec.engine.describe(),
+        more=[("gallery_height_A", heights)],
     )
     if result["mae"] is None:
         print(f"no model is finished in both campaigns; wrote {args.out}")

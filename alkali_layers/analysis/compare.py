@@ -36,31 +36,53 @@ def compare_rows(
     }
 
 
+#: how each compared quantity is printed: (value format, difference unit, scale)
+QUANTITY_FORMATS = {
+    "formation_energy_eV_per_atom": ("{:+.3f}", "meV", 1000.0),
+    "gallery_height_A": ("{:.3f}", "A", 1.0),
+}
+
+
+def _section(result: dict, name_a: str, name_b: str, quantity: str) -> list[str]:
+    value, unit, scale = QUANTITY_FORMATS.get(quantity, ("{:.4g}", "", 1.0))
+    diff = "{:+.0f}" if unit == "meV" else "{:+.3f}"
+    lines = [
+        f"## {quantity}",
+        "",
+        f"| model | {name_a} | {name_b} | difference ({unit}) |",
+        "|---|---|---|---|",
+    ]
+    for label, va, vb, d in result["pairs"]:
+        lines.append(
+            f"| {label} | {value.format(va)} | {value.format(vb)} | "
+            f"{diff.format(scale * d)} |"
+        )
+    if result["mae"] is not None:
+        lines += [
+            "",
+            f"Mean absolute deviation {diff.format(scale * result['mae'])[1:]} "
+            f"{unit}, maximum {diff.format(scale * result['max_abs'])[1:]} {unit}, "
+            f"mean (signed) {diff.format(scale * result['mean'])} {unit} over "
+            f"{len(result['pairs'])} models.",
+        ]
+    if result["missing"]:
+        lines += ["", f"Not in both: {', '.join(result['missing'])}"]
+    return lines + [""]
+
+
 def write_comparison(
     result: dict,
     path,
     name_a: str,
     name_b: str,
     quantity: str = "formation_energy_eV_per_atom",
+    more: Sequence[tuple[str, dict]] = (),
 ) -> Path:
-    """Markdown report of :func:`compare_rows` (differences in meV)."""
+    """Markdown report of :func:`compare_rows`: formation energies with differences
+    in meV, gallery heights in A; ``more`` adds ``(quantity, result)`` sections."""
     path = Path(path)
-    lines = [
-        f"# {quantity}: {name_b} vs {name_a}",
-        "",
-        f"| model | {name_a} | {name_b} | difference (meV) |",
-        "|---|---|---|---|",
-    ]
-    for label, va, vb, d in result["pairs"]:
-        lines.append(f"| {label} | {va:+.3f} | {vb:+.3f} | {1000 * d:+.0f} |")
-    if result["mae"] is not None:
-        lines += [
-            "",
-            f"Mean absolute deviation {1000 * result['mae']:.0f} meV, maximum "
-            f"{1000 * result['max_abs']:.0f} meV, mean (signed) "
-            f"{1000 * result['mean']:+.0f} meV over {len(result['pairs'])} models.",
-        ]
-    if result["missing"]:
-        lines += ["", f"Not in both: {', '.join(result['missing'])}"]
-    path.write_text("\n".join(lines) + "\n")
+    lines = [f"# {name_b} vs {name_a}", ""]
+    for q, res in ((quantity, result), *more):
+        lines += _section(res, name_a, name_b, q)
+    path.write_text("\n".join(lines))
     return path

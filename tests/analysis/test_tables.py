@@ -84,8 +84,18 @@ def test_compare_rows_by_hand(tmp_path):
     assert result["max_abs"] == pytest.approx(0.05)
     assert result["mean"] == pytest.approx(-0.01)
     assert result["missing"] == ["z"]
-    text = write_comparison(result, tmp_path / "c.md", "ML", "DFT").read_text()
+    heights = compare_rows(
+        [{"label": "x", "gallery_height_A": 7.25}],
+        [{"label": "x", "gallery_height_A": 7.0}],
+        "gallery_height_A",
+    )
+    text = write_comparison(
+        result, tmp_path / "c.md", "ML", "DFT", more=[("gallery_height_A", heights)]
+    ).read_text()
     assert (
         "| x | +0.100 | +0.130 | +30 |" in text
-        and "Mean absolute deviation 40 meV" in text
+        and "Mean absolute deviation 40 meV, maximum 50 meV" in text
+        and "mean (signed) -10 meV over 2 models" in text
     )
+    assert "| x | 7.250 | 7.000 | -0.250 |" in text
+    assert "Mean absolute deviation 0.250 A" in text
