@@ -64,6 +64,9 @@ def jobs() -> dict[str, dict]:
         out[f"closed-{metal}"] = dict(
             kind="fill", host="closed", metal=metal, protocol="coarse", n_max=None
         )
+    # GPAW spot check of the smallest filling path (64 C + up to 14 Na): single points
+    # at the ML geometries; run under MPI (see README)
+    out["gpaw-closed-Na"] = dict(kind="gpaw_check", source="closed-Na", preset="fast")
     return out
 
 
@@ -91,9 +94,92 @@ def _references(calc):
 
 
 def _write_json(path: Path, data: dict) -> None:
+    from ase.parallel import world
+
+    if world.rank != 0:  # GPAW jobs run on several MPI ranks: one writer
+        return
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=1))
     tmp.replace(path)
+
+
+def step_voltages(n: list[int], energies_eV: list[float], mu_eV: float) -> list:
+    """Voltage of each step along a path (V vs M+/M), by
+    :func:`~alkali_layers.analysis.hard_carbon.average_voltage_V` per step."""
+    from alkali_layers.analysis.hard_carbon import average_voltage_V
+
+    return [
+        average_voltage_V(energies_eV[i + 1], energies_eV[i], n[i + 1] - n[i], mu_eV)
+        for i in range(len(n) - 1)
+    ]
+
+
+def run_gpaw_check(name: str, spec: dict) -> None:
+    """GPAW single points (PBE + D3(BJ), ``spec["preset"]``) at the ML geometries of
+    a finished filling path, and the GPAW bcc metal at the same cutoff (k-point
+    density >= 10, cell relaxed); step voltages of both engines side by side.
+    Checkpointed per structure in ``<name>.partial.json``."""
+    from dataclasses import replace
+
+    from ase.io import read
+    from ase.parallel import parprint
+
+    from alkali_layers.builders import bulk_metal
+    from alkali_layers.calculators.dft import PRESETS, REFERENCE_KPT_DENSITY
+    from alkali_layers.calculators.relax import RelaxSettings
+    from alkali_layers.calculators.staged import dft_relax, dft_single_point
+
+    source = json.loads((RESULTS / f"{spec['source']}.json").read_text())
+    structures = read(RESULTS / f"{spec['source']}.traj", ":")
+    metal = source["metal"]
+    settings = PRESETS[spec["preset"]]
+    logs = RESULTS / f"{name}-logs"
+    logs.mkdir(exist_ok=True)
+    partial = RESULTS / f"{name}.partial.json"
+    data = json.loads(partial.read_text()) if partial.exists() else {"points": {}}
+    data.update(spec=spec, metal=metal, settings=asdict(settings))
+    if "mu_metal_eV" not in data:
+        ref = replace(
+            settings, kpt_density=max(settings.kpt_density, REFERENCE_KPT_DENSITY)
+        )
+        res, _, _ = dft_relax(
+            bulk_metal(metal),
+            ref,
+            RelaxSettings(fmax_eV_A=0.01, gallery_prescan=False),
+            txt=str(logs / f"bcc-{metal}.txt"),
+        )
+        data["mu_metal_eV"] = res.energy_eV
+        _write_json(partial, data)
+    for atoms in structures:
+        n = int(atoms.info.get("n_metal", atoms.get_chemical_symbols().count(metal)))
+        if str(n) in data["points"]:
+            continue
+        t0 = time.perf_counter()
+        energy, _, iterations, _ = dft_single_point(
+            atoms, settings, txt=str(logs / f"n{n:03d}.txt")
+        )
+        data["points"][str(n)] = dict(
+            energy_eV=energy,
+            energy_ml_eV=float(atoms.get_potential_energy()),
+            scf_iterations=iterations,
+            wall_s=round(time.perf_counter() - t0, 1),
+        )
+        parprint(f"[{name}] n = {n}: {energy:.3f} eV", flush=True)
+        _write_json(partial, data)
+    ns = sorted(int(k) for k in data["points"])
+    pts = [data["points"][str(k)] for k in ns]
+    data["steps"] = [
+        dict(n_from=a, n_to=b, voltage_ml_V=vm, voltage_dft_V=vd)
+        for a, b, vm, vd in zip(
+            ns[:-1],
+            ns[1:],
+            step_voltages(ns, [p["energy_ml_eV"] for p in pts], source["mu_metal_eV"]),
+            step_voltages(ns, [p["energy_eV"] for p in pts], data["mu_metal_eV"]),
+            strict=True,
+        )
+    ]
+    data["mu_metal_ml_eV"] = source["mu_metal_eV"]
+    _write_json(RESULTS / f"{name}.json", data)
 
 
 def run_fill(name: str, spec: dict, calc, refs) -> None:
@@ -308,6 +394,28 @@ def report() -> None:
         save_figure(
             fig, HERE / "pore_scan.png", cols, ([r[c] for c in cols] for r in rows)
         )
+    check_path = RESULTS / "gpaw-closed-Na.json"
+    if check_path.exists():
+        d = json.loads(check_path.read_text())
+        lines = [
+            "# GPAW spot check: Na filling of the 1.0 nm closed pore (64 C)",
+            "",
+            f"GPAW PW {d['settings']['ecut_eV']:g} eV, PBE + D3(BJ), k-point density "
+            f"{d['settings']['kpt_density']:g}, single points at the 7net-0 + D3(BJ) "
+            "geometries of `results/closed-Na.traj`; mu_Na = relaxed bcc Na of each "
+            f"engine (GPAW {d['mu_metal_eV']:.3f}, ML {d['mu_metal_ml_eV']:.3f} "
+            "eV/atom). Step voltage V = -[E(n2) - E(n1) - (n2 - n1) mu_Na]/(n2 - n1).",
+            "",
+            "| step | V 7net-0 (V) | V GPAW (V) | GPAW - ML (V) |",
+            "|---|---|---|---|",
+        ]
+        for st in d["steps"]:
+            lines.append(
+                f"| {st['n_from']} -> {st['n_to']} Na | {st['voltage_ml_V']:+.3f} | "
+                f"{st['voltage_dft_V']:+.3f} | "
+                f"{st['voltage_dft_V'] - st['voltage_ml_V']:+.3f} |"
+            )
+        (HERE / "gpaw_check.md").write_text("\n".join(lines) + "\n")
     print(f"report written to {HERE}")
 
 
@@ -326,13 +434,20 @@ def main(argv=None) -> int:
             if (RESULTS / f"{name}.json").exists():
                 print(f"[{name}] done, skipped", flush=True)
                 continue
-            if calc is None:
-                calc = _calc()
-                refs = _references(calc)
             t0 = time.perf_counter()
-            (run_fill if spec["kind"] == "fill" else run_scan)(name, spec, calc, refs)
+            if spec["kind"] == "gpaw_check":
+                run_gpaw_check(name, spec)
+            else:
+                if calc is None:
+                    calc = _calc()
+                    refs = _references(calc)
+                run = run_fill if spec["kind"] == "fill" else run_scan
+                run(name, spec, calc, refs)
             print(f"[{name}] finished in {time.perf_counter() - t0:.0f} s", flush=True)
-    report()
+    from ase.parallel import world
+
+    if world.rank == 0:
+        report()
     return 0
 
 
