@@ -96,11 +96,10 @@ def _references(calc):
 def _write_json(path: Path, data: dict) -> None:
     from ase.parallel import world
 
-    if world.rank != 0:  # GPAW jobs run on several MPI ranks: one writer
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)
+    from alkali_layers.campaigns.tasks import write_json_atomic
+
+    if world.rank == 0:  # GPAW jobs run on several MPI ranks: one writer
+        write_json_atomic(path, data)
 
 
 def step_voltages(n: list[int], energies_eV: list[float], mu_eV: float) -> list:
