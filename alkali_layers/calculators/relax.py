@@ -210,6 +210,7 @@ def relax(
     settings: RelaxSettings | None = None,
     cell_mode: str | None = None,
     logfile: str | None = None,
+    trajectory: str | None = None,
 ) -> RelaxResult:
     """Relax a copy of ``atoms`` with ``calc``, checking every step for nonsense.
 
@@ -225,6 +226,9 @@ def relax(
         Default from :func:`default_cell_mode`.
     logfile : str, optional
         Optimizer log file (default: none).
+    trajectory : str, optional
+        ASE trajectory that every optimizer step is appended to (the restart point
+        of an interrupted DFT relaxation, see :func:`~.staged.staged_relax`).
 
     Returns
     -------
@@ -263,6 +267,8 @@ def relax(
     guard()
     opt_cls = OPTIMIZERS[settings.optimizer]
     kwargs = {"logfile": logfile}
+    if trajectory is not None:
+        kwargs.update(trajectory=trajectory, append_trajectory=True)
     if settings.optimizer == "PreconLBFGS":
         kwargs["use_armijo"] = True
     opt = opt_cls(target, **kwargs)
@@ -311,6 +317,7 @@ def scan_cell_relax(
     cell_mode: str | None = None,
     strains: tuple[float, ...] = (-0.03, -0.015, 0.0, 0.015, 0.03),
     logfile: str | None = None,
+    trajectory: str | None = None,
 ) -> RelaxResult:
     """Relax the cell by an energy scan, then the atoms at the best cell.
 
@@ -322,12 +329,13 @@ def scan_cell_relax(
     gives the cell, where the atoms are then relaxed at fixed cell.
 
     Returns a :class:`RelaxResult`; ``n_steps`` counts the final position relaxation
-    and ``prescan_evaluations`` the scan's single points.
+    and ``prescan_evaluations`` the scan's single points.  ``trajectory`` records the
+    position relaxation (see :func:`relax`).
     """
     settings = settings or RelaxSettings()
     cell_mode = cell_mode or default_cell_mode(atoms)
     if cell_mode == "fixed":
-        return relax(atoms, calc, settings, "fixed", logfile)
+        return relax(atoms, calc, settings, "fixed", logfile, trajectory)
     t0 = time.perf_counter()
     check_geometry(atoms, "before relaxation")
     energies: dict[float, float] = {}
@@ -365,6 +373,7 @@ def scan_cell_relax(
         replace(settings, gallery_prescan=False),
         "fixed",
         logfile,
+        trajectory,
     )
     result.cell_mode = cell_mode
     result.prescan_evaluations = len(energies)

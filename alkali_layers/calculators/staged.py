@@ -32,6 +32,8 @@ class StagedResult:
     scf_iterations: dict = field(default_factory=dict)
     wall_s: dict = field(default_factory=dict)
     settings_used: dict = field(default_factory=dict)
+    #: GPAW relaxation steps of an interrupted earlier run that this one continued
+    resumed_steps: int = 0
 
     @property
     def converged(self) -> bool:
@@ -50,15 +52,47 @@ def _prerelax(atoms: Atoms, protocol: DFTProtocol, settings: RelaxSettings, ml_c
     return broadcast(result, root=0)
 
 
+#: the GPAW relaxation's steps in a task folder: where an interrupted task resumes
+RELAX_TRAJECTORY = "gpaw-relax.traj"
+
+
+def last_frame(path: Path, like: Atoms) -> tuple[Atoms | None, int]:
+    """(last readable frame, number of frames) of an ASE trajectory written by an
+    earlier relaxation of ``like`` (same chemical symbols), or (None, 0).
+
+    A frame cut short by a kill is skipped; read on rank 0 and broadcast.
+    """
+    found = (None, 0)
+    if world.rank == 0 and Path(path).exists():
+        from ase.io import Trajectory
+
+        try:
+            with Trajectory(str(path)) as traj:
+                n = len(traj)
+                for i in range(n - 1, -1, -1):
+                    try:
+                        frame = traj[i]
+                    except Exception:  # a frame cut short by a kill
+                        continue
+                    if frame.get_chemical_symbols() == like.get_chemical_symbols():
+                        frame.calc = None
+                        found = (frame, i + 1)
+                    break
+        except Exception:  # unreadable file: start afresh
+            found = (None, 0)
+    return broadcast(found, root=0)
+
+
 def dft_relax(
     atoms: Atoms,
     settings: GPAWSettings,
     relax_settings: RelaxSettings,
     txt: str | None = None,
     logfile: str | None = None,
+    trajectory: str | None = None,
 ):
     """GPAW relaxation with one SCF retry; returns (RelaxResult, SCF iterations,
-    settings used)."""
+    settings used).  ``trajectory``: every step is appended there."""
 
     # Point-group symmetry stays off while atoms move (GPAW refuses positions that
     # leave their symmetric sites).  A one-atom cell (the bcc metal references) has
@@ -70,7 +104,9 @@ def dft_relax(
         calc, dft = gpaw_calculator(s, atoms, txt=txt, symmetry=symmetric)
         counter = SCFCounter(dft)
         # cells by energy scans (plane-wave stress carries a Pulay error)
-        result = scan_cell_relax(atoms, calc, relax_settings, logfile=logfile)
+        result = scan_cell_relax(
+            atoms, calc, relax_settings, logfile=logfile, trajectory=trajectory
+        )
         return result, counter.iterations
 
     (result, iterations), used = with_scf_retry(settings, attempt)
@@ -116,8 +152,11 @@ def staged_relax(
         stage skips the gallery pre-scan when an ML pre-relaxation ran (it starts at
         the ML minimum already).
     folder : path, optional
-        Where the GPAW text logs (``gpaw-relax.txt``, ``gpaw-final.txt``) and the
-        optimizer log (``relax.log``) are written.
+        Where the GPAW text logs (``gpaw-relax.txt``, ``gpaw-final.txt``), the
+        optimizer log (``relax.log``) and the GPAW relaxation's trajectory
+        (``gpaw-relax.traj``) are written.  When that trajectory holds steps of an
+        interrupted earlier run of the same structure, the GPAW relaxation resumes
+        from its last step (the ML stage is skipped; ``resumed_steps`` says so).
     ml_calc : calculator, optional
         A loaded ML calculator to reuse for the pre-relaxation.
     """
@@ -131,13 +170,19 @@ def staged_relax(
     t0 = time.perf_counter()
     pre = None
     start = atoms
-    if protocol.prerelax is not None:
+    trajectory = path(RELAX_TRAJECTORY)
+    resumed, resumed_steps = last_frame(trajectory, atoms) if trajectory else (None, 0)
+    if resumed is not None:
+        start = resumed
+        start.info.update(atoms.info)
+    elif protocol.prerelax is not None:
         pre = _prerelax(atoms, protocol, settings, ml_calc)
         start = pre.atoms
         start.info.update(atoms.info)
         wall["prerelax"] = time.perf_counter() - t0
     dft_settings = replace(
-        settings, gallery_prescan=settings.gallery_prescan and pre is None
+        settings,
+        gallery_prescan=settings.gallery_prescan and pre is None and resumed is None,
     )
     t1 = time.perf_counter()
     relaxed, iterations["relax"], used_relax = dft_relax(
@@ -146,6 +191,7 @@ def staged_relax(
         dft_settings,
         txt=path("gpaw-relax.txt"),
         logfile=path("relax.log"),
+        trajectory=trajectory,
     )
     wall["relax"] = time.perf_counter() - t1
     t2 = time.perf_counter()
@@ -163,4 +209,5 @@ def staged_relax(
         scf_iterations=iterations,
         wall_s=wall,
         settings_used={"relax": used_relax, "final": used_final},
+        resumed_steps=resumed_steps,
     )

@@ -103,6 +103,7 @@ class TaskOutcome:
     scf_iterations: dict | None = None  # GPAW: SCF iterations per stage
     stage_wall_s: dict | None = None  # GPAW: wall time per stage
     prerelax_steps: int = 0
+    resumed_steps: int = 0
     scf_retried: bool = False
 
 
@@ -122,6 +123,7 @@ def _run_engine(
             scf_iterations=staged.scf_iterations,
             stage_wall_s={k: round(v, 2) for k, v in staged.wall_s.items()},
             prerelax_steps=staged.prerelax.n_steps if staged.prerelax else 0,
+            resumed_steps=staged.resumed_steps,
             scf_retried=any(
                 u.mixer == "conservative" for u in staged.settings_used.values()
             ),

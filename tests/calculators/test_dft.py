@@ -220,3 +220,38 @@ def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
         convergence.convergence_scan(
             atoms, other, (200.0, 250.0), (1.5, 2.0), checkpoint=checkpoint
         )
+
+
+def test_interrupted_gpaw_relaxation_resumes_from_its_trajectory(tmp_path):
+    from ase.io import Trajectory
+
+    atoms = bilayer_graphene("Li", 1, "AA")
+    atoms.positions[-1, 0] += 0.3  # Li off its hollow: forces to relax
+    protocol = DFTProtocol(final=TINY, relax=TINY, prerelax=None)
+    capped = RelaxSettings(fmax_eV_A=0.01, max_steps=2, gallery_prescan=False)
+    first = staged_relax(atoms, protocol, capped, folder=tmp_path)
+    assert first.resumed_steps == 0 and not first.converged
+    with Trajectory(str(tmp_path / "gpaw-relax.traj")) as traj:
+        n_frames = len(traj)
+    assert n_frames == 3  # start + 2 steps
+    # a rerun (e.g. after a kill) starts at the last recorded step, not the builder:
+    # its first energy is the last one of the interrupted run
+    again = staged_relax(atoms, protocol, capped, folder=tmp_path)
+    assert again.resumed_steps == n_frames
+    assert again.prerelax is None
+    log = [
+        float(line.split()[3])
+        for line in (tmp_path / "relax.log").read_text().splitlines()
+        if line.startswith("BFGS:")
+    ]
+    assert len(log) == 6 and log[3] == pytest.approx(log[2], abs=1e-5)
+    assert log[3] != pytest.approx(log[0], abs=1e-3)
+    with Trajectory(str(tmp_path / "gpaw-relax.traj")) as traj:
+        assert len(traj) > n_frames  # the resumed run appends
+    # a truncated file (killed while writing) or another structure: start afresh
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "gpaw-relax.traj").write_bytes(b"- 8< -")
+    from alkali_layers.calculators.staged import last_frame
+
+    assert last_frame(tmp_path / "other" / "gpaw-relax.traj", atoms) == (None, 0)
+    assert last_frame(tmp_path / "gpaw-relax.traj", bulk_metal("Na")) == (None, 0)
