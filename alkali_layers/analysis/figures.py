@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -70,8 +71,9 @@ def plot_formation_vs_layers(table: Sequence[dict], path, title: str = "") -> Pa
         ax.set_xticks([1, 2, 3, 4])
     axes[0][0].set_ylabel("formation energy (eV / metal atom)")
     axes[0][-1].legend(frameon=False, fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=9)
+    if title:  # long engine descriptions: wrapped to the figure's width
+        width = int(11 * fig.get_figwidth())
+        fig.suptitle(textwrap.fill(title, width), fontsize=9)
     return save_figure(
         fig,
         path,
