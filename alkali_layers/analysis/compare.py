@@ -45,7 +45,8 @@ QUANTITY_FORMATS = {
 
 def _section(result: dict, name_a: str, name_b: str, quantity: str) -> list[str]:
     value, unit, scale = QUANTITY_FORMATS.get(quantity, ("{:.4g}", "", 1.0))
-    diff = "{:+.0f}" if unit == "meV" else "{:+.3f}"
+    size = "{:.0f}" if unit == "meV" else "{:.3f}"  # magnitudes
+    diff = size.replace("{:", "{:+")  # signed differences
     lines = [
         f"## {quantity}",
         "",
@@ -60,8 +61,8 @@ def _section(result: dict, name_a: str, name_b: str, quantity: str) -> list[str]
     if result["mae"] is not None:
         lines += [
             "",
-            f"Mean absolute deviation {diff.format(scale * result['mae'])[1:]} "
-            f"{unit}, maximum {diff.format(scale * result['max_abs'])[1:]} {unit}, "
+            f"Mean absolute deviation {size.format(scale * result['mae'])} "
+            f"{unit}, maximum {size.format(scale * result['max_abs'])} {unit}, "
             f"mean (signed) {diff.format(scale * result['mean'])} {unit} over "
             f"{len(result['pairs'])} models.",
         ]
