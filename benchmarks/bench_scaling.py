@@ -12,6 +12,8 @@ calculator, per force call, as a fraction of one force call.  One bare
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_scaling.py
     .venv/bin/python benchmarks/bench_scaling.py --sizes 100 500   # quick
+    python benchmarks/bench_scaling.py --device cuda --sizes 100 500 1000 2000 \
+        5000 10000 20000 --steps 5 --out benchmarks/results/scaling_gpu
 
 Writes ``results/scaling.json`` and ``results/scaling.md``.
 """
@@ -34,7 +36,11 @@ MODELS = {
     1000: ([1.0, 1.4], (7, 8)),
     2000: ([1.0, 1.4], (10, 12)),
     5000: ([0.6, 1.0, 1.5, 2.0], (16, 10)),
+    10000: ([0.6, 1.0, 1.5, 2.0], (23, 14)),  # --device cuda
+    20000: ([0.6, 1.0, 1.5, 2.0], (32, 20)),  # --device cuda
 }
+#: sizes run by default (the larger ones are for a GPU)
+CPU_SIZES = (100, 500, 1000, 2000, 5000)
 
 
 def model(target: int):
@@ -50,6 +56,22 @@ def peak_rss_GB() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def peak_gpu_GB() -> float | None:
+    """Peak GPU memory held by torch since the last reset (GB), None on CPU."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    return torch.cuda.max_memory_allocated() / 1e9
+
+
+def reset_gpu_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
 
 
 class Timed:
@@ -73,10 +95,27 @@ class Timed:
         self.calc.calculate = self._inner
 
 
+def component_seconds(atoms, calc) -> dict[str, float]:
+    """One call of each part of a summed calculator (7net-0, D3), timed alone."""
+    mixer = getattr(calc, "mixer", None)
+    if mixer is None:
+        return {}
+    out = {}
+    for part in mixer.calcs:
+        part.reset()
+        probe = atoms.copy()
+        probe.calc = part
+        t = time.perf_counter()
+        probe.get_forces()
+        out[type(part).__name__] = time.perf_counter() - t
+    return out
+
+
 def measure(target: int, calc, steps: int) -> dict:
     from alkali_layers.calculators.relax import RelaxSettings, relax
 
     atoms = model(target)
+    reset_gpu_peak()
     rng = np.random.default_rng(0)
     atoms.positions += rng.normal(scale=0.02, size=atoms.positions.shape)
     bare = atoms.copy()
@@ -84,6 +123,7 @@ def measure(target: int, calc, steps: int) -> dict:
     t = time.perf_counter()
     bare.get_forces()
     t_bare = time.perf_counter() - t
+    parts = component_seconds(atoms, calc)
     timer = Timed(calc)
     settings = RelaxSettings(
         fmax_eV_A=1e-6, max_steps=steps, optimizer="LBFGS", gallery_prescan=False
@@ -100,6 +140,7 @@ def measure(target: int, calc, steps: int) -> dict:
         target=target,
         n_atoms=len(atoms),
         bare_call_s=round(t_bare, 3),
+        **{f"bare_{name}_s": round(sec, 3) for name, sec in parts.items()},
         relax_wall_s=round(wall, 3),
         optimizer_steps=result.n_steps,
         force_calls=timer.calls,
@@ -108,12 +149,26 @@ def measure(target: int, calc, steps: int) -> dict:
         overhead_s_per_call=round(overhead / max(timer.calls, 1), 4),
         overhead_fraction=round(overhead / max(timer.calls, 1) / per_call, 4),
         peak_rss_GB=round(peak_rss_GB(), 2),
+        peak_gpu_GB=None if peak_gpu_GB() is None else round(peak_gpu_GB(), 2),
     )
+
+
+def split(row: dict) -> str:
+    ml, d3 = row.get("bare_SevenNetCalculator_s"), row.get("bare_DFTD3_s")
+    return "-" if ml is None or d3 is None else f"{ml} / {d3}"
+
+
+def describe_device(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda"):
+        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    return f"CPU, 1 torch thread (torch {torch.__version__})"
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--sizes", nargs="*", type=int, default=sorted(MODELS))
+    p.add_argument("--sizes", nargs="*", type=int, default=list(CPU_SIZES))
     p.add_argument("--steps", type=int, default=1)
     p.add_argument(
         "--engine",
@@ -122,17 +177,21 @@ def main(argv=None) -> int:
         help="lj: a cheap Lennard-Jones calculator, to measure the toolkit's own "
         "overhead at sizes where 7net-0 does not fit in memory",
     )
+    p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     p.add_argument("--out", default=str(HERE / "results" / "scaling"))
     args = p.parse_args(argv)
     from alkali_layers.calculators.engines import engine_versions, make_calculator
+    from alkali_layers.calculators.mlip_memory import max_edges_from_env
 
+    threads = 1 if args.device == "cpu" else None
     if args.engine == "lj":
         from ase.calculators.lj import LennardJones
 
         calc = LennardJones(sigma=1.0, epsilon=0.01, rc=3.0)
         calc.alkali_settings = None
     else:
-        calc = make_calculator("mlip", threads=1)
+        # CPU: one torch thread (the 2-core machine); GPU: D3 uses every CPU core
+        calc = make_calculator("mlip", threads=threads, device=args.device)
     rows = []
     for target in args.sizes:
         row = measure(target, calc, args.steps)
@@ -142,7 +201,8 @@ def main(argv=None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = dict(
         machine=platform.processor() or platform.machine(),
-        threads=1,
+        device=describe_device(args.device),
+        threads=threads,
         engine="LennardJones (overhead only)"
         if args.engine == "lj"
         else calc.alkali_settings.describe(),
@@ -153,19 +213,24 @@ def main(argv=None) -> int:
         json.dumps(dict(meta=meta, rows=rows), indent=1)
     )
     lines = [
-        "# Relaxation step vs bare force call (7net-0 + D3(BJ), 1 torch thread)",
+        "# Relaxation step vs bare force call (7net-0 + D3(BJ))",
         "",
-        f"{meta['date']}, 2-core development machine shared with a GPAW job.",
+        f"{meta['date']}, {meta['device']}, chunked above "
+        f"{max_edges_from_env()} edges.",
         "",
-        "| atoms | bare call (s) | calc per call in relax (s) | force calls | "
-        "toolkit overhead per call (s) | overhead / call | peak memory (GB) |",
-        "|---|---|---|---|---|---|---|",
+        "| atoms | bare call (s) | of which 7net-0 / D3 alone (s) | "
+        "calc per call in relax (s) | force calls | "
+        "toolkit overhead per call (s) | overhead / call | peak memory (GB) | "
+        "peak GPU memory (GB) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['n_atoms']} | {r['bare_call_s']} | {r['calc_s_per_call']} | "
+            f"| {r['n_atoms']} | {r['bare_call_s']} | {split(r)} | "
+            f"{r['calc_s_per_call']} | "
             f"{r['force_calls']} | {r['overhead_s_per_call']} | "
-            f"{100 * r['overhead_fraction']:.1f} % | {r['peak_rss_GB']} |"
+            f"{100 * r['overhead_fraction']:.1f} % | {r['peak_rss_GB']} | "
+            f"{'-' if r['peak_gpu_GB'] is None else r['peak_gpu_GB']} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     return 0

@@ -32,6 +32,7 @@ from ..geometry import (
     DEFAULT_MIN_RATIO,
     TAG_METAL_FIRST_LAYER,
     TAG_TOP_SHEET,
+    CollapseWatch,
     closest_pair,
 )
 from ..settings import stable_hash
@@ -255,11 +256,13 @@ def relax(
     target = _target(work, cell_mode)
     n_atoms = len(work)
 
+    watch = CollapseWatch(DEFAULT_MIN_RATIO)
+
     def guard() -> None:
         check_energy(work.get_potential_energy(), n_atoms, "during relaxation")
         check_forces(work.get_forces(), "during relaxation")
-        pair = closest_pair(work)
-        if pair is not None and pair.ratio < DEFAULT_MIN_RATIO:
+        pair = watch.closest(work)
+        if pair is not None:
             raise ModelFailure(
                 f"during relaxation: atoms collapsed, {pair.describe(work)}"
             )

@@ -1,0 +1,75 @@
+"""The Verlet-list collapse watch against a full neighbour search at every step."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+
+from alkali_layers.geometry import CollapseWatch, closest_pair
+
+
+def brute_force(atoms: Atoms, min_ratio: float):
+    pair = closest_pair(atoms)
+    return pair if pair is not None and pair.ratio < min_ratio else None
+
+
+def random_cell(seed: int) -> Atoms:
+    rng = np.random.default_rng(seed)
+    n = 24
+    cell = np.array([[6.0, 0.0, 0.0], [2.0, 5.5, 0.0], [0.5, 0.3, 5.0]])
+    return Atoms(
+        rng.choice(["C", "Na", "Li"], size=n),
+        scaled_positions=rng.random((n, 3)),
+        cell=cell,
+        pbc=True,
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_watch_finds_the_same_pairs_as_a_full_search_along_a_random_walk(seed):
+    # min_ratio 1.0: in a random cell some pairs are below it and some steps not
+    atoms = random_cell(seed)
+    rng = np.random.default_rng(seed + 10)
+    watch = CollapseWatch(min_ratio=1.0, skin_A=0.8)
+    hits = 0
+    for _ in range(60):
+        atoms.positions += rng.normal(scale=0.05, size=atoms.positions.shape)
+        expected = brute_force(atoms, 1.0)
+        got = watch.closest(atoms)
+        if expected is None:
+            assert got is None
+        else:
+            hits += 1
+            assert got is not None
+            assert got.ratio == pytest.approx(expected.ratio, abs=1e-12)
+            assert {got.i, got.j} == {expected.i, expected.j}
+    assert hits > 0  # the walk did meet close pairs
+    assert watch.builds < 30  # the list was reused between steps
+
+
+def test_watch_rebuilds_when_an_atom_jumps_further_than_half_the_skin():
+    atoms = Atoms("Na2", positions=[[0, 0, 0], [5.0, 0, 0]], cell=[20, 20, 20])
+    watch = CollapseWatch(min_ratio=0.7, skin_A=1.0)
+    assert watch.closest(atoms) is None and watch.builds == 1
+    atoms.positions[1, 0] = 1.0  # 4 A in one step: not in the list built at 5 A
+    pair = watch.closest(atoms)
+    assert watch.builds == 2
+    assert pair is not None and pair.distance_A == pytest.approx(1.0)
+
+
+def test_watch_sees_an_atom_too_close_to_its_own_periodic_image():
+    atoms = Atoms("Na", positions=[[0, 0, 0]], cell=[1.5, 10, 10], pbc=True)
+    pair = CollapseWatch().closest(atoms)
+    assert pair is not None and (pair.i, pair.j) == (0, 0)
+    assert pair.distance_A == pytest.approx(1.5)
+
+
+def test_watch_follows_a_changing_cell():
+    atoms = Atoms(
+        "C2", positions=[[0, 0, 0], [1.5, 0, 0]], cell=[3.0, 10, 10], pbc=True
+    )
+    watch = CollapseWatch(min_ratio=0.7)
+    assert watch.closest(atoms) is None
+    atoms.set_cell([1.6, 10, 10], scale_atoms=True)  # C-C 0.8 A: collapsed
+    pair = watch.closest(atoms)
+    assert pair is not None and pair.distance_A == pytest.approx(0.8)
+    assert pair == brute_force(atoms, 0.7)
