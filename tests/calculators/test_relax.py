@@ -166,3 +166,27 @@ def test_scan_cell_relax_changes_only_c_for_graphite():
     assert result.cell_mode == "c"
     assert result.atoms.cell[2, 2] == pytest.approx(6.9, abs=1e-6)
     assert np.allclose(result.atoms.cell[:2], start.cell[:2])
+
+
+class Attract(Calculator):
+    """A spring of zero rest length between atoms 0 and 1: they will collide."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        d = atoms.positions[1] - atoms.positions[0]
+        r = np.linalg.norm(d)
+        forces = np.zeros((len(atoms), 3))
+        forces[0], forces[1] = d, -d  # 1 eV/A^2 spring, 4 eV/A at the start
+        self.results = {"energy": -10.0 + 0.5 * r**2, "forces": forces}
+
+
+def test_atoms_pulled_together_during_relaxation_fail_with_the_pair_named():
+    from ase import Atoms
+
+    atoms = Atoms("Na2C", positions=[[0, 0, 0], [4.0, 0, 0], [0, 5, 5]], cell=[15] * 3)
+    with pytest.raises(
+        ModelFailure, match=r"during relaxation: atoms collapsed, Na0-Na1"
+    ):
+        relax(atoms, Attract(), RelaxSettings(max_steps=200))
