@@ -248,6 +248,9 @@ def gpaw_calculator(
     mixer = _mixer(settings.mixer)
     if mixer is not None:
         kwargs["mixer"] = mixer
+    layout = parallel_layout()
+    if layout is not None:
+        kwargs["parallel"] = layout
     dft = GPAW(**kwargs)
     if settings.dispersion == "d3bj":
         from dftd3.ase import DFTD3
@@ -272,6 +275,39 @@ class SCFCounter:
         self.scf_cycles += 1
 
 
+def parallel_layout() -> dict | None:
+    """GPAW's ``parallel`` keyword for this run, or None for GPAW's own choice.
+
+    A GPAW built without ScaLAPACK (the PyPI wheel) can share out only k-points and
+    spins over MPI ranks: its domain- and band-parallel subspace diagonalization
+    fails with an ``AssertionError`` in ``BLACSDistribution`` (measured with GPAW
+    26.7: a 1-k-point cell on 2 ranks).  Such a build is held to
+    ``domain=1, band=1``, so a cell with fewer k-points x spins than ranks stops
+    before its first SCF step with :class:`gpaw.BadParallelization` (turned into an
+    actionable message by :func:`with_scf_retry`).
+    """
+    from gpaw.mpi import world
+    from gpaw.utilities import compiled_with_sl
+
+    if world.size == 1 or compiled_with_sl():
+        return None
+    return {"domain": 1, "band": 1}
+
+
+def _bad_parallelization(err: BaseException) -> RuntimeError | None:
+    from gpaw import BadParallelization
+
+    if not isinstance(err, BadParallelization):
+        return None
+    return RuntimeError(
+        f"GPAW cannot use these MPI ranks: {err}. This GPAW is built without "
+        "ScaLAPACK, so ranks can only share out k-points and spins, and this cell "
+        "has fewer irreducible k-points x spins than ranks. Run it on fewer ranks "
+        "(e.g. mpiexec -n 1), with a higher k-point density, or with a GPAW built "
+        "with ScaLAPACK."
+    )
+
+
 def is_scf_failure(err: BaseException) -> bool:
     """True for GPAW's SCF convergence errors."""
     from gpaw import ConvergenceError
@@ -287,6 +323,8 @@ def with_scf_retry(settings: GPAWSettings, attempt):
     try:
         return attempt(settings), settings
     except Exception as err:  # noqa: BLE001 - only SCF failures are retried
+        if (layout_error := _bad_parallelization(err)) is not None:
+            raise layout_error from err
         if not is_scf_failure(err):
             raise
         first = f"{type(err).__name__}: {err}"

@@ -65,7 +65,7 @@ def jobs() -> dict[str, dict]:
             kind="fill", host="closed", metal=metal, protocol="coarse", n_max=None
         )
     # GPAW spot check of the smallest filling path (64 C + up to 14 Na): single points
-    # at the ML geometries; run under MPI (see README)
+    # at the ML geometries; serial (1 irreducible k-point, see README)
     out["gpaw-closed-Na"] = dict(kind="gpaw_check", source="closed-Na", preset="fast")
     return out
 
@@ -425,6 +425,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", help="job names (default: all)")
     p.add_argument("--report", action="store_true", help="only tables and figures")
     args = p.parse_args(argv)
+    from alkali_layers.mpi import init_mpi
+
+    init_mpi()  # under mpiexec (gpaw-closed-Na): GPAW's MPI before ase.parallel.world
     if not args.report:
         RESULTS.mkdir(parents=True, exist_ok=True)
         todo = {k: v for k, v in jobs().items() if not args.only or k in args.only}

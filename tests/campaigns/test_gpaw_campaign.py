@@ -1,6 +1,7 @@
 """GPAW tasks through the campaign machinery, serial and under MPI (tiny settings)."""
 
 import json
+import re
 import shutil
 
 import pytest
@@ -54,7 +55,24 @@ def test_two_mpi_ranks_give_the_serial_energy(tmp_path):
     assert two["scf_iterations"]["final"] > 0
     folder = next((parallel.parent / "tasks").glob("*"))
     assert (folder / "gpaw-final.txt").exists()  # the GPAW log beside the result
-    assert "MPI" in (folder / "gpaw-final.txt").read_text() or True
+    # the two ranks shared out k-points (the only layout without ScaLAPACK)
+    assert re.search(r"kpt:\s+2\b", (folder / "gpaw-final.txt").read_text())
+
+
+@needs_mpi
+def test_a_cell_with_fewer_kpoints_than_ranks_fails_with_what_to_do(tmp_path):
+    from gpaw.utilities import compiled_with_sl
+
+    if compiled_with_sl():
+        pytest.skip("GPAW with ScaLAPACK parallelizes over domains and bands too")
+    gamma_only = GPAW_SPEC.replace("kpt_density = 1.5", "kpt_density = 0.1")
+    spec = write_spec(tmp_path / "gamma", text=gamma_only)
+    assert main(["run", str(spec), "--mpi", "2"]) == 0
+    result = result_of(spec)
+    # before: an AssertionError deep inside GPAW's BLACSDistribution
+    assert result["status"] == "failed"
+    assert "built without ScaLAPACK" in result["reason"]
+    assert "fewer ranks" in result["reason"]
 
 
 def test_ml_engine_refuses_mpi_ranks(tmp_path, capsys):
