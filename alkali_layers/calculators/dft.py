@@ -282,7 +282,7 @@ def parallel_layout() -> dict | None:
     spins over MPI ranks: its domain- and band-parallel subspace diagonalization
     fails with an ``AssertionError`` in ``BLACSDistribution`` (measured with GPAW
     26.7: a 1-k-point cell on 2 ranks).  Such a build is held to
-    ``domain=1, band=1``, so a cell with fewer k-points x spins than ranks stops
+    ``domain=1, band=1``, so a cell whose k-points x spins cannot be shared out stops
     before its first SCF step with :class:`gpaw.BadParallelization` (turned into an
     actionable message by :func:`with_scf_retry`).
     """
@@ -301,8 +301,8 @@ def _bad_parallelization(err: BaseException) -> RuntimeError | None:
         return None
     return RuntimeError(
         f"GPAW cannot use these MPI ranks: {err}. This GPAW is built without "
-        "ScaLAPACK, so ranks can only share out k-points and spins, and this cell "
-        "has fewer irreducible k-points x spins than ranks. Run it on fewer ranks "
+        "ScaLAPACK, so ranks can only share out k-points and spins, and this cell's "
+        "irreducible k-points x spins do not go round the ranks. Run it on fewer ranks "
         "(e.g. mpiexec -n 1), with a higher k-point density, or with a GPAW built "
         "with ScaLAPACK."
     )
