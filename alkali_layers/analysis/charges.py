@@ -158,11 +158,11 @@ def plot_layer_charges(results: Sequence[dict], path) -> Path:
     ax.bar(x + 0.2, dqz, 0.4, color=colors, alpha=0.4, hatch="//", label="dq_z")
     ax.set_xticks(x)
     ax.set_xticklabels(
-        [f"{row[0].replace('bilayer_graphene-', '')} L{row[2]}" for row in rows],
+        [f"{_short(row[0])} L{row[2]}" for row in rows],
         rotation=70,
         fontsize=7,
     )
-    ax.set_ylabel("electrons given away per metal atom (e)")
+    ax.set_ylabel("electrons given away\nper metal atom (e)")
     ax.axhline(0.0, color="0.5", lw=0.6)
     ax.legend(frameon=False, fontsize=8)
     ax.set_title(
@@ -177,6 +177,11 @@ def plot_layer_charges(results: Sequence[dict], path) -> Path:
             for label, _, n, layer, dq in rows
         ),
     )
+
+
+def _short(label: str) -> str:
+    """Tick label: the model without its host prefix (``Li-2L-AA``, ``LiC6``)."""
+    return label.replace("bilayer_graphene-", "").replace("graphite_intercalation-", "")
 
 
 def write_charge_outputs(
