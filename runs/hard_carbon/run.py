@@ -69,6 +69,10 @@ def jobs() -> dict[str, dict]:
         n_max=16,
         atoms_per_step=4,
     )
+    for metal in ("Li", "K", "Rb", "Cs"):  # same steps as closed-<M>, strict protocol
+        out[f"closed-{metal}-strict"] = dict(
+            kind="fill", host="closed", metal=metal, protocol="strict", n_max=None
+        )
     out["scan-Na"] = dict(
         kind="scan", metal="Na", widths_nm=[0.4, 0.6, 0.8, 1.0, 1.4, 2.0]
     )
@@ -289,51 +293,61 @@ def run_scan(name: str, spec: dict, calc, refs) -> None:
 
 
 # ----------------------------------------------------------------------- report
-def protocol_check(color) -> None:
-    """closed-Na (cheap protocol) vs closed-Na-strict: protocol_check.md."""
-    from alkali_layers.analysis.hard_carbon import voltage_profile
+def protocol_check() -> None:
+    """closed-<M> (production protocol) vs closed-<M>-strict: protocol_check.md."""
+    from alkali_layers.analysis.hard_carbon import split_slope_plateau, voltage_profile
 
-    cheap_path = RESULTS / "closed-Na.json"
-    strict_path = RESULTS / "closed-Na-strict.json"
-
-    if not (cheap_path.exists() and strict_path.exists()):
-        return
-    runs = [json.loads(p.read_text()) for p in (cheap_path, strict_path)]
-    by_n = [{s["n_metal"]: s for s in d["steps"]} for d in runs]
     lines = [
-        "# Filling protocol check: Na in the 1.0 nm closed pore (64 C), "
-        "7net-0 + D3(BJ)",
+        "# Filling protocol check: the 1.0 nm closed pore (64 C), 7net-0 + D3(BJ)",
         "",
         "cheap = the production protocol (rank candidates by single points, relax the "
-        "best 2, BFGS capped at 30 steps, fmax 0.1 eV/A); strict = rank by 5-step "
-        "pre-relaxations, relax the best 3 to fmax 0.05 eV/A without a cap. Same "
-        "candidates generator and seed, same mu_Na.",
+        "best 1-2, BFGS capped at 30 steps, fmax 0.1 eV/A); strict = rank by 5-step "
+        "pre-relaxations, relax the best 3 to fmax 0.05 eV/A without a cap (7 "
+        "candidates per step). Same step sizes, candidate generator and seed, same "
+        "mu_M. Voltages in V vs M+/M along the lower hull; capacities per gram of "
+        "host C.",
         "",
-        "| n Na | cheap: configuration | strict: configuration | "
-        "E strict - E cheap (eV) | cheap: force calls | strict: force calls |",
-        "|---|---|---|---|---|---|",
+        "| metal | protocol | wall (min) | force calls | hull steps: V (n1->n2) | "
+        "plateau (mAh/g) | sloping (mAh/g) |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for n in sorted(set(by_n[0]) & set(by_n[1])):
-        a, b = by_n[0][n], by_n[1][n]
-        lines.append(
-            f"| {n} | {a['label']} | {b['label']} | "
-            f"{b['energy_eV'] - a['energy_eV']:+.3f} | {a['force_calls']} | "
-            f"{b['force_calls']} |"
-        )
-    lines += [
-        "",
-        "| protocol | wall (min) | step voltages along the hull (V) |",
-        "|---|---|---|",
-    ]
-    for name, d in zip(("cheap", "strict"), runs, strict=True):
-        n = [s["n_metal"] for s in d["steps"]]
-        e = [s["energy_eV"] for s in d["steps"]]
-        prof = voltage_profile(n, e, d["mu_metal_eV"], "Na", d["host_counts"])
-        volts = ", ".join(
-            f"{st.n1:g}->{st.n2:g}: {st.voltage_V:+.3f}" for st in prof.steps
-        )
-        lines.append(f"| {name} | {d['wall_s'] / 60:.1f} | {volts} |")
-    (HERE / "protocol_check.md").write_text("\n".join(lines) + "\n")
+    details = []
+    for metal in METALS:
+        paths = [RESULTS / f"closed-{metal}{tag}.json" for tag in ("", "-strict")]
+        if not all(path.exists() for path in paths):
+            continue
+        runs = [json.loads(path.read_text()) for path in paths]
+        for name, d in zip(("cheap", "strict"), runs, strict=True):
+            n = [st["n_metal"] for st in d["steps"]]
+            e = [st["energy_eV"] for st in d["steps"]]
+            prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
+            sp = split_slope_plateau(prof)
+            volts = ", ".join(
+                f"{st.voltage_V:+.3f} ({st.n1:g}->{st.n2:g})" for st in prof.steps
+            )
+            calls = sum(st["force_calls"] for st in d["steps"])
+            lines.append(
+                f"| {metal} | {name} | {d['wall_s'] / 60:.1f} | {calls} | "
+                f"{volts or '-'} | {sp.plateau_mAh_g:.1f} | {sp.sloping_mAh_g:.1f} |"
+            )
+        by_n = [{st["n_metal"]: st for st in d["steps"]} for d in runs]
+        details += [
+            "",
+            f"## {metal}: step by step",
+            "",
+            f"| n {metal} | cheap: configuration | strict: configuration | "
+            "E strict - E cheap (eV) | cheap: force calls | strict: force calls |",
+            "|---|---|---|---|---|---|",
+        ]
+        for n in sorted(set(by_n[0]) & set(by_n[1])):
+            a, b = by_n[0][n], by_n[1][n]
+            details.append(
+                f"| {n} | {a['label']} | {b['label']} | "
+                f"{b['energy_eV'] - a['energy_eV']:+.3f} | {a['force_calls']} | "
+                f"{b['force_calls']} |"
+            )
+    if details:
+        (HERE / "protocol_check.md").write_text("\n".join(lines + details) + "\n")
 
 
 def report() -> None:
@@ -457,7 +471,7 @@ def report() -> None:
         save_figure(
             fig, HERE / "pore_scan.png", cols, ([r[c] for c in cols] for r in rows)
         )
-    protocol_check(colors["Na"])
+    protocol_check()
     check_path = RESULTS / "gpaw-closed-Na.json"
     if check_path.exists():
         d = json.loads(check_path.read_text())
