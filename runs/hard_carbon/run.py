@@ -122,6 +122,14 @@ def _write_json(path: Path, data: dict) -> None:
         write_json_atomic(path, data)
 
 
+def _drop(path: Path) -> None:
+    """Remove a finished job's checkpoint file (rank 0 writes, rank 0 removes)."""
+    from ase.parallel import world
+
+    if world.rank == 0:
+        path.unlink(missing_ok=True)
+
+
 def step_voltages(n: list[int], energies_eV: list[float], mu_eV: float) -> list:
     """Voltage of each step along a path (V vs M+/M), by
     :func:`~alkali_layers.analysis.hard_carbon.average_voltage_V` per step."""
@@ -199,6 +207,7 @@ def run_gpaw_check(name: str, spec: dict) -> None:
     ]
     data["mu_metal_ml_eV"] = source["mu_metal_eV"]
     _write_json(RESULTS / f"{name}.json", data)
+    _drop(partial)  # the checkpoint is in the result now
 
 
 def run_fill(name: str, spec: dict, calc, refs) -> None:
@@ -242,6 +251,7 @@ def run_fill(name: str, spec: dict, calc, refs) -> None:
         layers_fit=max_layers(pore, metal),
     )
     _write_json(RESULTS / f"{name}.json", data)
+    _drop(partial)  # the checkpoint is in the result now
 
 
 def run_scan(name: str, spec: dict, calc, refs) -> None:
