@@ -631,7 +631,16 @@ def _add_fill(sub) -> None:
     p.add_argument("--n-max", type=int, required=True, help="stop at this many atoms")
     p.add_argument("--atoms-per-step", type=int, default=1)
     p.add_argument("--candidates", type=int, default=8, help="candidates per step")
-    p.add_argument("--relax", type=int, default=2, help="candidates fully relaxed")
+    p.add_argument(
+        "--relax", type=int, default=3, help="candidates fully relaxed (default 3)"
+    )
+    p.add_argument(
+        "--rank-steps",
+        type=int,
+        default=5,
+        help="optimizer steps of the ranking pre-relaxation (0: single points; "
+        "default 5)",
+    )
     p.add_argument("--fmax", type=float, default=0.05, help="eV/A (default 0.05)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("-o", "--output", required=True, help="result JSON file")
@@ -654,6 +663,7 @@ def _fill(args) -> int:
         n_max=args.n_max,
         max_candidates=args.candidates,
         n_relax=args.relax,
+        rank_steps=args.rank_steps,
         seed=args.seed,
         relax=RelaxSettings(fmax_eV_A=args.fmax, gallery_prescan=False),
     )
