@@ -53,22 +53,15 @@ def jobs() -> dict[str, dict]:
     out["wedge-Na"] = dict(
         kind="fill", host="wedge", metal="Na", protocol="fine", n_max=32
     )
-    out["closed-Na"] = dict(
-        kind="fill",
-        host="closed",
-        metal="Na",
-        protocol="fine",
-        n_max=16,
-        atoms_per_step=4,
-    )
-    out["closed-Na-strict"] = dict(
-        kind="fill",
-        host="closed",
-        metal="Na",
-        protocol="strict",
-        n_max=16,
-        atoms_per_step=4,
-    )
+    for tag, protocol in (("", "fine"), ("-strict", "strict")):
+        out[f"closed-Na{tag}"] = dict(
+            kind="fill",
+            host="closed",
+            metal="Na",
+            protocol=protocol,
+            n_max=16,
+            atoms_per_step=4,
+        )
     for metal in ("Li", "K", "Rb", "Cs"):  # same steps as closed-<M>, strict protocol
         out[f"closed-{metal}-strict"] = dict(
             kind="fill", host="closed", metal=metal, protocol="strict", n_max=None
