@@ -77,9 +77,10 @@ def jobs() -> dict[str, dict]:
         out[f"closed-{metal}"] = dict(
             kind="fill", host="closed", metal=metal, protocol="coarse", n_max=None
         )
-    # GPAW spot check of the smallest filling path (64 C + up to 14 Na): single points
-    # at the ML geometries; serial (1 irreducible k-point, see README)
-    out["gpaw-closed-Na"] = dict(kind="gpaw_check", source="closed-Na", preset="fast")
+    # GPAW spot checks of the smallest filling paths (64 C + up to 15 Na): single
+    # points at the ML geometries; serial (1 irreducible k-point, see README)
+    for source in ("closed-Na", "closed-Na-strict"):
+        out[f"gpaw-{source}"] = dict(kind="gpaw_check", source=source, preset="fast")
     return out
 
 
@@ -353,6 +354,47 @@ def protocol_check() -> None:
         (HERE / "protocol_check.md").write_text("\n".join(lines + details) + "\n")
 
 
+def _filling_row(host: str, metal: str, tag: str):
+    """One table row and the host-basis voltage profile of ``<host>-<metal><tag>``
+    (an interrupted job reports its checkpoint); ``(None, None)`` if never run."""
+    from alkali_layers.analysis.hard_carbon import split_slope_plateau, voltage_profile
+
+    path = RESULTS / f"{host}-{metal}{tag}.json"
+    complete = path.exists()
+    if not complete:
+        path = RESULTS / f"{host}-{metal}{tag}.partial.json"
+        if not path.exists():
+            return None, None
+    d = json.loads(path.read_text())
+    n = [s["n_metal"] for s in d["steps"]]
+    e = [s["energy_eV"] for s in d["steps"]]
+    prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
+    tot = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"], "total")
+    sp = split_slope_plateau(prof)
+    row = dict(
+        host=f"{host} pore",
+        metal=metal,
+        protocol=jobs()[f"{host}-{metal}{tag}"]["protocol"],
+        n_host_atoms=sum(d["host_counts"].values()),
+        n_metal_max=max(n),
+        atoms_per_step=d["settings"]["atoms_per_step"],
+        layers_fit=d.get("layers_fit"),
+        first_step_V=round(prof.steps[0].voltage_V, 3) if prof.steps else None,
+        capacity_host_mAh_g=round(prof.capacity_mAh_g, 1),
+        capacity_total_mAh_g=round(tot.capacity_mAh_g, 1),
+        sloping_mAh_g=round(sp.sloping_mAh_g, 1),
+        plateau_mAh_g=round(sp.plateau_mAh_g, 1),
+        plateau_V=None
+        if sp.plateau_voltage_V is None
+        else round(sp.plateau_voltage_V, 3),
+        path=" > ".join(s["label"] for s in d["steps"][1:]),
+        all_converged=all(s["converged"] for s in d["steps"]),
+        complete=complete,
+        wall_min=round(d["wall_s"] / 60, 1),
+    )
+    return row, prof
+
+
 def report() -> None:
     import matplotlib
 
@@ -360,75 +402,52 @@ def report() -> None:
     import matplotlib.pyplot as plt
 
     from alkali_layers.analysis.figures import save_figure
-    from alkali_layers.analysis.hard_carbon import (
-        pore_size_scan,
-        split_slope_plateau,
-        voltage_profile,
-    )
+    from alkali_layers.analysis.hard_carbon import pore_size_scan
 
     colors = dict(zip(METALS, plt.cm.tab10.colors, strict=False))
     table = []
     for host in ("wedge", "closed"):
         fig, ax = plt.subplots(figsize=(5.2, 3.8))
         curve_rows = []
-        for metal in METALS:
-            path = RESULTS / f"{host}-{metal}.json"
-            complete = path.exists()
-            if not complete:  # an interrupted job: report what it has
-                path = RESULTS / f"{host}-{metal}.partial.json"
-                if not path.exists():
+        # the closed pore: the strict protocol is the result (solid), the production
+        # protocol is shown for comparison (dotted); the wedge has production runs only
+        for tag in ("-strict", "") if host == "closed" else ("",):
+            for metal in METALS:
+                row, prof = _filling_row(host, metal, tag)
+                if row is None:
                     continue
-            d = json.loads(path.read_text())
-            n = [s["n_metal"] for s in d["steps"]]
-            e = [s["energy_eV"] for s in d["steps"]]
-            prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
-            tot = voltage_profile(
-                n, e, d["mu_metal_eV"], metal, d["host_counts"], "total"
-            )
-            sp = split_slope_plateau(prof)
-            q, v = prof.curve()
-            ax.plot(q, v, "-", color=colors[metal], label=metal)
-            curve_rows += [(metal, qi, vi) for qi, vi in zip(q, v, strict=True)]
-            table.append(
-                dict(
-                    host=f"{host} pore",
-                    metal=metal,
-                    n_host_atoms=sum(d["host_counts"].values()),
-                    n_metal_max=max(n),
-                    atoms_per_step=d["settings"]["atoms_per_step"],
-                    layers_fit=d.get("layers_fit"),
-                    first_step_V=round(prof.steps[0].voltage_V, 3)
-                    if prof.steps
-                    else None,
-                    capacity_host_mAh_g=round(prof.capacity_mAh_g, 1),
-                    capacity_total_mAh_g=round(tot.capacity_mAh_g, 1),
-                    sloping_mAh_g=round(sp.sloping_mAh_g, 1),
-                    plateau_mAh_g=round(sp.plateau_mAh_g, 1),
-                    plateau_V=None
-                    if sp.plateau_voltage_V is None
-                    else round(sp.plateau_voltage_V, 3),
-                    path=" > ".join(s["label"] for s in d["steps"][1:]),
-                    all_converged=all(s["converged"] for s in d["steps"]),
-                    complete=complete,
-                    wall_min=round(d["wall_s"] / 60, 1),
+                table.append(row)
+                q, v = prof.curve()
+                strict = tag == "-strict" or host == "wedge"
+                ax.plot(
+                    q,
+                    v,
+                    "-" if strict else ":",
+                    lw=1.6 if strict else 1.0,
+                    color=colors[metal],
+                    label=metal if strict else None,
                 )
-            )
+                curve_rows += [
+                    (metal, row["protocol"], qi, vi)
+                    for qi, vi in zip(q, v, strict=True)
+                ]
+        if host == "closed":
+            ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
         ax.axhspan(0.0, 0.1, color="0.9", zorder=0, label="plateau (0-0.1 V)")
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
         ax.set_ylabel("voltage (V vs M$^+$/M)")
         label = (
-            "wedge pore (3.4 x 0.78 nm)" if host == "wedge" else "1.0 nm closed pore"
+            "wedge pore (3.4 x 0.78 nm)"
+            if host == "wedge"
+            else "1.0 nm closed pore, strict protocol"
         )
-        ax.set_title(
-            f"{label}, 7net-0 + D3(BJ)",
-            fontsize=9,
-        )
+        ax.set_title(f"{label}, 7net-0 + D3(BJ)", fontsize=9)
         ax.legend(frameon=False, fontsize=8)
         save_figure(
             fig,
             HERE / f"voltage_{host}.png",
-            ["metal", "capacity_host_mAh_g", "voltage_V"],
+            ["metal", "protocol", "capacity_host_mAh_g", "voltage_V"],
             curve_rows,
         )
     if table:
@@ -475,29 +494,50 @@ def report() -> None:
             fig, HERE / "pore_scan.png", cols, ([r[c] for c in cols] for r in rows)
         )
     protocol_check()
-    check_path = RESULTS / "gpaw-closed-Na.json"
-    if check_path.exists():
-        d = json.loads(check_path.read_text())
-        lines = [
-            "# GPAW spot check: Na filling of the 1.0 nm closed pore (64 C)",
+    gpaw_check_report()
+    print(f"report written to {HERE}")
+
+
+def gpaw_check_report() -> None:
+    """gpaw_check.md: GPAW vs 7net-0 step voltages along each checked filling path."""
+    lines = [
+        "# GPAW spot checks: Na filling of the 1.0 nm closed pore (64 C)",
+        "",
+        "GPAW PBE + D3(BJ) single points at the 7net-0 + D3(BJ) geometries of a "
+        "filling path; mu_Na = relaxed bcc Na of each engine. Step voltage "
+        "V = -[E(n2) - E(n1) - (n2 - n1) mu_Na]/(n2 - n1), in V vs Na+/Na.",
+    ]
+    found = False
+    for name, spec in jobs().items():
+        path = RESULTS / f"{name}.json"
+        if spec["kind"] != "gpaw_check" or not path.exists():
+            continue
+        found = True
+        d = json.loads(path.read_text())
+        dv = [st["voltage_dft_V"] - st["voltage_ml_V"] for st in d["steps"]]
+        lines += [
             "",
-            f"GPAW PW {d['settings']['ecut_eV']:g} eV, PBE + D3(BJ), k-point density "
-            f"{d['settings']['kpt_density']:g}, single points at the 7net-0 + D3(BJ) "
-            "geometries of `results/closed-Na.traj`; mu_Na = relaxed bcc Na of each "
-            f"engine (GPAW {d['mu_metal_eV']:.3f}, ML {d['mu_metal_ml_eV']:.3f} "
-            "eV/atom). Step voltage V = -[E(n2) - E(n1) - (n2 - n1) mu_Na]/(n2 - n1).",
+            f"## `results/{spec['source']}.traj` ({name})",
+            "",
+            f"GPAW PW {d['settings']['ecut_eV']:g} eV, k-point density "
+            f"{d['settings']['kpt_density']:g}; mu_Na GPAW {d['mu_metal_eV']:.3f}, "
+            f"ML {d['mu_metal_ml_eV']:.3f} eV/atom.",
             "",
             "| step | V 7net-0 (V) | V GPAW (V) | GPAW - ML (V) |",
             "|---|---|---|---|",
         ]
-        for st in d["steps"]:
+        for st, delta in zip(d["steps"], dv, strict=True):
             lines.append(
                 f"| {st['n_from']} -> {st['n_to']} Na | {st['voltage_ml_V']:+.3f} | "
-                f"{st['voltage_dft_V']:+.3f} | "
-                f"{st['voltage_dft_V'] - st['voltage_ml_V']:+.3f} |"
+                f"{st['voltage_dft_V']:+.3f} | {delta:+.3f} |"
             )
+        lines += [
+            "",
+            f"Mean GPAW - ML {sum(dv) / len(dv):+.3f} V, mean |GPAW - ML| "
+            f"{sum(map(abs, dv)) / len(dv):.3f} V over {len(dv)} steps.",
+        ]
+    if found:
         (HERE / "gpaw_check.md").write_text("\n".join(lines) + "\n")
-    print(f"report written to {HERE}")
 
 
 def main(argv=None) -> int:
