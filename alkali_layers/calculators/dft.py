@@ -252,6 +252,10 @@ def gpaw_calculator(
     if layout is not None:
         kwargs["parallel"] = layout
     dft = GPAW(**kwargs)
+    if settings.xc != "PBE":
+        # energies relative to the PBE reference atoms of the PAW setups: offset per
+        # element by the functional difference, no fixed sane window (guards)
+        dft.energy_bounds_eV_per_atom = None
     if settings.dispersion == "d3bj":
         from dftd3.ase import DFTD3
 

@@ -45,11 +45,31 @@ def check_geometry(
         )
 
 
-def check_energy(energy_eV: float, n_atoms: int, stage: str) -> None:
-    """Raise :class:`ModelFailure` for a non-finite or implausible energy per atom."""
-    lo, hi = ENERGY_PER_ATOM_BOUNDS_EV
+def energy_bounds(calc) -> tuple[float, float] | None:
+    """Sane energy-per-atom bounds (eV) for the energies of ``calc``.
+
+    A calculator may carry its own as ``energy_bounds_eV_per_atom`` (None: only
+    finiteness is checked): GPAW with a functional other than PBE reports energies
+    relative to the PBE reference atoms of its PAW setups, which are offset by the
+    exchange-correlation difference on the core densities (vdW-DF2: -35 eV/atom for
+    bcc K), so no fixed window fits them.
+    """
+    return getattr(calc, "energy_bounds_eV_per_atom", ENERGY_PER_ATOM_BOUNDS_EV)
+
+
+def check_energy(
+    energy_eV: float,
+    n_atoms: int,
+    stage: str,
+    bounds: tuple[float, float] | None = ENERGY_PER_ATOM_BOUNDS_EV,
+) -> None:
+    """Raise :class:`ModelFailure` for a non-finite energy, or one outside
+    ``bounds`` (eV per atom; None: finiteness only, see :func:`energy_bounds`)."""
     if not np.isfinite(energy_eV):
         raise ModelFailure(f"{stage}: energy is {energy_eV}")
+    if bounds is None:
+        return
+    lo, hi = bounds
     per_atom = energy_eV / n_atoms
     if not lo <= per_atom <= hi:
         raise ModelFailure(

@@ -36,7 +36,13 @@ from ..geometry import (
     closest_pair,
 )
 from ..settings import stable_hash
-from .guards import ModelFailure, check_energy, check_forces, check_geometry
+from .guards import (
+    ModelFailure,
+    check_energy,
+    check_forces,
+    check_geometry,
+    energy_bounds,
+)
 
 CELL_MODES = ("fixed", "c", "hydrostatic")
 OPTIMIZERS = {"BFGS": BFGS, "LBFGS": LBFGS, "FIRE": FIRE, "PreconLBFGS": PreconLBFGS}
@@ -255,11 +261,12 @@ def relax(
     work.calc = calc
     target = _target(work, cell_mode)
     n_atoms = len(work)
+    bounds = energy_bounds(calc)
 
     watch = CollapseWatch(DEFAULT_MIN_RATIO)
 
     def guard() -> None:
-        check_energy(work.get_potential_energy(), n_atoms, "during relaxation")
+        check_energy(work.get_potential_energy(), n_atoms, "during relaxation", bounds)
         check_forces(work.get_forces(), "during relaxation")
         pair = watch.closest(work)
         if pair is not None:
@@ -284,7 +291,7 @@ def relax(
     forces = work.get_forces()
     fmax_now = float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max())
     wall = time.perf_counter() - t0
-    check_energy(energy, n_atoms, "after relaxation")
+    check_energy(energy, n_atoms, "after relaxation", bounds)
     check_forces(forces, "after relaxation")
     work.calc = None
     check_geometry(work, "after relaxation")
@@ -349,7 +356,7 @@ def scan_cell_relax(
             trial = _strained(atoms, cell_mode, 1.0 + strain)
             trial.calc = calc
             e = float(trial.get_potential_energy())
-            check_energy(e, len(trial), "cell scan")
+            check_energy(e, len(trial), "cell scan", energy_bounds(calc))
             energies[strain] = e
         return energies[strain]
 

@@ -17,7 +17,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.parallel import broadcast, world
 
 from .dft import DFTProtocol, GPAWSettings, SCFCounter, gpaw_calculator, with_scf_retry
-from .guards import check_energy, check_forces
+from .guards import check_energy, check_forces, energy_bounds
 from .relax import RelaxResult, RelaxSettings, relax, scan_cell_relax
 
 
@@ -127,7 +127,7 @@ def dft_single_point(atoms: Atoms, settings: GPAWSettings, txt: str | None = Non
         return energy, forces, counter.iterations
 
     (energy, forces, iterations), used = with_scf_retry(settings, attempt)
-    check_energy(energy, len(work), "final single point")
+    check_energy(energy, len(work), "final single point", energy_bounds(work.calc))
     check_forces(forces, "final single point")
     return energy, forces, iterations, used
 

@@ -1,5 +1,7 @@
 """GPAW engine wiring with tiny settings (seconds each): not converged physics."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -17,9 +19,14 @@ from alkali_layers.calculators.dft import (
     with_scf_retry,
 )
 from alkali_layers.calculators.engines import MLIPSettings, make_calculator
-from alkali_layers.calculators.guards import ModelFailure
+from alkali_layers.calculators.guards import (
+    ENERGY_PER_ATOM_BOUNDS_EV,
+    ModelFailure,
+    check_energy,
+    energy_bounds,
+)
 from alkali_layers.calculators.relax import RelaxSettings
-from alkali_layers.calculators.staged import staged_relax
+from alkali_layers.calculators.staged import dft_single_point, staged_relax
 
 pytest.importorskip("gpaw")
 
@@ -255,3 +262,27 @@ def test_interrupted_gpaw_relaxation_resumes_from_its_trajectory(tmp_path):
 
     assert last_frame(tmp_path / "other" / "gpaw-relax.traj", atoms) == (None, 0)
     assert last_frame(tmp_path / "gpaw-relax.traj", bulk_metal("Na")) == (None, 0)
+
+
+def test_energy_window_follows_the_functional():
+    """PBE (+ D3) energies are relative to PBE reference atoms and keep the sane
+    window; vdW-DF2 energies are offset by the functional difference on the PBE
+    setups' atoms, so only finiteness is checked for them."""
+    k = bulk_metal("K")
+    pbe, _ = gpaw_calculator(TINY, k)
+    vdw, _ = gpaw_calculator(gpaw_settings("fast", xc="vdW-DF2", dispersion="none"), k)
+    assert energy_bounds(pbe) == ENERGY_PER_ATOM_BOUNDS_EV
+    assert energy_bounds(vdw) is None
+    check_energy(-35.1, 1, "vdW-DF2 bcc K", energy_bounds(vdw))  # accepted
+    with pytest.raises(ModelFailure, match="outside the sane range"):
+        check_energy(-35.1, 1, "PBE", energy_bounds(pbe))
+    with pytest.raises(ModelFailure, match="energy is nan"):
+        check_energy(float("nan"), 1, "vdW-DF2", energy_bounds(vdw))
+
+
+def test_vdw_df2_bcc_potassium_passes_the_guards():
+    """Regression: the validation's vdW-DF2 bcc K failed with 'energy -35.13 eV/atom
+    outside the sane range' although GPAW had converged."""
+    settings = replace(TINY, xc="vdW-DF2", dispersion="none")
+    energy, _, _, _ = dft_single_point(bulk_metal("K"), settings)
+    assert energy < ENERGY_PER_ATOM_BOUNDS_EV[0]  # the offset that tripped the guard
