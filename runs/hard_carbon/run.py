@@ -498,6 +498,20 @@ def report() -> None:
     print(f"report written to {HERE}")
 
 
+def _hull_text(check: dict, key: str, mu_eV: float) -> str:
+    """The hull steps of a GPAW check's path with one engine's energies, as text."""
+    from alkali_layers.analysis.hard_carbon import split_slope_plateau, voltage_profile
+
+    source = json.loads((RESULTS / f"{check['spec']['source']}.json").read_text())
+    ns = sorted(int(k) for k in check["points"])
+    energies = [check["points"][str(n)][key] for n in ns]
+    prof = voltage_profile(ns, energies, mu_eV, check["metal"], source["host_counts"])
+    steps = ", ".join(
+        f"{st.n1:g} -> {st.n2:g} at {st.voltage_V:+.3f} V" for st in prof.steps
+    )
+    return f"{steps} (plateau {split_slope_plateau(prof).plateau_mAh_g:.0f} mAh/g)"
+
+
 def gpaw_check_report() -> None:
     """gpaw_check.md: GPAW vs 7net-0 step voltages along each checked filling path."""
     lines = [
@@ -535,6 +549,16 @@ def gpaw_check_report() -> None:
             "",
             f"Mean GPAW - ML {sum(dv) / len(dv):+.3f} V, mean |GPAW - ML| "
             f"{sum(map(abs, dv)) / len(dv):.3f} V over {len(dv)} steps.",
+            "",
+            "Lower convex hull (the voltage profile): "
+            + "; ".join(
+                f"{engine} {_hull_text(d, key, mu)}"
+                for engine, key, mu in (
+                    ("7net-0", "energy_ml_eV", d["mu_metal_ml_eV"]),
+                    ("GPAW", "energy_eV", d["mu_metal_eV"]),
+                )
+            )
+            + ".",
         ]
     if found:
         (HERE / "gpaw_check.md").write_text("\n".join(lines) + "\n")
