@@ -418,14 +418,14 @@ def report() -> None:
                     continue
                 table.append(row)
                 q, v = prof.curve()
-                strict = tag == "-strict" or host == "wedge"
+                solid = tag == "-strict" or host == "wedge"  # the result
                 ax.plot(
                     q,
                     v,
-                    "-" if strict else ":",
-                    lw=1.6 if strict else 1.0,
+                    "-" if solid else ":",
+                    lw=1.6 if solid else 1.0,
                     color=colors[metal],
-                    label=metal if strict else None,
+                    label=metal if solid else None,
                 )
                 curve_rows += [
                     (metal, row["protocol"], qi, vi)
