@@ -619,9 +619,10 @@ def _add_fill(sub) -> None:
         help="fill a pore model with metal step by step (ML engine)",
         description="Sequential filling of a hard-carbon pore (wedge-pore or "
         "closed-pore): at each step candidate sites (edge, vacancy, interlayer, pore "
-        "interior; cluster/plate/sandwich growth) are ranked by single points, the "
-        "best --relax are relaxed, the lowest kept.  Writes E(n) and the path as "
-        "JSON (+ .traj) and prints the voltage profile: V vs M+/M along the lower "
+        "interior; cluster/plate/sandwich growth) are ranked by short "
+        "pre-relaxations (--rank-steps), the best --relax are relaxed, the lowest "
+        "kept.  Writes E(n) and the path as JSON (+ .traj) and prints the voltage "
+        "profile: V vs M+/M along the lower "
         "convex hull of E(n) - n mu_M (mu_M = relaxed bcc metal, same engine), "
         "capacity in mAh/g per gram of host (C + H); plateau = (0, 0.1] V.",
     )
@@ -631,15 +632,19 @@ def _add_fill(sub) -> None:
     p.add_argument("--n-max", type=int, required=True, help="stop at this many atoms")
     p.add_argument("--atoms-per-step", type=int, default=1)
     p.add_argument("--candidates", type=int, default=8, help="candidates per step")
+    # defaults None: FillingSettings holds the defaults (one source of truth)
     p.add_argument(
-        "--relax", type=int, default=3, help="candidates fully relaxed (default 3)"
+        "--relax",
+        type=int,
+        default=None,
+        help="candidates fully relaxed (default: FillingSettings.n_relax, 3)",
     )
     p.add_argument(
         "--rank-steps",
         type=int,
-        default=5,
-        help="optimizer steps of the ranking pre-relaxation (0: single points; "
-        "default 5)",
+        default=None,
+        help="optimizer steps of the ranking pre-relaxation, 0: single points "
+        "(default: FillingSettings.rank_steps, 5)",
     )
     p.add_argument("--fmax", type=float, default=0.05, help="eV/A (default 0.05)")
     p.add_argument("--threads", type=int, default=None, help="torch threads")
@@ -658,14 +663,14 @@ def _fill(args) -> int:
         )
     args.layers, args.fill_mode = 0, None
     pore = _pore_from_args(args)
+    search = {"n_relax": args.relax, "rank_steps": args.rank_steps}
     settings = FillingSettings(
         atoms_per_step=args.atoms_per_step,
         n_max=args.n_max,
         max_candidates=args.candidates,
-        n_relax=args.relax,
-        rank_steps=args.rank_steps,
         seed=args.seed,
         relax=RelaxSettings(fmax_eV_A=args.fmax, gallery_prescan=False),
+        **{name: value for name, value in search.items() if value is not None},
     )
     calc = make_calculator("mlip", threads=args.threads)
     res = sequential_filling(pore, args.metal, calc, settings, progress=print)

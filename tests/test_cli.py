@@ -112,3 +112,37 @@ def test_bad_input_prints_one_line_and_exits_nonzero(tmp_path, argv, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert message in lines[0] and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "extra, n_relax, rank_steps",
+    [([], None, None), (["--relax", "1", "--rank-steps", "0"], 1, 0)],
+)
+def test_fill_passes_its_search_settings_on(
+    monkeypatch, tmp_path, extra, n_relax, rank_steps
+):
+    """`fill` without --relax/--rank-steps uses FillingSettings' defaults (one source
+    of truth); given, they reach the search."""
+    import alkali_layers.calculators.engines as engines
+    import alkali_layers.calculators.filling as filling
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_filling(pore, metal, calc, settings, progress=None):
+        seen["settings"] = settings
+        raise Stop
+
+    monkeypatch.setattr(engines, "make_calculator", lambda *a, **k: None)
+    monkeypatch.setattr(filling, "sequential_filling", fake_filling)
+    args = ["fill", "closed-pore", "--metal", "Na", "--n-max", "2"]
+    with pytest.raises(Stop):
+        main(args + extra + ["-o", str(tmp_path / "na.json")])
+    settings = seen["settings"]
+    default = filling.FillingSettings()
+    assert settings.n_relax == (default.n_relax if n_relax is None else n_relax)
+    assert settings.rank_steps == (
+        default.rank_steps if rank_steps is None else rank_steps
+    )

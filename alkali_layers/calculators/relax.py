@@ -349,6 +349,7 @@ def scan_cell_relax(
     t0 = time.perf_counter()
     check_geometry(atoms, "before relaxation")
     energies: dict[float, float] = {}
+    bounds = energy_bounds(calc)
 
     def energy(strain: float) -> float:
         strain = round(strain, 6)
@@ -356,7 +357,7 @@ def scan_cell_relax(
             trial = _strained(atoms, cell_mode, 1.0 + strain)
             trial.calc = calc
             e = float(trial.get_potential_energy())
-            check_energy(e, len(trial), "cell scan", energy_bounds(calc))
+            check_energy(e, len(trial), "cell scan", bounds)
             energies[strain] = e
         return energies[strain]
 
