@@ -622,7 +622,9 @@ def _add_fill(sub) -> None:
         "interior; cluster/plate/sandwich growth) are ranked by short "
         "pre-relaxations (--rank-steps), the best --relax are relaxed, the lowest "
         "kept.  Writes E(n) and the path as JSON (+ .traj) and prints the voltage "
-        "profile: V vs M+/M along the lower "
+        "profile.  After every step the result so far goes to <output "
+        "stem>.partial.json (+ .traj); rerunning the same command resumes from it.  "
+        "Voltage profile: V vs M+/M along the lower "
         "convex hull of E(n) - n mu_M (mu_M = relaxed bcc metal, same engine), "
         "capacity in mAh/g per gram of host (C + H); plateau = (0, 0.1] V.",
     )
@@ -672,9 +674,28 @@ def _fill(args) -> int:
         relax=RelaxSettings(fmax_eV_A=args.fmax, gallery_prescan=False),
         **{name: value for name, value in search.items() if value is not None},
     )
+    out = Path(args.output)
+    if out.exists():
+        raise ValueError(
+            f"{out} exists (a finished filling); choose another --output or delete it"
+        )
+    partial = out.with_name(out.stem + ".partial.json")
+    resume = partial if partial.exists() else None
+    if resume is not None:
+        print(f"resuming from {partial}")
     calc = make_calculator("mlip", threads=args.threads)
-    res = sequential_filling(pore, args.metal, calc, settings, progress=print)
-    path = res.write(args.output)
+    res = sequential_filling(
+        pore,
+        args.metal,
+        calc,
+        settings,
+        progress=print,
+        checkpoint=lambda r: r.write(partial),
+        resume=resume,
+    )
+    path = res.write(out)
+    partial.unlink(missing_ok=True)  # the finished result holds every step
+    partial.with_suffix(".traj").unlink(missing_ok=True)
     prof = res.voltage_profile()
     split = split_slope_plateau(prof)
     for s in prof.steps:

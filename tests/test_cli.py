@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -131,7 +132,7 @@ def test_fill_passes_its_search_settings_on(
     class Stop(Exception):
         pass
 
-    def fake_filling(pore, metal, calc, settings, progress=None):
+    def fake_filling(pore, metal, calc, settings, **kwargs):
         seen["settings"] = settings
         raise Stop
 
@@ -146,3 +147,38 @@ def test_fill_passes_its_search_settings_on(
     assert settings.rank_steps == (
         default.rank_steps if rank_steps is None else rank_steps
     )
+
+
+def test_fill_checkpoints_resumes_and_keeps_finished_results(monkeypatch, tmp_path):
+    """`fill` writes <stem>.partial.json after every step, resumes from it when it
+    exists, removes it when done and refuses to overwrite a finished result."""
+    import alkali_layers.calculators.engines as engines
+    import alkali_layers.calculators.filling as filling
+
+    from .calculators.test_filling import ToyMetalCalculator
+
+    seen = []
+    real = filling.sequential_filling
+
+    def recording(pore, metal, calc, settings, **kwargs):
+        seen.append(kwargs.get("resume"))
+        return real(pore, metal, calc, settings, mu_metal_eV=-0.8, **kwargs)
+
+    monkeypatch.setattr(
+        engines, "make_calculator", lambda *a, **k: ToyMetalCalculator()
+    )
+    monkeypatch.setattr(filling, "sequential_filling", recording)
+    out = tmp_path / "na.json"
+    args = ["fill", "closed-pore", "--width", "0.8", "--size", "2,2", "--metal", "Na"]
+    args += ["--n-max", "1", "--rank-steps", "0", "--relax", "1", "-o", str(out)]
+    assert main(args) == 0
+    assert seen == [None] and out.exists()
+    assert not (tmp_path / "na.partial.json").exists()  # folded into the result
+    # a finished result is never overwritten
+    assert main(args) == 2
+    # an interrupted run left its checkpoint: the rerun resumes from it
+    out.rename(tmp_path / "na.partial.json")
+    out.with_suffix(".traj").rename(tmp_path / "na.partial.traj")
+    assert main(args) == 0
+    assert seen[-1] == tmp_path / "na.partial.json"
+    assert json.loads(out.read_text())["steps"][-1]["n_metal"] == 1

@@ -28,6 +28,11 @@ A step takes fewer atoms when no set of ``atoms_per_step`` free sites is left.
 Stops at ``n_max`` metal atoms, when no free site is left, or after
 ``stop_patience`` consecutive steps below ``stop_below_V`` (plating region).
 
+Long fillings resume: the result written after every step
+(:meth:`FillingResult.write`, JSON + ``.traj``) holds the relaxed structures and the
+state of the random generator, and ``sequential_filling(..., resume=path)``
+continues from its last step exactly as the uninterrupted run would have.
+
 The engine is injected: an ASE calculator, or a factory called once with no
 arguments (so tests can pass a cheap toy calculator).  ``mu_M`` (the relaxed bcc
 metal, same engine) comes from
@@ -189,6 +194,8 @@ class FillingResult:
     steps: list[FillingStep] = field(default_factory=list)
     structures: list[Atoms] = field(default_factory=list, repr=False)
     wall_s: float = 0.0
+    #: state of the seeded generator after the last step (for resuming)
+    rng_state: dict | None = field(default=None, repr=False)
 
     @property
     def n_metal(self) -> list[int]:
@@ -224,6 +231,33 @@ class FillingResult:
             settings=self.settings,
             wall_s=self.wall_s,
             steps=[asdict(s) for s in self.steps],
+            rng_state=self.rng_state,
+        )
+
+    @classmethod
+    def read(cls, path) -> FillingResult:
+        """Read a result written by :meth:`write` (JSON and, if present, ``.traj``)."""
+        from ase.io import read
+
+        path = Path(path)
+        data = json.loads(path.read_text())
+        steps = []
+        for d in data["steps"]:
+            d = dict(d)
+            for key in ("ranking", "relaxed", "failed"):
+                d[key] = [tuple(t) for t in d.get(key, [])]
+            steps.append(FillingStep(**d))
+        traj = path.with_suffix(".traj")
+        structures = read(traj, index=":") if traj.exists() else []
+        return cls(
+            metal=data["metal"],
+            mu_metal_eV=data["mu_metal_eV"],
+            host_counts=data["host_counts"],
+            settings=data["settings"],
+            steps=steps,
+            structures=list(structures),
+            wall_s=data.get("wall_s", 0.0),
+            rng_state=data.get("rng_state"),
         )
 
     def write(self, path) -> Path:
@@ -448,6 +482,7 @@ def sequential_filling(
     references: ReferenceEnergies | None = None,
     progress: Callable[[str], None] | None = None,
     checkpoint: Callable[[FillingResult], None] | None = None,
+    resume: FillingResult | str | Path | None = None,
 ) -> FillingResult:
     """Fill ``pore`` with ``metal`` step by step; record E(n) and the path.
 
@@ -469,7 +504,13 @@ def sequential_filling(
     progress : callable, optional
         Called with one line of text per step.
     checkpoint : callable, optional
-        Called with the result so far after every step (e.g. to write it).
+        Called with the result so far after every step (e.g. ``lambda r:
+        r.write(path)``).
+    resume : FillingResult or path, optional
+        A partial result of the same filling (same pore, metal and settings, as
+        written by a checkpoint): continue after its last step instead of starting
+        over.  Its ``mu_metal_eV`` is used.  Raises ``ValueError`` if it belongs to
+        another filling.
 
     Returns
     -------
@@ -482,34 +523,45 @@ def sequential_filling(
     calc = get_calculator(engine)
     say = progress or (lambda _line: None)
     t_start = time.perf_counter()
-    if mu_metal_eV is None:
-        references = references or ReferenceEnergies(calc, settings.relax)
-        mu_metal_eV = references.metal_eV_per_atom(metal)
-    empty = relax(pore, calc, settings.relax)
-    result = FillingResult(
-        metal=metal,
-        mu_metal_eV=float(mu_metal_eV),
-        host_counts=host_counts(pore, metal),
-        settings=settings.to_dict(),
-    )
-    result.steps.append(
-        FillingStep(
-            n_metal=pore.get_chemical_symbols().count(metal),
-            energy_eV=empty.energy_eV,
-            label="start",
-            kinds="",
-            added_A=[],
-            converged=empty.converged,
-            fmax_eV_A=empty.fmax_eV_A,
-            force_calls=empty.n_steps + 1,
-            wall_s=empty.wall_s,
-        )
-    )
-    result.structures.append(empty.atoms)
-    say(f"{metal}: start E = {empty.energy_eV:.4f} eV ({empty.wall_s:.1f} s)")
     rng = np.random.default_rng(settings.seed)
-    current = empty.atoms
-    below = 0
+    if resume is not None:
+        result = _resumable(resume, pore, metal, settings)
+        rng.bit_generator.state = result.rng_state
+        t_start -= result.wall_s  # wall_s stays the total over all sessions
+        say(
+            f"{metal}: resumed at n = {result.steps[-1].n_metal} "
+            f"({len(result.steps) - 1} steps done)"
+        )
+    else:
+        if mu_metal_eV is None:
+            references = references or ReferenceEnergies(calc, settings.relax)
+            mu_metal_eV = references.metal_eV_per_atom(metal)
+        empty = relax(pore, calc, settings.relax)
+        result = FillingResult(
+            metal=metal,
+            mu_metal_eV=float(mu_metal_eV),
+            host_counts=host_counts(pore, metal),
+            settings=settings.to_dict(),
+            rng_state=rng.bit_generator.state,
+        )
+        result.steps.append(
+            FillingStep(
+                n_metal=pore.get_chemical_symbols().count(metal),
+                energy_eV=empty.energy_eV,
+                label="start",
+                kinds="",
+                added_A=[],
+                converged=empty.converged,
+                fmax_eV_A=empty.fmax_eV_A,
+                force_calls=empty.n_steps + 1,
+                wall_s=empty.wall_s,
+            )
+        )
+        result.structures.append(empty.atoms)
+        say(f"{metal}: start E = {empty.energy_eV:.4f} eV ({empty.wall_s:.1f} s)")
+    mu_metal_eV = result.mu_metal_eV
+    current = result.structures[-1]
+    below = _steps_below(result, settings)
     rank_settings = replace(settings.relax, max_steps=settings.rank_steps)
     while True:
         n_now = result.steps[-1].n_metal
@@ -538,6 +590,10 @@ def sequential_filling(
                 continue
             calls += r.n_steps + 1
             ranked.append((r.energy_eV, i, r))
+            say(
+                f"{metal}:   rank {i + 1}/{len(cands)} {cand.label}: "
+                f"E = {r.energy_eV:.4f} eV ({r.n_steps + 1} force calls)"
+            )
         ranked.sort(key=lambda t: (t[0], t[1]))
         if not ranked:
             say(f"{metal}: every candidate failed at n = {n_now}; stop")
@@ -552,6 +608,10 @@ def sequential_filling(
                 continue
             calls += full.n_steps + 1
             relaxed.append((full.energy_eV, i, full))
+            say(
+                f"{metal}:   relaxed {cands[i].label}: E = {full.energy_eV:.4f} eV, "
+                f"fmax {full.fmax_eV_A:.3f} eV/A ({full.n_steps + 1} force calls)"
+            )
         if not relaxed:
             say(f"{metal}: every relaxation failed at n = {n_now}; stop")
             break
@@ -581,6 +641,7 @@ def sequential_filling(
         result.structures.append(best.atoms)
         current = best.atoms
         result.wall_s = time.perf_counter() - t_start
+        result.rng_state = rng.bit_generator.state
         if checkpoint is not None:
             checkpoint(result)
         say(
@@ -597,6 +658,57 @@ def sequential_filling(
             below = 0
     result.wall_s = time.perf_counter() - t_start
     return result
+
+
+def _steps_below(result: FillingResult, settings: FillingSettings) -> int:
+    """Consecutive steps at the end of ``result`` below ``stop_below_V``."""
+    below = 0
+    if settings.stop_below_V is None:
+        return below
+    for step in reversed(result.steps[1:]):
+        if step.voltage_step_V is None or step.voltage_step_V >= settings.stop_below_V:
+            break
+        below += 1
+    return below
+
+
+def _resumable(
+    resume: FillingResult | str | Path,
+    pore: Atoms,
+    metal: str,
+    settings: FillingSettings,
+) -> FillingResult:
+    """Check that a partial result continues this filling; return it."""
+    src = str(resume) if not isinstance(resume, FillingResult) else "the result"
+    if not isinstance(resume, FillingResult):
+        resume = FillingResult.read(resume)
+
+    def canonical(d: dict) -> str:
+        return json.dumps(d, sort_keys=True, default=_jsonable)
+
+    problems = []
+    if resume.metal != metal:
+        problems.append(f"metal {resume.metal}, not {metal}")
+    if canonical(resume.settings) != canonical(settings.to_dict()):
+        problems.append("other FillingSettings")
+    if len(resume.structures) != len(resume.steps) or not resume.steps:
+        problems.append(
+            f"{len(resume.steps)} steps but {len(resume.structures)} structures "
+            "(was the .traj written beside the JSON?)"
+        )
+    elif resume.structures[0].get_chemical_formula() != pore.get_chemical_formula():
+        problems.append(
+            f"another pore ({resume.structures[0].get_chemical_formula()}, "
+            f"not {pore.get_chemical_formula()})"
+        )
+    if resume.rng_state is None:
+        problems.append("no random-generator state (written by an older version)")
+    if problems:
+        raise ValueError(
+            f"cannot resume the {metal} filling from {src}: {'; '.join(problems)}. "
+            "Start afresh (delete the partial result) or pass the matching settings."
+        )
+    return resume
 
 
 def same_path(a: FillingResult, b: FillingResult, tol_eV: float = 1e-3) -> bool:

@@ -8,6 +8,8 @@ Regenerates everything in this folder::
 
 Each job writes ``results/<job>.json`` atomically (plus the structures as
 ``.traj``); a job whose JSON exists is skipped, so an interrupted run resumes.
+A filling also writes ``results/<job>.partial.json``/``.traj`` after every step and
+continues from it when restarted (the hours-long strict wedge fillings).
 ``--report`` only reads the JSON files and writes ``table.md``/``table.csv``,
 the figures (PNG + CSV) and ``pore_scan.csv``.
 """
@@ -77,6 +79,19 @@ def jobs() -> dict[str, dict]:
         out[f"closed-{metal}"] = dict(
             kind="fill", host="closed", metal=metal, protocol="coarse", n_max=None
         )
+    # the wedge pore with the strict protocol: same steps as wedge-<M> (hours each)
+    out["wedge-Na-strict"] = dict(
+        kind="fill", host="wedge", metal="Na", protocol="strict", n_max=32
+    )
+    for metal in ("Li", "K", "Rb", "Cs"):
+        out[f"wedge-{metal}-strict"] = dict(
+            kind="fill",
+            host="wedge",
+            metal=metal,
+            protocol="strict",
+            n_max=16,
+            atoms_per_step=8,
+        )
     # GPAW spot checks of the smallest filling paths (64 C + up to 15 Na): single
     # points at the ML geometries; serial (1 irreducible k-point, see README)
     for source in ("closed-Na", "closed-Na-strict"):
@@ -117,11 +132,13 @@ def _write_json(path: Path, data: dict) -> None:
 
 
 def _drop(path: Path) -> None:
-    """Remove a finished job's checkpoint file (rank 0 writes, rank 0 removes)."""
+    """Remove a finished job's checkpoint (JSON and .traj; rank 0 writes, rank 0
+    removes)."""
     from ase.parallel import world
 
     if world.rank == 0:
         path.unlink(missing_ok=True)
+        path.with_suffix(".traj").unlink(missing_ok=True)
 
 
 def step_voltages(n: list[int], energies_eV: list[float], mu_eV: float) -> list:
@@ -234,7 +251,8 @@ def run_fill(name: str, spec: dict, calc, refs) -> None:
         settings,
         references=refs,
         progress=lambda line: print(f"[{name}] {line}", flush=True),
-        checkpoint=lambda r: _write_json(partial, r.to_dict()),
+        checkpoint=lambda r: r.write(partial),  # the ML fillings run serially
+        resume=partial if partial.exists() else None,
     )
     res.write(RESULTS / f"{name}.json")
     data = json.loads((RESULTS / f"{name}.json").read_text())

@@ -169,3 +169,76 @@ def test_filling_with_7net0_on_a_small_pore(mlip):
     assert res.steps[2].voltage_step_V == pytest.approx(
         -(res.energy_eV[2] - res.energy_eV[1] - res.mu_metal_eV)
     )
+
+
+def test_interrupted_filling_resumes_to_the_same_path(tmp_path):
+    """A filling stopped after its first step and resumed from the checkpoint files
+    (JSON + .traj) ends exactly where the uninterrupted run ends: same path, same
+    energies, same random candidates (the generator state is restored)."""
+    settings = FillingSettings(
+        atoms_per_step=1, n_max=3, relax=FAST, seed=5, n_random=2, stop_below_V=None
+    )
+    full = sequential_filling(
+        tiny_pore(), "Na", ToyMetalCalculator, settings, mu_metal_eV=-0.8
+    )
+    partial = tmp_path / "na.partial.json"
+
+    class Interrupt(Exception):
+        pass
+
+    def stop_after_first(result):
+        result.write(partial)
+        raise Interrupt  # the job is killed right after the checkpoint
+
+    with pytest.raises(Interrupt):
+        sequential_filling(
+            tiny_pore(),
+            "Na",
+            ToyMetalCalculator,
+            settings,
+            mu_metal_eV=-0.8,
+            checkpoint=stop_after_first,
+        )
+    lines = []
+    resumed = sequential_filling(
+        tiny_pore(),
+        "Na",
+        ToyMetalCalculator,
+        settings,
+        resume=partial,
+        progress=lines.append,
+    )
+    assert "resumed at n = 1" in lines[0]
+    assert resumed.n_metal == full.n_metal == [0, 1, 2, 3]
+    assert resumed.path == full.path
+    assert resumed.energy_eV == pytest.approx(full.energy_eV, abs=1e-10)
+    assert [s.ranking for s in resumed.steps] == [s.ranking for s in full.steps]
+    assert len(resumed.structures) == 4
+
+
+def test_resume_refuses_another_filling(tmp_path):
+    settings = FillingSettings(
+        atoms_per_step=1, n_max=1, relax=FAST, seed=5, stop_below_V=None
+    )
+    res = sequential_filling(
+        tiny_pore(), "Na", ToyMetalCalculator, settings, mu_metal_eV=-0.8
+    )
+    path = res.write(tmp_path / "na.json")
+    other = FillingSettings(
+        atoms_per_step=1, n_max=2, relax=FAST, seed=6, stop_below_V=None
+    )
+    with pytest.raises(ValueError, match="other FillingSettings"):
+        sequential_filling(tiny_pore(), "Na", ToyMetalCalculator, other, resume=path)
+    with pytest.raises(ValueError, match="metal Na, not K"):
+        sequential_filling(tiny_pore(), "K", ToyMetalCalculator, settings, resume=path)
+    with pytest.raises(ValueError, match="another pore"):
+        sequential_filling(
+            closed_pore(1.0, wall_sheets=1, size=(2, 2)),
+            "Na",
+            ToyMetalCalculator,
+            settings,
+            resume=path,
+        )
+    path.with_suffix(".traj").unlink()
+    with pytest.raises(ValueError, match="was the .traj written"):
+        sequential_filling(tiny_pore(), "Na", ToyMetalCalculator, settings, resume=path)
