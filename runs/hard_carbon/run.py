@@ -315,59 +315,94 @@ def run_scan(name: str, spec: dict, calc, refs) -> None:
 
 
 # ----------------------------------------------------------------------- report
+HOST_TITLES = {
+    "closed": "the 1.0 nm closed pore (64 C)",
+    "wedge": "the wedge pore (C244H12)",
+}
+
+
+def _result_or_partial(name: str) -> tuple[dict, bool] | None:
+    """A job's result (``complete=True``) or its checkpoint; None if never run."""
+    for path, complete in (
+        (RESULTS / f"{name}.json", True),
+        (RESULTS / f"{name}.partial.json", False),
+    ):
+        if path.exists():
+            return json.loads(path.read_text()), complete
+    return None
+
+
 def protocol_check() -> None:
-    """closed-<M> (production protocol) vs closed-<M>-strict: protocol_check.md."""
+    """<host>-<M> (production protocol) vs <host>-<M>-strict: protocol_check.md."""
     from alkali_layers.analysis.hard_carbon import split_slope_plateau, voltage_profile
 
     lines = [
-        "# Filling protocol check: the 1.0 nm closed pore (64 C), 7net-0 + D3(BJ)",
+        "# Filling protocol check, 7net-0 + D3(BJ)",
         "",
         "cheap = the production protocol (rank candidates by single points, relax the "
         "best 1-2, BFGS capped at 30 steps, fmax 0.1 eV/A); strict = rank by 5-step "
         "pre-relaxations, relax the best 3 to fmax 0.05 eV/A without a cap (7 "
         "candidates per step). Same step sizes, candidate generator and seed, same "
         "mu_M. Voltages in V vs M+/M along the lower hull; capacities per gram of "
-        "host C.",
-        "",
-        "| metal | protocol | wall (min) | force calls | hull steps: V (n1->n2) | "
-        "plateau (mAh/g) | sloping (mAh/g) |",
-        "|---|---|---|---|---|---|---|",
+        "host (C + H). A strict run still in progress is compared over the steps it "
+        "has done (marked 'partial').",
     ]
     details = []
-    for metal in METALS:
-        paths = [RESULTS / f"closed-{metal}{tag}.json" for tag in ("", "-strict")]
-        if not all(path.exists() for path in paths):
-            continue
-        runs = [json.loads(path.read_text()) for path in paths]
-        for name, d in zip(("cheap", "strict"), runs, strict=True):
-            n = [st["n_metal"] for st in d["steps"]]
-            e = [st["energy_eV"] for st in d["steps"]]
-            prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
-            sp = split_slope_plateau(prof)
-            volts = ", ".join(
-                f"{st.voltage_V:+.3f} ({st.n1:g}->{st.n2:g})" for st in prof.steps
-            )
-            calls = sum(st["force_calls"] for st in d["steps"])
-            lines.append(
-                f"| {metal} | {name} | {d['wall_s'] / 60:.1f} | {calls} | "
-                f"{volts or '-'} | {sp.plateau_mAh_g:.1f} | {sp.sloping_mAh_g:.1f} |"
-            )
-        by_n = [{st["n_metal"]: st for st in d["steps"]} for d in runs]
-        details += [
-            "",
-            f"## {metal}: step by step",
-            "",
-            f"| n {metal} | cheap: configuration | strict: configuration | "
-            "E strict - E cheap (eV) | cheap: force calls | strict: force calls |",
-            "|---|---|---|---|---|---|",
-        ]
-        for n in sorted(set(by_n[0]) & set(by_n[1])):
-            a, b = by_n[0][n], by_n[1][n]
-            details.append(
-                f"| {n} | {a['label']} | {b['label']} | "
-                f"{b['energy_eV'] - a['energy_eV']:+.3f} | {a['force_calls']} | "
-                f"{b['force_calls']} |"
-            )
+    for host in ("closed", "wedge"):
+        rows = []
+        for metal in METALS:
+            got = [_result_or_partial(f"{host}-{metal}{t}") for t in ("", "-strict")]
+            if got[0] is None or got[1] is None or not got[0][1]:
+                continue
+            runs = [d for d, _ in got]
+            # a strict run in progress: compare the steps it has done
+            n_done = None if got[1][1] else runs[1]["steps"][-1]["n_metal"]
+            for name, (d, complete) in zip(("cheap", "strict"), got, strict=True):
+                steps = [
+                    st for st in d["steps"] if n_done is None or st["n_metal"] <= n_done
+                ]
+                wall_s = (
+                    d["wall_s"] if n_done is None else sum(st["wall_s"] for st in steps)
+                )
+                n = [st["n_metal"] for st in steps]
+                e = [st["energy_eV"] for st in steps]
+                prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
+                sp = split_slope_plateau(prof)
+                volts = ", ".join(
+                    f"{st.voltage_V:+.3f} ({st.n1:g}->{st.n2:g})" for st in prof.steps
+                )
+                rows.append(
+                    f"| {metal} | {name}{'' if complete else ' (partial)'} | "
+                    f"{wall_s / 60:.1f} | "
+                    f"{sum(st['force_calls'] for st in steps)} | {volts or '-'} | "
+                    f"{sp.plateau_mAh_g:.1f} | {sp.sloping_mAh_g:.1f} |"
+                )
+            by_n = [{st["n_metal"]: st for st in d["steps"]} for d in runs]
+            details += [
+                "",
+                f"## {host} pore, {metal}: step by step",
+                "",
+                f"| n {metal} | cheap: configuration | strict: configuration | "
+                "E strict - E cheap (eV) | cheap: force calls | strict: force calls |",
+                "|---|---|---|---|---|---|",
+            ]
+            for n in sorted(set(by_n[0]) & set(by_n[1])):
+                a, b = by_n[0][n], by_n[1][n]
+                details.append(
+                    f"| {n} | {a['label']} | {b['label']} | "
+                    f"{b['energy_eV'] - a['energy_eV']:+.3f} | {a['force_calls']} | "
+                    f"{b['force_calls']} |"
+                )
+        if rows:
+            lines += [
+                "",
+                f"## {HOST_TITLES[host]}",
+                "",
+                "| metal | protocol | wall (min) | force calls "
+                "| hull steps: V (n1->n2) | plateau (mAh/g) | sloping (mAh/g) |",
+                "|---|---|---|---|---|---|---|",
+                *rows,
+            ]
     if details:
         (HERE / "protocol_check.md").write_text("\n".join(lines + details) + "\n")
 
@@ -377,13 +412,10 @@ def _filling_row(host: str, metal: str, tag: str):
     (an interrupted job reports its checkpoint); ``(None, None)`` if never run."""
     from alkali_layers.analysis.hard_carbon import split_slope_plateau, voltage_profile
 
-    path = RESULTS / f"{host}-{metal}{tag}.json"
-    complete = path.exists()
-    if not complete:
-        path = RESULTS / f"{host}-{metal}{tag}.partial.json"
-        if not path.exists():
-            return None, None
-    d = json.loads(path.read_text())
+    got = _result_or_partial(f"{host}-{metal}{tag}")
+    if got is None:
+        return None, None
+    d, complete = got
     n = [s["n_metal"] for s in d["steps"]]
     e = [s["energy_eV"] for s in d["steps"]]
     prof = voltage_profile(n, e, d["mu_metal_eV"], metal, d["host_counts"])
@@ -427,38 +459,43 @@ def report() -> None:
     for host in ("wedge", "closed"):
         fig, ax = plt.subplots(figsize=(5.2, 3.8))
         curve_rows = []
-        # the closed pore: the strict protocol is the result (solid), the production
-        # protocol is shown for comparison (dotted); the wedge has production runs only
-        for tag in ("-strict", "") if host == "closed" else ("",):
-            for metal in METALS:
-                row, prof = _filling_row(host, metal, tag)
+        # the strict protocol is the result where it has run (solid); the production
+        # protocol is then drawn for comparison (dotted), else it is the result
+        for metal in METALS:
+            strict_row, strict_prof = _filling_row(host, metal, "-strict")
+            prod_row, prod_prof = _filling_row(host, metal, "")
+            for row, prof, solid in (
+                (strict_row, strict_prof, True),
+                (prod_row, prod_prof, strict_row is None),
+            ):
                 if row is None:
                     continue
                 table.append(row)
                 q, v = prof.curve()
-                solid = tag == "-strict" or host == "wedge"  # the result
+                label = metal
+                if not row["complete"]:
+                    label += f" (to n = {row['n_metal_max']}, unfinished)"
+                if row["protocol"] != "strict":
+                    label += f" ({row['protocol']})"
                 ax.plot(
                     q,
                     v,
                     "-" if solid else ":",
                     lw=1.6 if solid else 1.0,
                     color=colors[metal],
-                    label=metal if solid else None,
+                    label=label if solid else None,
                 )
                 curve_rows += [
                     (metal, row["protocol"], qi, vi)
                     for qi, vi in zip(q, v, strict=True)
                 ]
-        if host == "closed":
-            ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
+        ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
         ax.axhspan(0.0, 0.1, color="0.9", zorder=0, label="plateau (0-0.1 V)")
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
         ax.set_ylabel("voltage (V vs M$^+$/M)")
         label = (
-            "wedge pore (3.4 x 0.78 nm)"
-            if host == "wedge"
-            else "1.0 nm closed pore, strict protocol"
+            "wedge pore (3.4 x 0.78 nm)" if host == "wedge" else "1.0 nm closed pore"
         )
         ax.set_title(f"{label}, 7net-0 + D3(BJ)", fontsize=9)
         ax.legend(frameon=False, fontsize=8)
