@@ -656,7 +656,11 @@ def _add_fill(sub) -> None:
 def _fill(args) -> int:
     from .analysis.hard_carbon import split_slope_plateau
     from .calculators.engines import make_calculator
-    from .calculators.filling import FillingSettings, sequential_filling
+    from .calculators.filling import (
+        FillingResult,
+        FillingSettings,
+        sequential_filling,
+    )
     from .calculators.relax import RelaxSettings
 
     if args.model not in PORE_MODELS:
@@ -694,8 +698,7 @@ def _fill(args) -> int:
         resume=resume,
     )
     path = res.write(out)
-    partial.unlink(missing_ok=True)  # the finished result holds every step
-    partial.with_suffix(".traj").unlink(missing_ok=True)
+    FillingResult.discard(partial)  # the finished result holds every step
     prof = res.voltage_profile()
     split = split_slope_plateau(prof)
     for s in prof.steps:

@@ -260,6 +260,13 @@ class FillingResult:
             rng_state=data.get("rng_state"),
         )
 
+    @staticmethod
+    def discard(path) -> None:
+        """Delete a result written by :meth:`write` (JSON and ``.traj``), if there."""
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        path.with_suffix(".traj").unlink(missing_ok=True)
+
     def write(self, path) -> Path:
         """Write the result as JSON (atomic) and the structures as ``.traj``."""
         from ase.io import write

@@ -136,9 +136,10 @@ def _drop(path: Path) -> None:
     removes)."""
     from ase.parallel import world
 
+    from alkali_layers.calculators.filling import FillingResult
+
     if world.rank == 0:
-        path.unlink(missing_ok=True)
-        path.with_suffix(".traj").unlink(missing_ok=True)
+        FillingResult.discard(path)
 
 
 def step_voltages(n: list[int], energies_eV: list[float], mu_eV: float) -> list:
