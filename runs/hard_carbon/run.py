@@ -92,6 +92,12 @@ def jobs() -> dict[str, dict]:
             n_max=16,
             atoms_per_step=8,
         )
+    # finite-size check of the closed pore: the same 1 nm slit, twice the area
+    # (0.98 x 1.70 nm, 128 C), so that K/Rb/Cs fill more than a handful of sites
+    for metal in ("K", "Na", "Rb", "Cs"):
+        out[f"closed-wide-{metal}-strict"] = dict(
+            kind="fill", host="closed-wide", metal=metal, protocol="strict", n_max=None
+        )
     # GPAW spot checks of the smallest filling paths (64 C + up to 15 Na): single
     # points at the ML geometries; serial (1 irreducible k-point, see README)
     for source in ("closed-Na", "closed-Na-strict"):
@@ -105,8 +111,9 @@ def host_model(host: str):
     if host == "wedge":
         return wedge_pore()  # the default (published-size) wedge pore, C244H12
     # ~1 nm slit, 2-sheet walls, 4 x 2 rectangular cells (0.98 x 0.85 nm, 64 C):
-    # small enough for the CPU budget
-    return closed_pore(1.0, size=(4, 2))
+    # small enough for the CPU budget; "closed-wide": 4 x 4 cells (0.98 x 1.70 nm,
+    # 128 C), the finite-size check
+    return closed_pore(1.0, size=(4, 4) if host == "closed-wide" else (4, 2))
 
 
 def _calc():
@@ -318,7 +325,14 @@ def run_scan(name: str, spec: dict, calc, refs) -> None:
 # ----------------------------------------------------------------------- report
 HOST_TITLES = {
     "closed": "the 1.0 nm closed pore (64 C)",
+    "closed-wide": "the 1.0 nm closed pore, twice the area (128 C)",
     "wedge": "the wedge pore (C244H12)",
+}
+#: figure titles, voltage_<host>.png
+HOST_FIGURE_TITLES = {
+    "closed": "1.0 nm closed pore (0.98 x 0.85 nm, 64 C)",
+    "closed-wide": "1.0 nm closed pore (0.98 x 1.70 nm, 128 C)",
+    "wedge": "wedge pore (3.4 x 0.78 nm)",
 }
 
 
@@ -457,7 +471,9 @@ def report() -> None:
 
     colors = dict(zip(METALS, plt.cm.tab10.colors, strict=False))
     table = []
-    for host in ("wedge", "closed"):
+    for host in ("wedge", "closed", "closed-wide"):
+        if not any(_result_or_partial(f"{host}-{m}-strict") for m in METALS):
+            continue
         fig, ax = plt.subplots(figsize=(5.2, 3.8))
         curve_rows = []
         # the strict protocol is the result where it has run (solid); the production
@@ -495,10 +511,7 @@ def report() -> None:
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
         ax.set_ylabel("voltage (V vs M$^+$/M)")
-        label = (
-            "wedge pore (3.4 x 0.78 nm)" if host == "wedge" else "1.0 nm closed pore"
-        )
-        ax.set_title(f"{label}, 7net-0 + D3(BJ)", fontsize=9)
+        ax.set_title(f"{HOST_FIGURE_TITLES[host]}, 7net-0 + D3(BJ)", fontsize=9)
         ax.legend(frameon=False, fontsize=8)
         save_figure(
             fig,
