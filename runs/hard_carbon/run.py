@@ -94,7 +94,7 @@ def jobs() -> dict[str, dict]:
         )
     # finite-size check of the closed pore: the same 1 nm slit, twice the area
     # (0.98 x 1.70 nm, 128 C), so that K/Rb/Cs fill more than a handful of sites
-    for metal in ("K", "Na", "Rb", "Cs"):
+    for metal in ("K", "Na", "Rb", "Cs", "Li"):
         out[f"closed-wide-{metal}-strict"] = dict(
             kind="fill", host="closed-wide", metal=metal, protocol="strict", n_max=None
         )
@@ -472,41 +472,46 @@ def report() -> None:
     colors = dict(zip(METALS, plt.cm.tab10.colors, strict=False))
     table = []
     for host in ("wedge", "closed", "closed-wide"):
-        if not any(_result_or_partial(f"{host}-{m}-strict") for m in METALS):
-            continue
-        fig, ax = plt.subplots(figsize=(5.2, 3.8))
-        curve_rows = []
         # the strict protocol is the result where it has run (solid); the production
         # protocol is then drawn for comparison (dotted), else it is the result
+        curves = []
         for metal in METALS:
             strict_row, strict_prof = _filling_row(host, metal, "-strict")
             prod_row, prod_prof = _filling_row(host, metal, "")
-            for row, prof, solid in (
-                (strict_row, strict_prof, True),
-                (prod_row, prod_prof, strict_row is None),
-            ):
-                if row is None:
-                    continue
-                table.append(row)
-                q, v = prof.curve()
-                label = metal
-                if not row["complete"]:
-                    label += f" (to n = {row['n_metal_max']}, unfinished)"
-                if row["protocol"] != "strict":
-                    label += f" ({row['protocol']})"
-                ax.plot(
-                    q,
-                    v,
-                    "-" if solid else ":",
-                    lw=1.6 if solid else 1.0,
-                    color=colors[metal],
-                    label=label if solid else None,
+            curves += [
+                (metal, row, prof, solid)
+                for row, prof, solid in (
+                    (strict_row, strict_prof, True),
+                    (prod_row, prod_prof, strict_row is None),
                 )
-                curve_rows += [
-                    (metal, row["protocol"], qi, vi)
-                    for qi, vi in zip(q, v, strict=True)
-                ]
-        ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
+                if row is not None
+            ]
+        if not curves:  # nothing run in this host yet
+            continue
+        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        curve_rows = []
+        for metal, row, prof, solid in curves:
+            table.append(row)
+            q, v = prof.curve()
+            label = metal
+            if not row["complete"]:
+                label += f" (to n = {row['n_metal_max']}, unfinished)"
+            if row["protocol"] != "strict":
+                label += f" ({row['protocol']})"
+            ax.plot(
+                q,
+                v,
+                "-" if solid else ":",
+                lw=1.6 if solid else 1.0,
+                color=colors[metal],
+                label=label if solid else None,
+            )
+            curve_rows += [
+                (metal, row["protocol"], qi, vi) for qi, vi in zip(q, v, strict=True)
+            ]
+        dotted = not all(solid for *_, solid in curves)
+        if dotted:
+            ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
         ax.axhspan(0.0, 0.1, color="0.9", zorder=0, label="plateau (0-0.1 V)")
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
