@@ -12,8 +12,18 @@
      ``runs/hard_carbon/results/wedge-Na{,-strict}.json``, and the cost of an
      exhaustive search of the same steps is estimated as the ranking calls +
      (candidates per step) x (force calls of one full relaxation in that step).
+(a3) ``--threads``: the strict filling ran on one torch thread beside another job.
+     Times 7net-0 + D3(BJ) force calls on its n = 16 structure with 1 and 2 torch
+     threads, alternating (``--repeats`` rounds), and projects the strict filling's
+     wall time on an idle 2-core machine from the ratio (force calls are > 97 % of a
+     filling's time, ``results/scaling.md``).
+(a4) ``--wedge-check M``: the first step of the strict wedge filling of metal M
+     again, with every candidate fully relaxed (``exhaustive=True``; same pore,
+     seed and settings, so the same candidates): does the strict protocol (best 3
+     of the pre-relaxation ranking relaxed) keep the exhaustive optimum?
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_filling.py
+    .venv/bin/python benchmarks/bench_filling.py --skip-small --threads  # idle machine
 
 Writes ``results/filling.json`` and ``results/filling.md``.
 """
@@ -24,6 +34,8 @@ import argparse
 import json
 import time
 from pathlib import Path
+
+import numpy as np
 
 HERE = Path(__file__).resolve().parent
 WEDGE_RESULTS = HERE.parent / "runs" / "hard_carbon" / "results"
@@ -152,6 +164,94 @@ def wedge_estimate(job: str) -> dict | None:
     )
 
 
+def thread_scaling(repeats: int) -> dict:
+    """Force-call time with 1 and 2 torch threads on the strict Na wedge filling."""
+    from ase.io import read
+
+    from alkali_layers.calculators.engines import make_calculator, set_threads
+
+    job = WEDGE_JOBS["wedge_Na_strict"]
+    d = json.loads((WEDGE_RESULTS / f"{job}.json").read_text())
+    i = [s["n_metal"] for s in d["steps"]].index(16)
+    atoms = read(WEDGE_RESULTS / f"{job}.traj", index=i)
+    calc = make_calculator("mlip", threads=1)
+    atoms.calc = calc
+
+    def force_call() -> None:
+        # move one atom by 1e-4 A so the calculators evaluate afresh (no cache)
+        atoms.positions[0, 2] += 1e-4
+        atoms.get_forces()
+
+    force_call()  # warm-up
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(repeats):
+        for threads in times:
+            set_threads(threads)
+            t0 = time.perf_counter()
+            force_call()
+            times[threads].append(time.perf_counter() - t0)
+    per_call = {t: float(np.median(v)) for t, v in times.items()}
+    ratio = per_call[1] / per_call[2]
+    return dict(
+        n_atoms=len(atoms),
+        repeats=repeats,
+        call_s={str(t): [round(x, 2) for x in v] for t, v in times.items()},
+        median_call_s={str(t): round(x, 2) for t, x in per_call.items()},
+        speedup_2_threads=round(ratio, 2),
+        strict_wall_min_1_thread=round(d["wall_s"] / 60, 1),
+        strict_wall_min_2_threads_projected=round(d["wall_s"] / 60 / ratio, 1),
+    )
+
+
+def wedge_exhaustive_step(metal: str, threads: int) -> dict:
+    """First step of ``wedge-<metal>-strict`` with every candidate relaxed."""
+    from alkali_layers.builders import wedge_pore
+    from alkali_layers.calculators.engines import make_calculator
+    from alkali_layers.calculators.filling import FillingSettings, sequential_filling
+    from alkali_layers.calculators.relax import RelaxSettings
+
+    job = f"wedge-{metal}-strict"
+    d = json.loads((WEDGE_RESULTS / f"{job}.json").read_text())
+    strict = d["steps"][1]
+    st = dict(d["settings"])
+    settings = FillingSettings(
+        **{
+            **st,
+            "relax": RelaxSettings(**st["relax"]),
+            "kinds": tuple(st["kinds"]),
+            "modes": tuple(st["modes"]),
+            "n_max": strict["n_metal"],
+            "exhaustive": True,
+        }
+    )
+    t0 = time.perf_counter()
+    res = sequential_filling(
+        wedge_pore(),
+        metal,
+        make_calculator("mlip", threads=threads),
+        settings,
+        mu_metal_eV=d["mu_metal_eV"],
+        progress=lambda line: print(line, flush=True),
+    )
+    step = res.steps[1]
+    relaxed = {label: e for label, e, _ in step.relaxed}
+    best = min(relaxed, key=relaxed.get)
+    strict_relaxed = {label: e for label, e, _ in strict["relaxed"]}
+    return dict(
+        job=job,
+        n_metal=step.n_metal,
+        wall_min=round((time.perf_counter() - t0) / 60, 1),
+        ranking=[label for label, _ in step.ranking],
+        relaxed_eV={k: round(v, 4) for k, v in relaxed.items()},
+        strict_relaxed_eV={k: round(v, 4) for k, v in strict_relaxed.items()},
+        exhaustive_choice=best,
+        strict_choice=strict["label"],
+        same=best == strict["label"],
+        gap_meV=round(1000 * (strict["energy_eV"] - relaxed[best]), 1),
+        rank_of_best=[label for label, _ in step.ranking].index(best) + 1,
+    )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n-max", type=int, default=3)
@@ -165,6 +265,18 @@ def main(argv=None) -> int:
     )
     p.add_argument("--max-steps", type=int, default=200, help="full relaxation cap")
     p.add_argument("--fmax", type=float, default=0.05, help="eV/A")
+    p.add_argument(
+        "--threads",
+        action="store_true",
+        help="time force calls with 1 vs 2 torch threads (needs an idle machine)",
+    )
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--wedge-check",
+        metavar="METAL",
+        help="relax every candidate of the first strict wedge step of METAL",
+    )
+    p.add_argument("--torch-threads", type=int, default=1)
     p.add_argument("--out", default=str(HERE / "results" / "filling"))
     args = p.parse_args(argv)
     out = Path(args.out)
@@ -183,6 +295,12 @@ def main(argv=None) -> int:
         )
     for key, job in WEDGE_JOBS.items():
         data[key] = wedge_estimate(job)
+    if args.threads:
+        data["threads"] = thread_scaling(args.repeats)
+    if args.wedge_check:
+        data.setdefault("wedge_check", {})[args.wedge_check] = wedge_exhaustive_step(
+            args.wedge_check, args.torch_threads
+        )
     data["date"] = time.strftime("%Y-%m-%d")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(data, indent=1))
@@ -242,6 +360,31 @@ def main(argv=None) -> int:
             f"{w['force_calls']} force calls; an exhaustive search of the same steps "
             f"would take ~{w['exhaustive_force_calls_estimate']} force calls "
             f"(**{w['ratio_exhaustive_over_cheap']} x**).",
+            "",
+        ]
+    for c in data.get("wedge_check", {}).values():
+        lines += [
+            f"First step of `{c['job']}` (0 -> {c['n_metal']}) with every candidate "
+            f"relaxed ({c['wall_min']} min): exhaustive optimum "
+            f"**{c['exhaustive_choice']}**, the strict protocol kept "
+            f"**{c['strict_choice']}** (same: "
+            f"**{c['same']}**, gap {c['gap_meV']} meV); the optimum was number "
+            f"{c['rank_of_best']} of the pre-relaxation ranking {c['ranking']}. "
+            f"Relaxed energies (eV): {c['relaxed_eV']}; the strict run's: "
+            f"{c['strict_relaxed_eV']}.",
+            "",
+        ]
+    th = data.get("threads")
+    if th:
+        lines += [
+            f"Force call on the strict Na wedge filling's n = 16 structure "
+            f"({th['n_atoms']} atoms, median of {th['repeats']}, alternating): "
+            f"{th['median_call_s']['1']} s with 1 torch thread, "
+            f"{th['median_call_s']['2']} s with 2 (**{th['speedup_2_threads']} x**; "
+            f"all calls: {th['call_s']}). "
+            f"The strict filling took {th['strict_wall_min_1_thread']} min on 1 "
+            f"thread; with 2 threads on an idle machine it would take "
+            f"~**{th['strict_wall_min_2_threads_projected']} min** (projected).",
             "",
         ]
     out.with_suffix(".md").write_text("\n".join(lines))

@@ -89,7 +89,10 @@ class FillingSettings:
         step of the small-pore benchmark, where single-point ranking missed it;
         in the 1 nm closed pore single-point ranking with the best 2 relaxed and
         30-step caps ended 0.3-0.4 eV higher per step for Na
-        (``runs/hard_carbon/protocol_check.md``).
+        (``runs/hard_carbon/protocol_check.md``).  Not a guarantee: in the first
+        Na step of the wedge pore the optimum was 4th/5th of the ranking and the
+        defaults missed it by 0.31 eV (``benchmarks/results/filling.md``); use
+        ``exhaustive`` where candidates relax far.
     exhaustive : bool
         Fully relax every candidate (reference for the cheap search).
     relax : RelaxSettings
