@@ -12,18 +12,19 @@
      ``runs/hard_carbon/results/wedge-Na{,-strict}.json``, and the cost of an
      exhaustive search of the same steps is estimated as the ranking calls +
      (candidates per step) x (force calls of one full relaxation in that step).
-(a3) ``--threads``: the strict filling ran on one torch thread beside another job.
-     Times 7net-0 + D3(BJ) force calls on its n = 16 structure with 1 and 2 torch
-     threads, alternating (``--repeats`` rounds), and projects the strict filling's
-     wall time on an idle 2-core machine from the ratio (force calls are > 97 % of a
-     filling's time, ``results/scaling.md``).
+(a3) ``--thread-scaling``: the strict filling ran on one torch thread beside
+     another job.  Times 7net-0 + D3(BJ) force calls on its n = 16 structure
+     with 1 and 2 torch threads, alternating (``--repeats`` rounds), and
+     projects the strict filling's wall time on an idle 2-core machine from the
+     ratio (force calls are > 97 % of a filling's time, ``results/scaling.md``).
 (a4) ``--wedge-check M``: the first step of the strict wedge filling of metal M
      again, with every candidate fully relaxed (``exhaustive=True``; same pore,
      seed and settings, so the same candidates): does the strict protocol (best 3
      of the pre-relaxation ranking relaxed) keep the exhaustive optimum?
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_filling.py
-    .venv/bin/python benchmarks/bench_filling.py --skip-small --threads  # idle machine
+    # on an idle machine:
+    .venv/bin/python benchmarks/bench_filling.py --skip-small --thread-scaling
 
 Writes ``results/filling.json`` and ``results/filling.md``.
 """
@@ -266,7 +267,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-steps", type=int, default=200, help="full relaxation cap")
     p.add_argument("--fmax", type=float, default=0.05, help="eV/A")
     p.add_argument(
-        "--threads",
+        "--thread-scaling",
         action="store_true",
         help="time force calls with 1 vs 2 torch threads (needs an idle machine)",
     )
@@ -295,7 +296,7 @@ def main(argv=None) -> int:
         )
     for key, job in WEDGE_JOBS.items():
         data[key] = wedge_estimate(job)
-    if args.threads:
+    if args.thread_scaling:
         data["threads"] = thread_scaling(args.repeats)
     if args.wedge_check:
         data.setdefault("wedge_check", {})[args.wedge_check] = wedge_exhaustive_step(
