@@ -328,11 +328,11 @@ HOST_TITLES = {
     "closed-wide": "the 1.0 nm closed pore, twice the area (128 C)",
     "wedge": "the wedge pore (C244H12)",
 }
-#: figure titles, voltage_<host>.png
+#: every host, in the order of the table, with the title of voltage_<host>.png
 HOST_FIGURE_TITLES = {
+    "wedge": "wedge pore (3.4 x 0.78 nm)",
     "closed": "1.0 nm closed pore (0.98 x 0.85 nm, 64 C)",
     "closed-wide": "1.0 nm closed pore (0.98 x 1.70 nm, 128 C)",
-    "wedge": "wedge pore (3.4 x 0.78 nm)",
 }
 
 
@@ -471,7 +471,7 @@ def report() -> None:
 
     colors = dict(zip(METALS, plt.cm.tab10.colors, strict=False))
     table = []
-    for host in ("wedge", "closed", "closed-wide"):
+    for host, title in HOST_FIGURE_TITLES.items():
         # the strict protocol is the result where it has run (solid); the production
         # protocol is then drawn for comparison (dotted), else it is the result
         curves = []
@@ -509,14 +509,13 @@ def report() -> None:
             curve_rows += [
                 (metal, row["protocol"], qi, vi) for qi, vi in zip(q, v, strict=True)
             ]
-        dotted = not all(solid for *_, solid in curves)
-        if dotted:
+        if not all(solid for *_, solid in curves):
             ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
         ax.axhspan(0.0, 0.1, color="0.9", zorder=0, label="plateau (0-0.1 V)")
         ax.axhline(0.0, color="0.4", lw=0.8)
         ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
         ax.set_ylabel("voltage (V vs M$^+$/M)")
-        ax.set_title(f"{HOST_FIGURE_TITLES[host]}, 7net-0 + D3(BJ)", fontsize=9)
+        ax.set_title(f"{title}, 7net-0 + D3(BJ)", fontsize=9)
         ax.legend(frameon=False, fontsize=8)
         save_figure(
             fig,
