@@ -10,6 +10,7 @@ table    the campaign's table (CSV + Markdown) from its database
 plot     the campaign's figure from its database
 converge GPAW cutoff / k-point convergence scan of one model
 validate GPAW against experiment and published values (metals, graphite, GICs)
+diagnose take a stage-1 formation energy apart one factor at a time (GPAW)
 compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
 charges  Bader charges and plane-averaged density differences of relaxed models (GPAW)
 fill     sequential filling of a hard-carbon pore model: E(n) and voltage profile
@@ -143,6 +144,39 @@ def _add_validate(sub) -> None:
         type=_csv_list,
         default=ALKALI_METALS,
         help="comma-separated metals (default all five)",
+    )
+    p.add_argument(
+        "--treatments",
+        type=_csv_list,
+        default=None,
+        help="comma-separated van der Waals treatments (default all: "
+        "PBE+D3(BJ), vdW-DF2, vdW-optPBE); finished ones are read back",
+    )
+
+
+def _add_diagnose(sub) -> None:
+    p = sub.add_parser(
+        "diagnose",
+        help="take stage-1 formation energies apart one factor at a time (GPAW)",
+        description="GPAW single points at the relaxed PBE + D3(BJ) geometries of a "
+        "finished validation (OUT/results.json), changing one factor per row "
+        "(dispersion, functional, Li setup, smearing, k points, metal and graphite "
+        "references, compound c and a); writes OUT/diagnosis.md and "
+        "OUT/diagnosis-<compound>.json, checkpoints every single point under "
+        "OUT/diagnosis/.  Delta E_f in meV per metal atom.",
+    )
+    p.add_argument("--out", required=True, help="the validation directory")
+    p.add_argument(
+        "--compounds",
+        type=_csv_list,
+        default=("LiC6",),
+        help="comma-separated compounds (default LiC6; NaC6, NaC8, KC8)",
+    )
+    p.add_argument(
+        "--groups",
+        type=_csv_list,
+        default=(),
+        help="only these groups of rows (e.g. 'dispersion,PAW setup'; default all)",
     )
 
 
@@ -292,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_campaign_verbs(sub)
     _add_converge(sub)
     _add_validate(sub)
+    _add_diagnose(sub)
     _add_compare(sub)
     _add_charges(sub)
     _add_fill(sub)
@@ -399,17 +434,70 @@ def _converge(args) -> int:
 
 def _validate(args) -> int:
     from .calculators.dft import gpaw_settings
-    from .calculators.validation import COMPOUNDS, run_validation
+    from .calculators.validation import COMPOUNDS, TREATMENTS, run_validation
 
     compounds = tuple(c for c in COMPOUNDS if c[0] in args.metals)
+    names = args.treatments or tuple(TREATMENTS)
+    unknown = [n for n in names if n not in TREATMENTS]
+    if unknown:
+        raise ValueError(
+            f"unknown treatment(s) {unknown}; allowed: {', '.join(TREATMENTS)}"
+        )
     run_validation(
         Path(args.out),
         gpaw_settings(args.preset),
+        treatments={n: TREATMENTS[n] for n in names},
         metals=args.metals,
         compounds=compounds,
     )
     if _is_master():
         print(f"wrote {Path(args.out) / 'table.md'}")
+    return 0
+
+
+def _diagnose(args) -> int:
+    import json
+
+    from .calculators.dft import gpaw_settings
+    from .calculators.diagnosis import (
+        diagnose,
+        geometry_from_validation,
+        write_diagnosis_table,
+    )
+    from .calculators.validation import COMPOUNDS
+
+    out = Path(args.out)
+    stored = out / "results.json"
+    if not stored.exists():
+        raise ValueError(
+            f"{stored} not found: run `alkali-layers validate --out {out}` first "
+            "(the diagnosis starts from its relaxed PBE + D3(BJ) geometries)"
+        )
+    results = json.loads(stored.read_text())
+    metals = dict((formula, metal) for metal, formula in COMPOUNDS)
+    unknown = [c for c in args.compounds if c not in metals]
+    if unknown:
+        raise ValueError(f"unknown compound(s) {unknown}; allowed: {', '.join(metals)}")
+    done = []
+    for formula in args.compounds:
+        metal = metals[formula]
+        geometry = geometry_from_validation(results, metal, formula)
+        done.append(
+            diagnose(
+                metal,
+                formula,
+                geometry,
+                out,
+                gpaw_settings("final"),
+                only_groups=tuple(args.groups),
+            )
+        )
+    if _is_master():
+        tables = sorted(out.glob("diagnosis-*.json"))
+        write_diagnosis_table(
+            [json.loads(p.read_text()) for p in tables], out / "diagnosis.md"
+        )
+        print(f"wrote {out / 'diagnosis.md'}")
     return 0
 
 
@@ -729,6 +817,8 @@ def main(argv=None) -> int:
             return _converge(args)
         if args.verb == "validate":
             return _validate(args)
+        if args.verb == "diagnose":
+            return _diagnose(args)
         if args.verb == "compare":
             return _compare(args)
         if args.verb == "charges":

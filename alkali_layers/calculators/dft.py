@@ -6,8 +6,10 @@ Conventions
   zero width by GPAW), PBE + DFT-D3(BJ) from the ``dftd3`` package by default
   (``DFTD3(method="PBE", damping="d3bj").add_calculator(gpaw)``), or the vdW-DF2
   functional built into GPAW (``xc="vdW-DF2"``, no D3 on top) as the second van der
-  Waals treatment.  optB88-vdW is refused: it diverges on cells with vacuum in this
-  GPAW version (measured here).
+  Waals treatment; vdW-optPBE (``xc="optPBE-vdW"``), optB88-vdW and BEEF-vdW are the
+  other members of the vdW-DF family GPAW has.  optB88-vdW diverges on cells with
+  vacuum in this GPAW version (measured here): it is refused on cells with a vacuum
+  gap (isolated atoms included) and is meant for bulk cells (GICs, graphite, metals).
 * k points from a density (points per reciprocal-length unit, ASE's convention:
   ``n_i = ceil(2 pi |b_i| density)`` with ``b_i`` the reciprocal vectors without
   2 pi), with a single k point along every axis that crosses a vacuum gap (slabs,
@@ -33,8 +35,17 @@ from ase import Atoms
 from ..settings import stable_hash
 from .guards import ModelFailure
 
-XCS: tuple[str, ...] = ("PBE", "vdW-DF2")
-DFT_DISPERSIONS: tuple[str, ...] = ("d3bj", "none")
+XCS: tuple[str, ...] = ("PBE", "vdW-DF2", "optPBE-vdW", "optB88-vdW", "BEEF-vdW")
+#: functionals that diverge on cells with vacuum in this GPAW: bulk cells only
+BULK_ONLY_XCS: tuple[str, ...] = ("optB88-vdW",)
+DFT_DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "d4", "none")
+#: PAW setup choices: "paw" = GPAW's defaults (gpaw-data); "li-sc" = Li with its 1s
+#: shell in the valence (3 electrons), generated on first use by GPAW's own
+#: generator with its 'Li3' parameters (see :func:`li_semicore_setup`)
+SETUPS: tuple[str, ...] = ("paw", "li-sc")
+#: Fields added after results were stored, with their defaults: at the default they
+#: are left out of the settings hash, so adding them kept every earlier identity.
+_LATER_FIELDS: dict[str, object] = {"setups": "paw"}
 MIXERS: tuple[str, ...] = ("default", "conservative")
 
 
@@ -52,8 +63,10 @@ class GPAWSettings:
         Fermi-Dirac width.
     xc : {"PBE", "vdW-DF2"}
         Exchange-correlation functional.
-    dispersion : {"d3bj", "none"}
-        DFT-D3 with Becke-Johnson damping on top of PBE ("none" with vdW-DF2).
+    dispersion : {"d3bj", "d3zero", "d4", "none"}
+        Dispersion added on top of PBE: DFT-D3 with Becke-Johnson or zero damping
+        (``dftd3`` package), DFT-D4 (``dftd4`` package, charge-dependent C6), or none
+        ("none" with the vdW-DF functionals, which carry their own).
     scf_energy_eV : float
         SCF convergence of the energy (GPAW: eV per valence electron).
     scf_density : float
@@ -63,6 +76,8 @@ class GPAWSettings:
     mixer : {"default", "conservative"}
         Density mixing; "conservative" (beta 0.02, 5 old densities, weight 100) is
         what an SCF failure is retried with (with twice the iteration cap).
+    setups : {"paw", "li-sc"}
+        PAW setups (see :data:`SETUPS`); "li-sc" puts Li 1s in the valence.
     """
 
     ecut_eV: float = 500.0
@@ -74,13 +89,9 @@ class GPAWSettings:
     scf_density: float = 1e-4
     maxiter: int = 300
     mixer: str = "default"
+    setups: str = "paw"
 
     def __post_init__(self) -> None:
-        if self.xc == "optB88-vdW":
-            raise ValueError(
-                "optB88-vdW diverges on cells with vacuum in this GPAW version; "
-                "use xc='vdW-DF2' (or PBE with dispersion='d3bj')"
-            )
         if self.xc not in XCS:
             raise ValueError(f"unknown xc {self.xc!r}; allowed: {', '.join(XCS)}")
         if self.dispersion not in DFT_DISPERSIONS:
@@ -92,6 +103,10 @@ class GPAWSettings:
             raise ValueError(
                 f"{self.xc} already describes van der Waals binding; "
                 "set dispersion='none'"
+            )
+        if self.setups not in SETUPS:
+            raise ValueError(
+                f"unknown setups {self.setups!r}; allowed: {', '.join(SETUPS)}"
             )
         if self.mixer not in MIXERS:
             raise ValueError(
@@ -107,16 +122,35 @@ class GPAWSettings:
     def engine(self) -> str:
         return "gpaw"
 
+    def hash_fields(self) -> dict:
+        """The fields that identify these settings (later fields at their default
+        are left out, see :data:`_LATER_FIELDS`)."""
+        fields = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if fields.get(name) == default:
+                fields.pop(name)
+        return fields
+
     def settings_hash(self) -> str:
         """Stable 16-hex-digit hash of the engine name and every setting."""
-        return stable_hash({"engine": self.engine, **asdict(self)})
+        return stable_hash({"engine": self.engine, **self.hash_fields()})
 
     def describe(self) -> str:
-        vdw = " + D3(BJ)" if self.dispersion == "d3bj" else ""
+        vdw = DISPERSION_NAMES[self.dispersion]
+        setups = ", Li 1s in valence" if self.setups == "li-sc" else ""
         return (
             f"GPAW PW {self.ecut_eV:g} eV, {self.xc}{vdw}, k-density "
-            f"{self.kpt_density:g}, FD {self.smearing_eV:g} eV"
+            f"{self.kpt_density:g}, FD {self.smearing_eV:g} eV{setups}"
         )
+
+
+#: how each dispersion setting reads in descriptions
+DISPERSION_NAMES: dict[str, str] = {
+    "d3bj": " + D3(BJ)",
+    "d3zero": " + D3(zero)",
+    "d4": " + D4",
+    "none": "",
+}
 
 
 #: k-point density of reference calculations (bcc metals, primitive hosts).
@@ -230,6 +264,12 @@ def gpaw_calculator(
     """
     from gpaw import GPAW, PW, FermiDirac
 
+    if settings.xc in BULK_ONLY_XCS and (isolated or any(vacuum_axes(atoms))):
+        raise ValueError(
+            f"{settings.xc} diverges on cells with vacuum in this GPAW version; "
+            "use it for bulk cells (GICs, graphite, metals) and xc='vdW-DF2' or "
+            "PBE + D3(BJ) for slabs"
+        )
     kwargs = dict(
         mode=PW(settings.ecut_eV),
         xc=settings.xc,
@@ -248,6 +288,9 @@ def gpaw_calculator(
     mixer = _mixer(settings.mixer)
     if mixer is not None:
         kwargs["mixer"] = mixer
+    if settings.setups == "li-sc":
+        li_semicore_setup()
+        kwargs["setups"] = {"Li": "sc"}
     layout = parallel_layout()
     if layout is not None:
         kwargs["parallel"] = layout
@@ -256,11 +299,79 @@ def gpaw_calculator(
         # energies relative to the PBE reference atoms of the PAW setups: offset per
         # element by the functional difference, no fixed sane window (guards)
         dft.energy_bounds_eV_per_atom = None
-    if settings.dispersion == "d3bj":
+    if settings.dispersion == "none":
+        return dft, dft
+    return dispersion_calculator(settings.dispersion).add_calculator(dft), dft
+
+
+def dispersion_calculator(dispersion: str, functional: str = "PBE"):
+    """The ASE calculator of a dispersion correction alone ("d3bj", "d3zero", "d4").
+
+    D3 from the ``dftd3`` package (Grimme et al., J. Chem. Phys. 132, 154104
+    (2010); BJ damping: J. Comput. Chem. 32, 1456 (2011)), D4 from the ``dftd4``
+    package (Caldeweyher et al., J. Chem. Phys. 150, 154122 (2019)), each with its
+    parameters for ``functional`` and its three-body term at the package default.
+    """
+    if dispersion in ("d3bj", "d3zero"):
         from dftd3.ase import DFTD3
 
-        return DFTD3(method="PBE", damping="d3bj").add_calculator(dft), dft
-    return dft, dft
+        return DFTD3(method=functional, damping=dispersion)
+    if dispersion == "d4":
+        from dftd4.ase import DFTD4
+
+        return DFTD4(method=functional)
+    raise ValueError(
+        f"no dispersion calculator for {dispersion!r}; allowed: d3bj, d3zero, d4"
+    )
+
+
+#: ``gpaw dataset`` arguments of the Li setup with 1s in the valence: GPAW's own
+#: 3-electron parameters ('Li3' in gpaw/atom/generator2.py: projectors 1s,2s,2p,p,d,
+#: cutoff radius 1.5 bohr), written as Li.sc.PBE
+LI_SEMICORE_DATASET_ARGS: tuple[str, ...] = ("Li", "-f", "PBE", "-e", "3", "-t", "sc")
+
+
+def li_semicore_setup(directory=None):
+    """Path of the Li PAW setup with 1s in the valence, generated if missing.
+
+    GPAW's default Li setup (gpaw-data ``Li.PBE``) freezes the 1s shell (1 valence
+    electron, cutoff radius 2.1 bohr).  This one is made by GPAW's own generator,
+    ``gpaw dataset Li -f PBE -e 3 -t sc -w`` (a few seconds; the same command run by
+    hand reproduces the file), in ``directory`` (default ``$ALKALI_LAYERS_SETUP_DIR``
+    or ``~/.cache/alkali_layers/setups``), which is put first on GPAW's setup path.
+    """
+    import argparse
+    import contextlib
+    import io
+    import os
+    from pathlib import Path
+
+    from gpaw import setup_paths
+    from gpaw.mpi import world
+
+    directory = Path(
+        directory
+        or os.environ.get("ALKALI_LAYERS_SETUP_DIR")
+        or Path.home() / ".cache" / "alkali_layers" / "setups"
+    )
+    path = directory / "Li.sc.PBE"
+    if not path.exists():
+        if world.rank == 0:
+            from gpaw.atom.generator2 import CLICommand
+
+            parser = argparse.ArgumentParser()
+            CLICommand.add_arguments(parser)
+            args = parser.parse_args([*LI_SEMICORE_DATASET_ARGS, "-w"])
+            work = directory / f".generate-{os.getpid()}"
+            work.mkdir(parents=True, exist_ok=True)
+            with contextlib.chdir(work), contextlib.redirect_stdout(io.StringIO()):
+                CLICommand.run(args)  # checks the dataset, then writes Li.sc.PBE
+            os.replace(work / "Li.sc.PBE", path)
+            work.rmdir()
+        world.barrier()
+    if str(directory) not in map(str, setup_paths):
+        setup_paths.insert(0, str(directory))
+    return path
 
 
 class SCFCounter:
@@ -417,7 +528,14 @@ class DFTProtocol:
         return "gpaw"
 
     def settings_hash(self) -> str:
-        return stable_hash({"engine": self.engine, **asdict(self)})
+        return stable_hash(
+            {
+                "engine": self.engine,
+                **asdict(self),
+                "final": self.final.hash_fields(),
+                "relax": self.relax.hash_fields(),
+            }
+        )
 
     def describe(self) -> str:
         pre = "ML pre-relax, " if self.prerelax is not None else ""

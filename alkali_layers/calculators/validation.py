@@ -56,10 +56,12 @@ GRAPHITE_SPACING_EXP_A = 3.354
 GRAPHITE_BINDING_EXP_MEV = (44.0, 52.0)
 COMPOUNDS = (("Li", "LiC6"), ("Na", "NaC6"), ("Na", "NaC8"), ("K", "KC8"))
 
-#: the two van der Waals treatments of the validation
+#: the van der Waals treatments of the validation (name -> GPAWSettings fields);
+#: vdW-optPBE is the functional of Wang et al. (2014), the published reference
 TREATMENTS = {
     "PBE+D3(BJ)": {"xc": "PBE", "dispersion": "d3bj"},
     "vdW-DF2": {"xc": "vdW-DF2", "dispersion": "none"},
+    "vdW-optPBE": {"xc": "optPBE-vdW", "dispersion": "none"},
 }
 
 
@@ -217,9 +219,14 @@ def run_validation(
     metals=ALKALI_METALS,
     compounds=COMPOUNDS,
 ) -> dict:
-    """Validate every treatment; write results.json, table.md (rank 0)."""
+    """Validate every treatment; write results.json, table.md (rank 0).
+
+    Treatments already in ``out_dir/results.json`` and not asked for this time are
+    kept (a run of one new treatment adds a column, it does not drop the others).
+    """
     out_dir = Path(out_dir)
-    results = {}
+    stored = out_dir / "results.json"
+    results = json.loads(stored.read_text()) if stored.exists() else {}
     for name, fields in treatments.items():
         results[name] = validate_treatment(
             name, replace(base, **fields), out_dir / "logs", metals, compounds
@@ -228,6 +235,12 @@ def run_validation(
             (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
             write_validation_table(results, out_dir / "table.md")
     return results
+
+
+def _cell(table: dict, name: str, key: str, fmt: str) -> str:
+    """``fmt`` of ``table[name][key]``, or "-" where that treatment lacks it."""
+    value = table.get(name, {}).get(key)
+    return "-" if value is None else fmt.format(value)
 
 
 def write_validation_table(results: dict, path: Path) -> None:
@@ -254,9 +267,11 @@ def write_validation_table(results: dict, path: Path) -> None:
     ]
     for metal in first["metals"]:
         row = [metal, f"{first['metals'][metal]['a_exp_A']:.2f}"]
-        row += [f"{results[n]['metals'][metal]['a_A']:.3f}" for n in names]
+        row += [_cell(results[n]["metals"], metal, "a_A", "{:.3f}") for n in names]
         row += [f"{first['metals'][metal]['cohesive_exp_eV']:.3f}"]
-        row += [f"{results[n]['metals'][metal]['cohesive_eV']:.3f}" for n in names]
+        row += [
+            _cell(results[n]["metals"], metal, "cohesive_eV", "{:.3f}") for n in names
+        ]
         lines.append("| " + " | ".join(row) + " |")
     lines += [
         "",
@@ -289,11 +304,11 @@ def write_validation_table(results: dict, path: Path) -> None:
     for formula in first["compounds"]:
         row = [formula, f"{first['compounds'][formula]['published_eV']:+.3f}"]
         for n in names:
-            c = results[n]["compounds"][formula]
+            compounds = results[n]["compounds"]
             row += [
-                f"{c['formation_vs_AB_eV']:+.3f}",
-                f"{c['formation_vs_AA_eV']:+.3f}",
-                f"{c['c_A']:.3f}",
+                _cell(compounds, formula, "formation_vs_AB_eV", "{:+.3f}"),
+                _cell(compounds, formula, "formation_vs_AA_eV", "{:+.3f}"),
+                _cell(compounds, formula, "c_A", "{:.3f}"),
             ]
         lines.append("| " + " | ".join(row) + " |")
     path.write_text("\n".join(lines) + "\n")

@@ -57,7 +57,6 @@ def test_references_get_dense_kpoints_but_the_same_cutoff():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(xc="optB88-vdW"), "diverges on cells with vacuum"),
         (dict(xc="vdW-DF2"), "set dispersion='none'"),
         (dict(xc="LDA"), "allowed: PBE, vdW-DF2"),
         (dict(ecut_eV=-1), "positive"),
@@ -67,6 +66,16 @@ def test_references_get_dense_kpoints_but_the_same_cutoff():
 def test_bad_gpaw_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GPAWSettings(**kwargs)
+
+
+def test_optb88_is_refused_on_cells_with_vacuum_but_allowed_for_bulk():
+    settings = GPAWSettings(**{**vars(TINY), "xc": "optB88-vdW", "dispersion": "none"})
+    with pytest.raises(ValueError, match="diverges on cells with vacuum"):
+        gpaw_calculator(settings, bilayer_graphene("Li", 1, "AA"))
+    with pytest.raises(ValueError, match="diverges on cells with vacuum"):
+        gpaw_calculator(settings, isolated_atom("Li"), isolated=True)
+    calc, dft = gpaw_calculator(settings, graphite("AB"))
+    assert dft.parameters["xc"] == "optB88-vdW"
 
 
 def test_kpoints_follow_the_density_with_one_kpoint_across_vacuum():

@@ -1,0 +1,447 @@
+"""Take a stage-1 formation energy apart, one factor at a time.
+
+``E_f = E(MC_n) - n E_C(graphite) - mu_M`` (eV per metal atom, vs bcc metal and AB
+graphite) is recomputed by GPAW single points at the relaxed PBE + D3(BJ)
+geometries of the validation (``runs/validation/results.json``), first as they
+are (the baseline), then with exactly one factor changed per row: the dispersion
+correction, the functional, the PAW setup of Li, the smearing and its 0 K
+extrapolation, the k points of compound and metal, the metal's crystal structure,
+the graphite stacking, the compound's c and in-plane lattice constant.  Each row
+reports ``Delta E_f`` in meV against the baseline, so that the factors that move
+the number are measured, not guessed.
+
+Dispersion-only rows (no dispersion, D3 zero damping, D4) change only the
+dispersion energy at fixed geometry and need no new DFT: the dispersion energies of
+the three structures are computed by the ``dftd3``/``dftd4`` packages and swapped.
+Functional rows (vdW-DF2, vdW-optPBE, optB88-vdW, BEEF-vdW) are single points at the
+same (PBE + D3(BJ)) geometry: they measure the functional at fixed structure; the
+relaxed values are in the validation table.  BEEF-vdW rows carry the standard
+deviation of E_f over the 2000-member BEEF ensemble (``ase.dft.bee``), the usual
+functional error estimate (Wellendorff et al., PRB 85, 235149 (2012)).
+
+Every single point is checkpointed under ``<out>/diagnosis/`` by a hash of its
+structure and settings: a rerun computes only what is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+from ase import Atoms
+from ase.build import bulk
+from ase.parallel import parprint, world
+
+from ..builders import bulk_metal, graphite, graphite_intercalation
+from ..settings import stable_hash, structure_hash
+from .dft import (
+    GPAWSettings,
+    dispersion_calculator,
+    gpaw_calculator,
+    with_scf_retry,
+)
+from .validation import PUBLISHED_FORMATION_EV, write_json_atomic
+
+ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
+#: the ensemble size of BEEF-vdW error estimates
+BEEF_ENSEMBLE_SIZE = 2000
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One row: what changes, for which of the three structures.
+
+    ``settings`` maps a role to GPAWSettings field overrides; ``structure`` maps a
+    role to a function returning the changed structure.  Roles not named keep the
+    baseline.  ``dispersion`` swaps the dispersion energy of every structure (no
+    new DFT).  ``energy`` = "free" reads the smearing free energy instead of GPAW's
+    0 K extrapolation.
+    """
+
+    name: str
+    settings: dict = field(default_factory=dict)
+    structure: dict = field(default_factory=dict)
+    dispersion: str | None = None
+    energy: str = "extrapolated"
+    group: str = ""
+    metals: tuple[str, ...] = ()  # only for these metals (empty: all)
+
+
+def baseline_structures(metal: str, formula: str, geometry: dict) -> dict[str, Atoms]:
+    """The relaxed PBE + D3(BJ) structures: compound (c), AB graphite, bcc metal."""
+    compound = graphite_intercalation(metal, formula)
+    cell = compound.cell.array.copy()
+    cell[2] *= geometry["c_A"] / np.linalg.norm(cell[2])
+    compound.set_cell(cell, scale_atoms=True)
+    host = graphite("AB", interlayer_A=geometry["graphite_AB_spacing_A"])
+    metal_atoms = bulk_metal(metal, a_A=geometry["bcc_a_A"])
+    return {"compound": compound, "graphite": host, "metal": metal_atoms}
+
+
+def _scaled_c(c_A: float) -> Callable[[Atoms], Atoms]:
+    def change(atoms: Atoms) -> Atoms:
+        out = atoms.copy()
+        cell = out.cell.array.copy()
+        cell[2] *= c_A / np.linalg.norm(cell[2])
+        out.set_cell(cell, scale_atoms=True)
+        return out
+
+    return change
+
+
+def _scaled_in_plane(factor: float) -> Callable[[Atoms], Atoms]:
+    def change(atoms: Atoms) -> Atoms:
+        out = atoms.copy()
+        cell = out.cell.array.copy()
+        cell[:2] *= factor
+        out.set_cell(cell, scale_atoms=True)
+        return out
+
+    return change
+
+
+def _close_packed(kind: str) -> Callable[[Atoms], Atoms]:
+    """fcc or ideal hcp metal at the volume per atom of the given bcc cell."""
+
+    def change(atoms: Atoms) -> Atoms:
+        volume = atoms.get_volume() / len(atoms)
+        symbol = atoms.get_chemical_symbols()[0]
+        if kind == "fcc":
+            out = bulk(symbol, "fcc", a=(4 * volume) ** (1 / 3))
+        else:
+            a = (np.sqrt(2) * volume) ** (1 / 3)  # V = (sqrt3/4) a^2 c, c/a = sqrt(8/3)
+            out = bulk(symbol, "hcp", a=a, c=a * np.sqrt(8 / 3))
+        out.info.update(atoms.info, packing=kind)
+        return out
+
+    return change
+
+
+def _aa_graphite(spacing_A: float) -> Callable[[Atoms], Atoms]:
+    def change(atoms: Atoms) -> Atoms:
+        return graphite("AA", interlayer_A=spacing_A)
+
+    return change
+
+
+def factors(geometry: dict, c_exp_A: float | None) -> list[Factor]:
+    """The rows of the diagnosis (see the module notes)."""
+    rows = [
+        Factor("no dispersion (plain PBE)", dispersion="none", group="dispersion"),
+        Factor("D3(BJ) -> D3(zero damping)", dispersion="d3zero", group="dispersion"),
+        Factor("D3(BJ) -> D4 (dftd4)", dispersion="d4", group="dispersion"),
+    ]
+    for xc, name in (
+        ("vdW-DF2", "vdW-DF2"),
+        ("optPBE-vdW", "vdW-optPBE"),
+        ("optB88-vdW", "optB88-vdW"),
+        ("BEEF-vdW", "BEEF-vdW"),
+    ):
+        over = {"xc": xc, "dispersion": "none"}
+        rows.append(
+            Factor(
+                f"PBE + D3(BJ) -> {name} (same geometry)",
+                settings={r: over for r in ROLES},
+                group="functional",
+            )
+        )
+    rows += [
+        Factor(
+            "Li setup: 1s frozen -> 1s in valence (Li.sc, 3 e)",
+            settings={"compound": {"setups": "li-sc"}, "metal": {"setups": "li-sc"}},
+            group="PAW setup",
+            metals=("Li",),
+        ),
+        Factor(
+            "smearing FD 0.1 -> 0.05 eV",
+            settings={r: {"smearing_eV": 0.05} for r in ROLES},
+            group="smearing",
+        ),
+        Factor(
+            "smearing FD 0.1 -> 0.2 eV",
+            settings={r: {"smearing_eV": 0.2} for r in ROLES},
+            group="smearing",
+        ),
+        Factor(
+            "0 K extrapolated energy -> smearing free energy",
+            energy="free",
+            group="smearing",
+        ),
+        Factor(
+            "k points of the compound: density 5 -> 8",
+            settings={"compound": {"kpt_density": 8.0}},
+            group="k points",
+        ),
+        Factor(
+            "k points of the metal: density 5 -> 10",
+            settings={"metal": {"kpt_density": 10.0}},
+            group="k points",
+        ),
+        Factor(
+            "k points of the metal: density 5 -> 15",
+            settings={"metal": {"kpt_density": 15.0}},
+            group="k points",
+        ),
+        Factor(
+            "metal reference bcc -> fcc (same volume per atom)",
+            structure={"metal": _close_packed("fcc")},
+            group="metal reference",
+        ),
+        Factor(
+            "metal reference bcc -> ideal hcp (same volume per atom)",
+            structure={"metal": _close_packed("hcp")},
+            group="metal reference",
+        ),
+        Factor(
+            "graphite reference AB -> AA (relaxed AA spacing)",
+            structure={"graphite": _aa_graphite(geometry["graphite_AA_spacing_A"])},
+            group="graphite reference",
+        ),
+        Factor(
+            "compound in-plane a +0.5 % (2.46 -> 2.472 A)",
+            structure={"compound": _scaled_in_plane(1.005)},
+            group="compound structure",
+        ),
+    ]
+    if c_exp_A is not None:
+        rows.append(
+            Factor(
+                f"compound c: relaxed {geometry['c_A']:.3f} -> experiment "
+                f"{c_exp_A:.2f} A",
+                structure={"compound": _scaled_c(c_exp_A)},
+                group="compound structure",
+            )
+        )
+    return rows
+
+
+#: measured stage-1 repeat distances (A; Dresselhaus & Dresselhaus, Adv. Phys. 30,
+#: 139 (1981))
+C_EXPERIMENT_A = {"LiC6": 3.70, "KC8": 5.35}
+
+
+class SinglePoints:
+    """GPAW single points (energies, free energies, BEEF ensembles), checkpointed.
+
+    Each is stored as ``<directory>/<label>.<key>.json`` with key = hash(structure,
+    settings): a rerun reads it back instead of recomputing.
+    """
+
+    def __init__(self, directory: Path, log=parprint):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.log = log
+
+    def __call__(self, label: str, atoms: Atoms, settings: GPAWSettings) -> dict:
+        key = stable_hash(
+            {
+                "kind": "single_point",
+                "structure": structure_hash(atoms),
+                "settings": settings.settings_hash(),
+            }
+        )
+        path = self.directory / f"{label}.{key}.json"
+        if path.exists():
+            return json.loads(path.read_text())
+        t0 = time.perf_counter()
+        txt = str(path.with_suffix(".txt"))
+
+        def attempt(s: GPAWSettings) -> dict:
+            work = atoms.copy()
+            calc, dft = gpaw_calculator(s, work, txt=txt)
+            work.calc = calc
+            energy = float(work.get_potential_energy())
+            # the dispersion part has no smearing: free energy = total - GPAW's 0 K
+            # extrapolated energy + GPAW's free energy
+            smearing_part = float(
+                dft.get_property("free_energy", work) - dft.get_property("energy", work)
+            )
+            data = {
+                "energy_eV": energy,
+                "free_energy_eV": energy + smearing_part,
+                "n_atoms": len(work),
+                "settings": s.hash_fields(),
+            }
+            if s.xc == "BEEF-vdW":
+                from ase.dft.bee import BEEFEnsemble
+
+                ensemble = BEEFEnsemble(dft).get_ensemble_energies(BEEF_ENSEMBLE_SIZE)
+                data["beef_ensemble_eV"] = [float(e) for e in ensemble]
+            return data
+
+        data, _ = with_scf_retry(settings, attempt)
+        data["wall_s"] = round(time.perf_counter() - t0, 1)
+        if world.rank == 0:
+            write_json_atomic(path, data)
+        world.barrier()
+        self.log(f"  {label}: {data['energy_eV']:.5f} eV ({data['wall_s']:.0f} s)")
+        return data
+
+
+def dispersion_energy(atoms: Atoms, dispersion: str) -> float:
+    """Dispersion energy (eV) of ``atoms`` alone ("none" -> 0)."""
+    if dispersion == "none":
+        return 0.0
+    work = atoms.copy()
+    work.calc = dispersion_calculator(dispersion)
+    return float(work.get_potential_energy())
+
+
+def formation_from_parts(parts: dict[str, float], units: dict[str, float]) -> float:
+    """``E(compound) - n_C E_C - mu_M`` from total energies and unit counts.
+
+    ``parts`` are total energies of compound, graphite and metal cells; ``units`` are
+    the number of carbon atoms of the compound and the atoms of the graphite and
+    metal cells (energies per unit are total / count).
+    """
+    return (
+        parts["compound"]
+        - units["n_C"] * parts["graphite"] / units["graphite"]
+        - parts["metal"] / units["metal"]
+    )
+
+
+def diagnose(
+    metal: str,
+    formula: str,
+    geometry: dict,
+    out_dir: Path,
+    base: GPAWSettings,
+    only_groups: tuple[str, ...] = (),
+) -> dict:
+    """All rows of the diagnosis of ``formula``; writes ``diagnosis-<formula>.json``.
+
+    Parameters
+    ----------
+    geometry : dict
+        ``c_A`` of the compound, ``graphite_AB_spacing_A``, ``graphite_AA_spacing_A``
+        and ``bcc_a_A``: the relaxed PBE + D3(BJ) geometry.
+    base : GPAWSettings
+        The baseline settings (PBE + D3(BJ), the validation's "final" preset).
+    only_groups : tuple of str
+        Compute only these groups of rows (all when empty); the others are
+        left out of this run's result.
+    """
+    out_dir = Path(out_dir)
+    sp = SinglePoints(out_dir / "diagnosis")
+    structures = baseline_structures(metal, formula, geometry)
+    units_base = {
+        "n_C": structures["compound"].get_chemical_symbols().count("C"),
+        "graphite": len(structures["graphite"]),
+        "metal": len(structures["metal"]),
+    }
+    parprint(f"[diagnosis {formula}] baseline single points", flush=True)
+    baseline = {
+        role: sp(f"{formula}-{role}", atoms, base) for role, atoms in structures.items()
+    }
+    e0 = {r: baseline[r]["energy_eV"] for r in ROLES}
+    ef0 = formation_from_parts(e0, units_base)
+    d3 = {r: dispersion_energy(structures[r], base.dispersion) for r in ROLES}
+    rows = []
+    for factor in factors(geometry, C_EXPERIMENT_A.get(formula)):
+        if factor.metals and metal not in factor.metals:
+            continue
+        if only_groups and factor.group not in only_groups:
+            continue
+        parprint(f"[diagnosis {formula}] {factor.name}", flush=True)
+        atoms = {r: factor.structure.get(r, lambda a: a)(structures[r]) for r in ROLES}
+        units = dict(
+            units_base, graphite=len(atoms["graphite"]), metal=len(atoms["metal"])
+        )
+        energies: dict[str, float] = {}
+        ensembles: dict[str, np.ndarray] = {}
+        for role in ROLES:
+            over = factor.settings.get(role)
+            changed = over is not None or role in factor.structure
+            if factor.dispersion is not None:
+                swapped = dispersion_energy(atoms[role], factor.dispersion)
+                energies[role] = e0[role] - d3[role] + swapped
+                continue
+            if not changed and factor.energy == "extrapolated":
+                energies[role] = e0[role]
+                continue
+            settings = replace(base, **(over or {}))
+            data = (
+                sp(f"{formula}-{role}", atoms[role], settings)
+                if changed
+                else baseline[role]
+            )
+            key = "free_energy_eV" if factor.energy == "free" else "energy_eV"
+            energies[role] = data[key]
+            if "beef_ensemble_eV" in data:
+                ensembles[role] = np.asarray(data["beef_ensemble_eV"])
+        ef = formation_from_parts(energies, units)
+        row = {
+            "group": factor.group,
+            "factor": factor.name,
+            "formation_eV": ef,
+            "delta_meV": 1000 * (ef - ef0),
+        }
+        if len(ensembles) == len(ROLES):
+            ensemble = formation_from_parts(ensembles, units)
+            row["ensemble_std_eV"] = float(np.std(ensemble))
+        rows.append(row)
+        parprint(f"    E_f {ef:+.3f} eV, Delta {row['delta_meV']:+.0f} meV", flush=True)
+    result = {
+        "metal": metal,
+        "formula": formula,
+        "geometry": geometry,
+        "baseline_settings": base.hash_fields(),
+        "baseline_formation_eV": ef0,
+        "published_vdW_optPBE_eV": PUBLISHED_FORMATION_EV.get(formula),
+        "rows": rows,
+    }
+    if world.rank == 0:
+        write_json_atomic(out_dir / f"diagnosis-{formula}.json", result)
+    return result
+
+
+def geometry_from_validation(results: dict, metal: str, formula: str) -> dict:
+    """The relaxed PBE + D3(BJ) geometry of ``formula`` from the validation results."""
+    d3 = results["PBE+D3(BJ)"]
+    return {
+        "c_A": d3["compounds"][formula]["c_A"],
+        "graphite_AB_spacing_A": d3["graphite_AB"]["spacing_A"],
+        "graphite_AA_spacing_A": d3["graphite_AA"]["spacing_A"],
+        "bcc_a_A": d3["metals"][metal]["a_A"],
+    }
+
+
+def write_diagnosis_table(results: list[dict], path: Path) -> None:
+    """Markdown: one table per compound, rows "what changed -> Delta E_f (meV)"."""
+    lines = [
+        "# What moves a stage-1 formation energy: one factor at a time",
+        "",
+        "GPAW single points at the relaxed PBE + D3(BJ) geometries of the validation "
+        "(PW 600 eV, k-point density 5, Fermi-Dirac 0.1 eV, 0 K extrapolated), "
+        "E_f per metal atom vs bcc metal and AB graphite.  Each row changes one "
+        "factor; Delta is E_f(row) - E_f(baseline).  Functional rows keep the "
+        "PBE + D3(BJ) geometry (relaxed values: table.md).  Generated by "
+        "`alkali-layers diagnose` (alkali_layers/calculators/diagnosis.py).",
+        "",
+    ]
+    for res in results:
+        pub = res.get("published_vdW_optPBE_eV")
+        lines += [
+            f"## {res['formula']}",
+            "",
+            f"Baseline (PBE + D3(BJ)): E_f = {res['baseline_formation_eV']:+.3f} eV"
+            + (f"; published vdW-optPBE {pub:+.3f} eV" if pub is not None else "")
+            + ".",
+            "",
+            "| group | what changed | E_f (eV) | Delta E_f (meV) "
+            "| BEEF ensemble std (eV) |",
+            "|---|---|---|---|---|",
+        ]
+        for row in res["rows"]:
+            std = row.get("ensemble_std_eV")
+            lines.append(
+                f"| {row['group']} | {row['factor']} | {row['formation_eV']:+.3f} | "
+                f"{row['delta_meV']:+.0f} | {'-' if std is None else f'{std:.3f}'} |"
+            )
+        lines.append("")
+    Path(path).write_text("\n".join(lines) + "\n")

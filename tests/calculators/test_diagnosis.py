@@ -1,0 +1,113 @@
+"""The factor-by-factor diagnosis of a stage-1 formation energy (tiny GPAW cells)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from alkali_layers.calculators.dft import GPAWSettings, dispersion_calculator
+from alkali_layers.calculators.diagnosis import (
+    baseline_structures,
+    diagnose,
+    dispersion_energy,
+    formation_from_parts,
+    write_diagnosis_table,
+)
+
+pytestmark = pytest.mark.slow  # GPAW single points (~1 min in all)
+
+TINY = GPAWSettings(
+    ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-3, scf_density=1e-3
+)
+GEOMETRY = {
+    "c_A": 3.633,
+    "graphite_AB_spacing_A": 3.369,
+    "graphite_AA_spacing_A": 3.556,
+    "bcc_a_A": 3.326,
+}
+
+
+def test_formation_from_parts_by_hand():
+    # LiC6: E = -58.2287, graphite AB (4 C) 4 x -9.36306, bcc Li -2.07908
+    # (runs/validation PBE + D3(BJ)) -> +0.0287 eV/Li
+    parts = {"compound": -58.2287, "graphite": 4 * -9.36306, "metal": -2.07908}
+    units = {"n_C": 6, "graphite": 4, "metal": 1}
+    assert formation_from_parts(parts, units) == pytest.approx(0.0287, abs=1e-4)
+
+
+def test_baseline_structures_have_the_relaxed_geometry():
+    s = baseline_structures("Li", "LiC6", GEOMETRY)
+    assert s["compound"].cell.lengths()[2] == pytest.approx(3.633)
+    li = s["compound"].positions[s["compound"].numbers == 3][0]
+    assert li[2] == pytest.approx(3.633 / 2)  # midway between the sheets
+    assert s["graphite"].cell.lengths()[2] == pytest.approx(2 * 3.369)
+    assert np.cbrt(2 * s["metal"].get_volume()) == pytest.approx(3.326)
+
+
+def test_close_packed_references_keep_the_volume_per_atom():
+    from alkali_layers.calculators.diagnosis import _close_packed
+
+    bcc = baseline_structures("Li", "LiC6", GEOMETRY)["metal"]
+    for kind in ("fcc", "hcp"):
+        other = _close_packed(kind)(bcc)
+        assert other.get_volume() / len(other) == pytest.approx(bcc.get_volume())
+
+
+def test_dispersion_rows_swap_only_the_dispersion_energy():
+    s = baseline_structures("Li", "LiC6", GEOMETRY)
+    assert dispersion_energy(s["metal"], "none") == 0.0
+    e_bj = dispersion_energy(s["metal"], "d3bj")
+    work = s["metal"].copy()
+    work.calc = dispersion_calculator("d3bj")
+    assert e_bj == pytest.approx(work.get_potential_energy())
+    assert e_bj < 0  # dispersion binds
+    assert dispersion_energy(s["metal"], "d4") != pytest.approx(e_bj)
+
+
+def test_diagnosis_rows_resume_and_table(tmp_path):
+    result = diagnose(
+        "Li",
+        "LiC6",
+        GEOMETRY,
+        tmp_path,
+        TINY,
+        only_groups=("dispersion", "metal reference"),
+    )
+    rows = {r["factor"]: r for r in result["rows"]}
+    assert len(rows) == 5
+    plain = rows["no dispersion (plain PBE)"]
+    # plain PBE barely binds graphite but D3 binds Li metal and LiC6 too: the row
+    # must differ from the baseline by the dispersion part of E_f alone
+    assert plain["delta_meV"] != pytest.approx(0.0, abs=1.0)
+    for row in result["rows"]:
+        assert row["formation_eV"] == pytest.approx(
+            result["baseline_formation_eV"] + row["delta_meV"] / 1000
+        )
+    stored = sorted((tmp_path / "diagnosis").glob("*.json"))
+    assert len(stored) == 3 + 2  # baseline: 3 structures; fcc and hcp metal
+    # a rerun reads every single point back (no new files, same numbers)
+    again = diagnose(
+        "Li",
+        "LiC6",
+        GEOMETRY,
+        tmp_path,
+        TINY,
+        only_groups=("dispersion", "metal reference"),
+    )
+    for a, b in zip(again["rows"], result["rows"], strict=True):
+        assert a["formation_eV"] == pytest.approx(b["formation_eV"], abs=1e-9)
+    assert sorted((tmp_path / "diagnosis").glob("*.json")) == stored
+    write_diagnosis_table([result], tmp_path / "diagnosis.md")
+    text = (tmp_path / "diagnosis.md").read_text()
+    assert "no dispersion (plain PBE)" in text and "LiC6" in text
+    assert json.loads((tmp_path / "diagnosis-LiC6.json").read_text())["rows"]
+
+
+def test_li_semicore_row_runs_with_the_generated_setup(tmp_path, monkeypatch):
+    monkeypatch.setenv("ALKALI_LAYERS_SETUP_DIR", str(tmp_path / "setups"))
+    result = diagnose("Li", "LiC6", GEOMETRY, tmp_path, TINY, ("PAW setup",))
+    (row,) = result["rows"]
+    assert (tmp_path / "setups" / "Li.sc.PBE").exists()
+    assert np.isfinite(row["formation_eV"])
+    logs = list((tmp_path / "diagnosis").glob("LiC6-metal.*.txt"))
+    assert any("valence: 3" in p.read_text() for p in logs)
