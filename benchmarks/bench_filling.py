@@ -169,27 +169,26 @@ def thread_scaling(repeats: int) -> dict:
     """Force-call time with 1 and 2 torch threads on the strict Na wedge filling."""
     from ase.io import read
 
-    from alkali_layers.calculators.engines import make_calculator, set_threads
+    from alkali_layers.calculators.engines import make_calculator
 
     job = WEDGE_JOBS["wedge_Na_strict"]
     d = json.loads((WEDGE_RESULTS / f"{job}.json").read_text())
     i = [s["n_metal"] for s in d["steps"]].index(16)
     atoms = read(WEDGE_RESULTS / f"{job}.traj", index=i)
-    calc = make_calculator("mlip", threads=1)
-    atoms.calc = calc
+    calcs = {t: make_calculator("mlip", threads=t) for t in (1, 2)}
 
-    def force_call() -> None:
+    def force_call(threads: int) -> None:
         # move one atom by 1e-4 A so the calculators evaluate afresh (no cache)
         atoms.positions[0, 2] += 1e-4
+        atoms.calc = calcs[threads]
         atoms.get_forces()
 
-    force_call()  # warm-up
+    force_call(1)  # warm-up
     times: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(repeats):
         for threads in times:
-            set_threads(threads)
             t0 = time.perf_counter()
-            force_call()
+            force_call(threads)
             times[threads].append(time.perf_counter() - t0)
     per_call = {t: float(np.median(v)) for t, v in times.items()}
     ratio = per_call[1] / per_call[2]

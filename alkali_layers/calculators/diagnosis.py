@@ -37,6 +37,7 @@ from ase.build import bulk
 from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
+from ..provenance import provenance
 from ..settings import stable_hash, structure_hash
 from .dft import (
     GPAWSettings,
@@ -275,6 +276,7 @@ class SinglePoints:
 
         data, _ = with_scf_retry(settings, attempt)
         data["wall_s"] = round(time.perf_counter() - t0, 1)
+        data["provenance"] = provenance()
         if world.rank == 0:
             write_json_atomic(path, data)
         world.barrier()

@@ -17,13 +17,12 @@ options that do not change the numbers (device, threads) are not settings.
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from importlib import metadata
 
 from ase.calculators.calculator import Calculator
 
+from ..provenance import engine_versions  # noqa: F401 - re-exported
 from ..settings import stable_hash
 
 ENGINES: tuple[str, ...] = ("mlip", "gpaw")
@@ -76,38 +75,13 @@ class MLIPSettings:
         return f"SevenNet {self.model}{d3}"
 
 
-def engine_versions() -> dict[str, str]:
-    """Versions of the packages that determine the numbers."""
-    out = {}
-    for pkg in (
-        "alkali-layers",
-        "ase",
-        "sevenn",
-        "torch",
-        "dftd3",
-        "numpy",
-        "gpaw",
-        "gpaw-data",
-    ):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def set_threads(threads: int | None) -> None:
-    """Limit torch (and BLAS) threads; ``None`` leaves the defaults."""
-    if threads is None:
-        return
-    import torch
-
-    torch.set_num_threads(int(threads))
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-
-
 @lru_cache(maxsize=4)
-def _sevennet(model: str, device: str):
+def _sevennet_model(model: str, device: str):
+    """The loaded SevenNet network (weights), once per process, model and device.
+
+    Calculators made from it share the weights (inference only, never trained
+    here) but nothing else: each has its own results, atoms and thread limit.
+    """
     try:
         from sevenn.calculator import SevenNetCalculator
     except ImportError as err:  # pragma: no cover - depends on the install
@@ -123,12 +97,41 @@ def _sevennet(model: str, device: str):
         warnings.simplefilter("ignore")
         calc = SevenNetCalculator(model, device=device)
     bound_memory(calc.model)  # large cells: checkpointed edge chunks (same results)
+    return calc.model
+
+
+def _sevennet(model: str, device: str, threads: int | None) -> Calculator:
+    """A new SevenNet calculator on the shared network of ``model``."""
+    import warnings
+
+    import torch
+    from sevenn.calculator import SevenNetCalculator
+
+    class ThreadLimitedSevenNet(SevenNetCalculator):
+        """SevenNet with its own torch thread count, set only while it computes
+        (torch threads are process-wide: other calculators keep theirs)."""
+
+        def calculate(self, *args, **kwargs):
+            if threads is None:
+                return super().calculate(*args, **kwargs)
+            before = torch.get_num_threads()
+            torch.set_num_threads(int(threads))
+            try:
+                return super().calculate(*args, **kwargs)
+            finally:
+                torch.set_num_threads(before)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        calc = ThreadLimitedSevenNet(
+            _sevennet_model(model, device), file_type="model_instance", device=device
+        )
+    calc.threads = threads
     return calc
 
 
-def _mlip(settings: MLIPSettings, device: str) -> Calculator:
-    ml = _sevennet(settings.model, device)
-    ml.reset()
+def _mlip(settings: MLIPSettings, device: str, threads: int | None) -> Calculator:
+    ml = _sevennet(settings.model, device, threads)
     if settings.dispersion == "none":
         return ml
     from ase.calculators.mixing import SumCalculator
@@ -160,7 +163,8 @@ def make_calculator(
     device : str
         mlip: torch device ("cpu"; "cuda" where available).
     threads : int, optional
-        mlip: torch threads for this process.
+        mlip: torch threads of this calculator's force calls (set while it
+        computes and restored after; other calculators are not affected).
     atoms : ase.Atoms
         gpaw: the structure (its k-point grid depends on the cell).
     txt : str, optional
@@ -170,7 +174,9 @@ def make_calculator(
     -------
     Calculator
         Energy (eV), forces (eV/A) and stress (eV/A^3).  The calculator carries its
-        settings as ``calc.alkali_settings``.
+        settings as ``calc.alkali_settings``.  Every call returns a new,
+        independent calculator (ML calculators share the loaded network's weights,
+        never results).
     """
     if engine not in ENGINES:
         raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
@@ -184,8 +190,7 @@ def make_calculator(
         calc.alkali_settings = settings
         return calc
     settings = engine_settings(engine, settings, **overrides)
-    set_threads(threads)
-    calc = _mlip(settings, device)
+    calc = _mlip(settings, device, threads)
     calc.alkali_settings = settings
     return calc
 

@@ -41,6 +41,7 @@ from ase.parallel import parprint, world
 from ..builders import bulk_metal, graphite, graphite_intercalation
 from ..campaigns.tasks import write_json_atomic
 from ..elements import ALKALI_METALS, METALS
+from ..provenance import provenance
 from .dft import GPAWSettings, gpaw_calculator, isolated_atom_energy, with_scf_retry
 from .relax import RelaxSettings
 from .staged import dft_relax
@@ -92,7 +93,7 @@ def _checkpointed(path: Path, compute) -> dict:
         return stored["data"]
     data = compute()
     if world.rank == 0:
-        write_json_atomic(path, {"data": data})
+        write_json_atomic(path, {"data": data, "provenance": provenance()})
     world.barrier()
     return data
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from ase import Atoms
 
 from ..calculators.dft import GPAWSettings
-from ..calculators.engines import engine_versions
+from ..provenance import engine_versions, source_revision
 from ..settings import plain, stable_hash, structure_hash
 from .tasks import RESULT_FILE, archive_result, read_json, write_json_atomic
 
@@ -140,6 +140,7 @@ def run_charge_job(
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     result["mpi_ranks"] = world.size
     result["versions"] = engine_versions()
+    result.update(source_revision())
     if master:
         write_json_atomic(folder / RESULT_FILE, plain(result))
     world.barrier()

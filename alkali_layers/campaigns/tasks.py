@@ -34,12 +34,12 @@ from ..calculators.engines import (
     MLIPSettings,
     engine_from_dict,
     engine_to_dict,
-    engine_versions,
     make_calculator,
 )
 from ..calculators.guards import ModelFailure
 from ..calculators.relax import RelaxSettings, relax
 from ..geometry import gallery_height
+from ..provenance import provenance as source_provenance
 from ..settings import stable_hash, structure_hash
 
 TASK_KIND_RELAX = "relax"
@@ -186,7 +186,8 @@ def execute_relax(
 
 
 def provenance(engine, settings: RelaxSettings) -> dict:
-    """Key-value pairs identifying engine, protocol and package versions of a row."""
+    """Key-value pairs identifying engine, protocol, package versions and the git
+    commit (with ``git_dirty``) of a row (see :mod:`alkali_layers.provenance`)."""
     values = {
         "engine": engine.engine,
         "engine_description": engine.describe(),
@@ -196,8 +197,7 @@ def provenance(engine, settings: RelaxSettings) -> dict:
         "max_steps": settings.max_steps,
         "optimizer": settings.optimizer,
     }
-    for pkg, version in engine_versions().items():
-        values["version_" + pkg.replace("-", "_")] = version
+    values.update(source_provenance())
     return values
 
 
@@ -350,11 +350,8 @@ def threads_from_environment() -> int | None:
     return None
 
 
-_ENGINES: dict[str, object] = {}
-
-
 def engine_for(engine, threads: int | None = None):
-    """One ML calculator per settings per process (loading 7net-0 takes ~1 s).
+    """A new ML calculator for a task (the network is loaded once per process).
 
     For the GPAW protocol: the ML calculator of its pre-relaxation (or None); GPAW
     calculators are made per task (their k points follow the cell).
@@ -363,10 +360,7 @@ def engine_for(engine, threads: int | None = None):
         engine = engine.prerelax
         if engine is None:
             return None
-    key = engine.settings_hash()
-    if key not in _ENGINES:
-        _ENGINES[key] = make_calculator(engine.engine, engine, threads=threads)
-    return _ENGINES[key]
+    return make_calculator(engine.engine, engine, threads=threads)
 
 
 def run_task_folder(

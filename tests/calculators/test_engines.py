@@ -44,6 +44,29 @@ def test_calculator_carries_its_settings(mlip):
     assert mlip.alkali_settings == MLIPSettings()
 
 
+def test_every_call_gives_an_independent_calculator_with_its_own_threads():
+    import torch
+
+    a = make_calculator("mlip", dispersion="none", threads=1)
+    b = make_calculator("mlip", dispersion="none")
+    assert a is not b
+    assert a.model is b.model  # the network's weights are shared, loaded once
+    sheet = graphene(a=2.46, vacuum=10.0)
+    other = graphite("AB", 3.35)
+    sheet.calc, other.calc = a, b
+    e_sheet = sheet.get_potential_energy()
+    e_other = other.get_potential_energy()
+    # results are not shared: each calculator keeps its own atoms and energy
+    assert a.get_potential_energy(sheet) == pytest.approx(e_sheet)
+    assert b.results["energy"] == pytest.approx(e_other)
+    assert e_sheet != pytest.approx(e_other)
+    # threads= applies while that calculator computes; the process keeps its own
+    before = torch.get_num_threads()
+    sheet.positions[0, 2] += 1e-3
+    sheet.get_potential_energy()
+    assert torch.get_num_threads() == before
+
+
 def _interlayer_binding_meV_per_atom(calc):
     """E(graphene) - E(AB graphite at 3.35 A) per atom, meV."""
     sheet = graphene(a=2.46, vacuum=10.0)

@@ -2,6 +2,8 @@
 
 import csv
 import json
+import subprocess
+from pathlib import Path
 
 import ase.db
 import pytest
@@ -11,6 +13,8 @@ from alkali_layers.campaigns.campaign import Campaign
 from alkali_layers.cli import main
 
 from .conftest import write_spec
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +56,12 @@ def test_run_writes_tasks_results_database_table_and_figure(done_campaign):
         assert key in result
     assert result["provenance"]["engine_settings_hash"]
     assert result["provenance"]["log"] == "relax.log"
+    # the exact source revision, not only the package version (0.1.0 for months)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=ROOT_DIR
+    ).stdout.strip()
+    assert result["provenance"]["git_commit"] == head and len(head) == 40
+    assert result["provenance"]["git_dirty"] in (True, False)
     with ase.db.connect(root / "results.db") as db:
         models = list(db.select(role="model"))
         assert len(models) == 2 and db.count(role="reference") == 2
