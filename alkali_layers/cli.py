@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 from ase.io.formats import UnknownFileTypeError
@@ -720,23 +721,43 @@ def _add_fill(sub) -> None:
     p.add_argument("--metal", required=True, help=", ".join(ALKALI_METALS))
     _add_pore_arguments(p)
     p.add_argument("--n-max", type=int, required=True, help="stop at this many atoms")
-    p.add_argument("--atoms-per-step", type=int, default=1)
-    p.add_argument("--candidates", type=int, default=8, help="candidates per step")
-    # defaults None: FillingSettings holds the defaults (one source of truth)
+    from .calculators.filling import DEFAULT_FILL_RELAX, FillingSettings
+
+    # defaults None: FillingSettings and DEFAULT_FILL_RELAX hold the defaults (one
+    # source of truth); the help texts read them from there
+    defaults = FillingSettings()
+    p.add_argument(
+        "--atoms-per-step",
+        type=int,
+        default=None,
+        help=f"metal atoms added per step (default {defaults.atoms_per_step})",
+    )
+    p.add_argument(
+        "--candidates",
+        type=int,
+        default=None,
+        help=f"candidates per step (default {defaults.max_candidates})",
+    )
     p.add_argument(
         "--relax",
         type=int,
         default=None,
-        help="candidates fully relaxed (default: FillingSettings.n_relax, 3)",
+        help=f"candidates fully relaxed (default {defaults.n_relax})",
     )
     p.add_argument(
         "--rank-steps",
         type=int,
         default=None,
         help="optimizer steps of the ranking pre-relaxation, 0: single points "
-        "(default: FillingSettings.rank_steps, 5)",
+        f"(default {defaults.rank_steps})",
     )
-    p.add_argument("--fmax", type=float, default=0.05, help="eV/A (default 0.05)")
+    p.add_argument(
+        "--fmax",
+        type=float,
+        default=None,
+        help=f"eV/A (default {DEFAULT_FILL_RELAX.fmax_eV_A}; step cap "
+        f"{DEFAULT_FILL_RELAX.max_steps})",
+    )
     p.add_argument("--threads", type=int, default=None, help="torch threads")
     p.add_argument("-o", "--output", required=True, help="result JSON file")
 
@@ -745,11 +766,11 @@ def _fill(args) -> int:
     from .analysis.hard_carbon import split_slope_plateau
     from .calculators.engines import make_calculator
     from .calculators.filling import (
+        DEFAULT_FILL_RELAX,
         FillingResult,
         FillingSettings,
         sequential_filling,
     )
-    from .calculators.relax import RelaxSettings
 
     if args.model not in PORE_MODELS:
         raise ValueError(
@@ -757,14 +778,20 @@ def _fill(args) -> int:
         )
     args.layers, args.fill_mode = 0, None
     pore = _pore_from_args(args)
-    search = {"n_relax": args.relax, "rank_steps": args.rank_steps}
+    given = {
+        "atoms_per_step": args.atoms_per_step,
+        "max_candidates": args.candidates,
+        "n_relax": args.relax,
+        "rank_steps": args.rank_steps,
+    }
+    relax = DEFAULT_FILL_RELAX
+    if args.fmax is not None:
+        relax = replace(relax, fmax_eV_A=args.fmax)
     settings = FillingSettings(
-        atoms_per_step=args.atoms_per_step,
         n_max=args.n_max,
-        max_candidates=args.candidates,
         seed=args.seed,
-        relax=RelaxSettings(fmax_eV_A=args.fmax, gallery_prescan=False),
-        **{name: value for name, value in search.items() if value is not None},
+        relax=relax,
+        **{name: value for name, value in given.items() if value is not None},
     )
     out = Path(args.output)
     if out.exists():

@@ -147,6 +147,9 @@ def test_fill_passes_its_search_settings_on(
     assert settings.rank_steps == (
         default.rank_steps if rank_steps is None else rank_steps
     )
+    if not extra:  # every other search setting is the library's default too
+        assert settings == filling.FillingSettings(n_max=2, seed=settings.seed)
+        assert settings.relax == filling.DEFAULT_FILL_RELAX  # step cap included
 
 
 def test_fill_checkpoints_resumes_and_keeps_finished_results(monkeypatch, tmp_path):
