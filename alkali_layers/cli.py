@@ -29,6 +29,7 @@ from pathlib import Path
 
 from ase.io.formats import UnknownFileTypeError
 
+from .builders.intercalation import DEFAULT_MAX_STRAIN
 from .elements import ALKALI_METALS, MAX_LAYERS, PACKINGS, STACKINGS
 from .mpi import init_mpi
 
@@ -87,12 +88,7 @@ def _add_model_arguments(p) -> None:
         help=f"metal-plane stacking for >= 2 layers: {', '.join(PACKINGS)} "
         "(default fcc)",
     )
-    p.add_argument(
-        "--max-strain",
-        type=float,
-        default=0.02,
-        help="largest principal strain on the metal planes, fraction (default 0.02)",
-    )
+    _add_max_strain(p)
     p.add_argument(
         "--single-layer",
         default="sqrt3",
@@ -631,6 +627,18 @@ def _campaign_verb(args) -> int:
 PORE_MODELS = ("wedge-pore", "closed-pore")
 
 
+def _add_max_strain(p) -> None:
+    p.add_argument(
+        "--max-strain",
+        type=float,
+        default=DEFAULT_MAX_STRAIN,
+        help="largest principal in-plane strain of the metal planes (bilayer "
+        "multilayers, pore fillings), as a fraction (default "
+        f"{DEFAULT_MAX_STRAIN}); a model that would need more is refused with the "
+        "size that fits",
+    )
+
+
 def _add_pore_arguments(p) -> None:
     g = p.add_argument_group(
         "hard-carbon pores (models wedge-pore, closed-pore; widths in nm)"
@@ -672,6 +680,13 @@ def _add_pore_arguments(p) -> None:
         "(--layers layers, default all that fit; --n-atoms to take fewer)",
     )
     g.add_argument("--n-atoms", type=int, default=None, help="metal atoms to place")
+    g.add_argument(
+        "--periodic-cells",
+        type=int,
+        default=2,
+        help="wedge-pore: graphene cells along the periodic direction (default 2; "
+        "metal rows need more to fit within --max-strain)",
+    )
 
 
 def _pore_from_args(args):
@@ -684,6 +699,7 @@ def _pore_from_args(args):
             terminate=not args.bare,
             vacancies=args.vacancies,
             seed=args.seed,
+            periodic_cells=args.periodic_cells,
         )
     else:
         atoms = closed_pore(
@@ -697,7 +713,12 @@ def _pore_from_args(args):
         if not args.metal:
             raise ValueError("--fill-mode needs --metal")
         atoms = fill_pore(
-            atoms, args.metal, args.layers or None, args.n_atoms, args.fill_mode
+            atoms,
+            args.metal,
+            args.layers or None,
+            args.n_atoms,
+            args.fill_mode,
+            max_strain=args.max_strain,
         )
     return atoms
 

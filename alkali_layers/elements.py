@@ -7,18 +7,18 @@ else in the package hard-codes these numbers.
 Sources
 -------
 * bcc lattice constants: ``ase.data.reference_states`` (experimental, low temperature),
-  as tabulated in SCIENCE.md section 2.
+  as tabulated in docs/science.md, "Geometry conventions".
 * Atomic masses: ``ase.data.atomic_masses`` (IUPAC standard atomic weights, g/mol).
 * Close-packed geometry at bulk volume: an fcc crystal with the same volume per atom
   as bcc, ``a_fcc = (4 V_atom)**(1/3)``, nearest-neighbour distance ``a_fcc / sqrt(2)``
   and (111) layer spacing ``a_fcc / sqrt(3)``.
 * Stage-1 GIC interlayer distances (the height of one metal-filled gallery, carbon plane
   to carbon plane): LiC6 3.70 A, KC8 5.35 A, RbC8 5.65 A, CsC8 5.94 A (Dresselhaus &
-  Dresselhaus, Adv. Phys. 30, 139 (1981); SCIENCE.md section 2).  NaC6/NaC8 are not
-  observed experimentally; 4.50 A is the DFT-D estimate used as a starting value
-  (Nobuhara et al., J. Power Sources 243, 585 (2013) report 4.4-4.6 A).
+  Dresselhaus, Adv. Phys. 30, 139 (1981); docs/science.md, "Geometry conventions").
+  NaC6/NaC8 are not observed experimentally; 4.50 A is the DFT-D estimate used as a
+  starting value (Nobuhara et al., J. Power Sources 243, 585 (2013) report 4.4-4.6 A).
 * Experimental cohesive energies (eV/atom, Kittel, *Introduction to Solid State
-  Physics*, 8th ed., table 3.1; SCIENCE.md section 3).
+  Physics*, 8th ed., table 3.1; docs/science.md, "Energies").
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
-from ase.data import covalent_radii
+from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
+
+from .elements import ALKALI_METALS
 
 DEFAULT_MIN_RATIO = 0.7
 
@@ -23,6 +25,38 @@ DEFAULT_MIN_RATIO = 0.7
 TAG_BOTTOM_SHEET = 1
 TAG_TOP_SHEET = 2
 TAG_METAL_FIRST_LAYER = 11  # metal layer k (0-based) has tag 11 + k
+
+_ALKALI_NUMBERS = np.array([atomic_numbers[m] for m in ALKALI_METALS])
+
+
+def metal_mask(atoms: Atoms) -> np.ndarray:
+    """Which atoms play the metal role: ``True`` where the element is an alkali metal.
+
+    The role comes from the chemical symbol (:data:`~alkali_layers.elements.
+    ALKALI_METALS`), never from the tag: tags only number the parts of a model, and
+    their ranges overlap (pore carbons carry tags >= 100, which a ``tags >= 11``
+    test would take for metal).  Use :func:`metal_layer_index` for the layer.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        One entry per atom.
+    """
+    return np.isin(atoms.numbers, _ALKALI_NUMBERS)
+
+
+def metal_layer_index(atoms: Atoms) -> np.ndarray:
+    """Metal layer of each atom (0-based, from the tag ``11 + k``); -1 for non-metal.
+
+    Metal atoms are those of :func:`metal_mask`; their layer is ``tag - 11``.
+
+    Returns
+    -------
+    numpy.ndarray of int
+        One entry per atom.
+    """
+    layer = atoms.get_tags() - TAG_METAL_FIRST_LAYER
+    return np.where(metal_mask(atoms), layer, -1)
 
 
 @dataclass(frozen=True)
@@ -175,12 +209,15 @@ def gallery_height(atoms: Atoms) -> float:
 
 
 def metal_outside_gallery(atoms: Atoms, tolerance_A: float = 0.3) -> list[int]:
-    """Indices of metal atoms (tags >= 11) not between the two sheets of a bilayer."""
+    """Indices of metal atoms (:func:`metal_mask`) not between the two sheets.
+
+    Only for a bilayer model (sheet tags 1 and 2); other models give ``[]``.
+    """
     tags = atoms.get_tags()
     if not np.any(tags == TAG_TOP_SHEET):
         return []
     bottom, top = sheet_heights(atoms)
     z = atoms.positions[:, 2]
-    metal = np.nonzero(tags >= TAG_METAL_FIRST_LAYER)[0]
+    metal = np.nonzero(metal_mask(atoms))[0]
     out = (z[metal] < bottom + tolerance_A) | (z[metal] > top - tolerance_A)
     return [int(k) for k in metal[out]]

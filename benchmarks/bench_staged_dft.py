@@ -49,7 +49,7 @@ from alkali_layers.calculators.dft import PRESETS, DFTProtocol  # noqa: E402
 from alkali_layers.calculators.engines import MLIPSettings  # noqa: E402
 from alkali_layers.calculators.relax import RelaxSettings  # noqa: E402
 from alkali_layers.calculators.staged import staged_relax  # noqa: E402
-from alkali_layers.campaigns.tasks import write_json_atomic  # noqa: E402
+from alkali_layers.jsonio import write_json_atomic  # noqa: E402
 from alkali_layers.settings import stable_hash  # noqa: E402
 
 HERE = Path(__file__).parent

@@ -1,12 +1,10 @@
 """Shared fixtures: one ML calculator per test session (loading 7net-0 takes ~1 s)."""
 
 import os
-import warnings
 
 import pytest
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-warnings.filterwarnings("ignore")
 
 
 @pytest.fixture(scope="session")

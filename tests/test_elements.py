@@ -10,10 +10,10 @@ from alkali_layers.elements import (
     metal_data,
 )
 
-# SCIENCE.md section 2 (bcc a from ase.data.reference_states; close-packed nn and
-# fcc(111) spacing at the bcc volume per atom), computed by hand:
+# docs/science.md, "Geometry conventions" (bcc a from ase.data.reference_states;
+# close-packed nn and fcc(111) spacing at the bcc volume per atom), computed by hand:
 # V = a^3/2, a_fcc = (4V)^(1/3), nn = a_fcc/sqrt2, spacing = a_fcc/sqrt3.
-SCIENCE_TABLE = {
+ELEMENT_TABLE = {
     "Li": (3.49, 21.25, 3.109, 2.539),
     "Na": (4.23, 37.84, 3.769, 3.077),
     "K": (5.23, 71.53, 4.659, 3.804),
@@ -24,7 +24,7 @@ SCIENCE_TABLE = {
 
 @pytest.mark.parametrize("metal", ALKALI_METALS)
 def test_element_table_matches_science_notes(metal):
-    a, vol, nn, spacing = SCIENCE_TABLE[metal]
+    a, vol, nn, spacing = ELEMENT_TABLE[metal]
     d = METALS[metal]
     assert d.bcc_a_A == pytest.approx(a)
     assert d.atomic_volume_A3 == pytest.approx(vol, abs=0.01)

@@ -73,3 +73,35 @@ def test_watch_follows_a_changing_cell():
     pair = watch.closest(atoms)
     assert pair is not None and pair.distance_A == pytest.approx(0.8)
     assert pair == brute_force(atoms, 0.7)
+
+
+def test_metal_role_comes_from_the_element_not_the_tag():
+    """Guards the metal role: pore carbons carry tags >= 100 and hydrogen >= 200,
+    which the ``tags >= 11`` test of geometry/relax/charges took for metal.
+    :func:`metal_mask` must count only alkali atoms, and
+    :func:`metal_outside_gallery` must not report a carbon with a pore tag."""
+    from alkali_layers.builders import bilayer_graphene, closed_pore, fill_pore
+    from alkali_layers.geometry import (
+        TAG_METAL_FIRST_LAYER,
+        metal_layer_index,
+        metal_mask,
+        metal_outside_gallery,
+    )
+
+    pore = fill_pore(closed_pore(1.0), "Na", n_atoms=5)
+    tags = pore.get_tags()
+    assert np.all(tags[pore.numbers == 6] >= TAG_METAL_FIRST_LAYER)  # the overlap
+    mask = metal_mask(pore)
+    assert mask.sum() == 5 == pore.info["n_metal"]
+    assert not mask[pore.numbers == 6].any()
+    assert np.all(metal_layer_index(pore)[~mask] == -1)
+    assert np.all(metal_layer_index(pore)[mask] == 0)
+    # a bilayer with an extra carbon tagged as a pore sheet, outside the gallery
+    atoms = bilayer_graphene("Li", n_layers=1)
+    assert metal_outside_gallery(atoms) == []
+    top = atoms.positions[:, 2].max()
+    atoms += Atoms("C", positions=[[0.0, 0.0, top + 3.0]], tags=[100])
+    assert metal_outside_gallery(atoms) == []
+    li = np.nonzero(atoms.numbers == 3)[0][0]
+    atoms.positions[li, 2] = top + 6.0  # a metal atom that did leave the gallery
+    assert metal_outside_gallery(atoms) == [int(li)]

@@ -1,6 +1,7 @@
 """Hard-carbon analysis: voltage profiles of pore filling, slope/plateau, pore volume.
 
-Pure functions of stored numbers; no calculators (SCIENCE.md sections 3, 4, 7).
+Pure functions of stored numbers; no calculators (docs/science.md, "Energies",
+"Capacity" and "Hard-carbon experimental figures").
 
 Voltage profile
     For a host with ``n`` metal atoms of total energy ``E(n)`` (eV), the grand
@@ -17,9 +18,10 @@ Voltage profile
 
 Slope and plateau
     Sloping capacity: steps above ``threshold_V`` (0.1 V); plateau capacity: steps
-    with ``cutoff_V < V <= threshold_V`` (the experimental definition, SCIENCE.md
-    section 7: plateau below 0.1 V vs Na+/Na).  The plateau voltage is the
-    capacity-weighted mean voltage of the plateau steps.
+    with ``cutoff_V < V <= threshold_V`` (the experimental definition,
+    docs/science.md, "Hard-carbon experimental figures": plateau below 0.1 V vs
+    Na+/Na).  The plateau voltage is the capacity-weighted mean voltage of the
+    plateau steps.
 
 Pore volume
     ``V_p = 1 / rho_true - 1 / rho_skeleton`` (cm^3/g): the closed-pore volume per
@@ -42,9 +44,11 @@ from ..elements import check_metal, metal_data
 from .capacity import BASES, FARADAY_C_MOL, capacity_mAh_g, composition_capacity_mAh_g
 
 AVOGADRO_PER_MOL = 6.02214076e23
-#: Density of graphite (g/cm^3), the default skeleton density (SCIENCE.md section 4).
+#: Density of graphite (g/cm^3), the default skeleton density
+#: (docs/science.md, "Capacity").
 GRAPHITE_DENSITY_G_CM3 = 2.26
-#: Plateau threshold (V vs M+/M), SCIENCE.md section 7.
+#: Plateau threshold (V vs M+/M),
+#: docs/science.md, "Hard-carbon experimental figures".
 PLATEAU_THRESHOLD_V = 0.1
 
 ASSUMPTIONS_PORE_VOLUME = (
@@ -289,8 +293,8 @@ def metal_volumetric_capacity_mAh_cm3(
 ) -> float:
     """Charge of one cm^3 of bulk metal, mAh/cm^3 (``rho F / (3.6 M)``).
 
-    Na at 0.968 g/cm^3 (room temperature): 1128 mAh/cm^3 (SCIENCE.md section 4); at
-    the element table's density (1.009 g/cm^3): 1176 mAh/cm^3.
+    Na at 0.968 g/cm^3 (room temperature): 1128 mAh/cm^3 (docs/science.md,
+    "Capacity"); at the element table's density (1.009 g/cm^3): 1176 mAh/cm^3.
     """
     rho = metal_density_g_cm3(metal) if density_g_cm3 is None else density_g_cm3
     if not rho > 0:
@@ -303,9 +307,10 @@ def closed_pore_volume_cm3_g(
 ) -> float:
     """Closed-pore volume per gram, ``1/rho_true - 1/rho_skeleton`` (cm^3/g).
 
-    Assumptions: see :data:`ASSUMPTIONS_PORE_VOLUME`.  Worked example (SCIENCE.md
-    section 7, flash-heated hard carbon): true density 1.49 g/cm^3 gives
-    1/1.49 - 1/2.26 = 0.229 cm^3/g; 2.13 g/cm^3 gives 0.027 cm^3/g.
+    Assumptions: see :data:`ASSUMPTIONS_PORE_VOLUME`.  Worked example
+    (docs/science.md, "Hard-carbon experimental figures": flash-heated hard
+    carbon): true density 1.49 g/cm^3 gives 1/1.49 - 1/2.26 = 0.229 cm^3/g;
+    2.13 g/cm^3 gives 0.027 cm^3/g.
     """
     for name, value in (
         ("true_density_g_cm3", true_density_g_cm3),
@@ -330,10 +335,11 @@ def plateau_capacity_from_pore_volume(
     """Plateau capacity (mAh per g of carbon) from filling closed pores with metal.
 
     ``Q = V_p * fill_fraction * rho_M * F / (3.6 M)``; assumptions in
-    :data:`ASSUMPTIONS_PLATEAU`.  Worked examples (SCIENCE.md section 7): the
-    flash-heated carbon at 1.49 g/cm^3 (V_p = 0.229 cm^3/g) with Na at 0.968 g/cm^3
-    gives 258 mAh/g (measured plateau 255 mAh/g); the ultra-micropore carbon
-    (0.365 cm^3/g) gives 412 mAh/g (measured total 346 mAh/g).
+    :data:`ASSUMPTIONS_PLATEAU`.  Worked examples (docs/science.md,
+    "Hard-carbon experimental figures"): the flash-heated carbon at 1.49 g/cm^3
+    (V_p = 0.229 cm^3/g) with Na at 0.968 g/cm^3 gives 258 mAh/g (measured plateau
+    255 mAh/g); the ultra-micropore carbon (0.365 cm^3/g) gives 412 mAh/g (measured
+    total 346 mAh/g).
     """
     if not (math.isfinite(pore_volume_cm3_g) and pore_volume_cm3_g >= 0):
         raise ValueError(

@@ -1,10 +1,10 @@
 """Result tables (CSV and Markdown) from stored rows (plain dicts); no calculators.
 
 The bilayer table has one row per model with the columns of :data:`BILAYER_COLUMNS`:
-formation energies in eV per metal atom (SCIENCE.md section 3), capacities in mAh/g
-on the total-mass and host-mass bases (section 4), and the voltage of the step from
-the previous layer count of the same metal and stacking (the first from the empty
-bilayer), in V vs M+/M.
+formation energies in eV per metal atom (docs/science.md, "Energies"), capacities in
+mAh/g on the total-mass and host-mass bases (docs/science.md, "Capacity"), and the
+voltage of the step from the previous layer count of the same metal and stacking (the
+first from the empty bilayer), in V vs M+/M.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Formation energies and voltage steps (SCIENCE.md section 3).
+"""Formation energies and voltage steps (docs/science.md, "Energies").
 
 Formation energy per metal atom (eV)::
 

@@ -16,8 +16,8 @@ Wedge pore (cross-section in the y-z plane, x periodic)::
 
 A stack of graphene sheets whose gallery spacings grow linearly from
 ``spacing_min_nm`` to ``spacing_max_nm`` (default 0.56-1.14 nm, the published model
-of SCIENCE.md section 1) so the interlayer spacing varies across the model; the
-inner sheets are ribbons cut by a slit pore whose zigzag edge surfaces
+in docs/science.md, "The phenomenon") so the interlayer spacing varies across the
+model; the inner sheets are ribbons cut by a slit pore whose zigzag edge surfaces
 (H-terminated by default) face each other across the pore ``depth`` (default
 0.74 nm, edge carbon to edge carbon along y); the pore ``width`` (default 3.70 nm) is
 its extent across the stack, between the continuous wall sheets that close it.
@@ -37,11 +37,17 @@ nearest-neighbour distance, the first at the metal-carbon distance of a stage-1
 GIC (``MetalData.metal_carbon_distance_A``) from the wall, the next ones at the
 bulk layer spacing.  ``n`` layers need a slit of
 ``gic_interlayer + (n - 1) * layer_spacing`` (carbon plane to carbon plane; for
-H-terminated edge surfaces the H plane takes the place of the carbon plane).
+H-terminated edge surfaces the H plane takes the place of the carbon plane).  The
+planes must be periodic in the cell: :func:`fill_pore` strains them by at most
+``max_strain`` (default 2 %, as the bilayer builders) in every in-plane direction
+and otherwise names the in-plane size that fits.  In a wedge pore a layer is a set
+of rows along x (the edges) at the bulk row spacing, centred between the edges.
 
 Tags: carbon of sheet ``k`` -> ``100 + k``, hydrogen on sheet ``k`` -> ``200 + k``,
 metal layer ``k`` -> ``11 + k`` (as in the bilayer builders).  No atom carries
-tag 1 or 2, so the bilayer-only guards stay out of the way.
+tag 1 or 2, so the bilayer-only guards stay out of the way.  Tag ranges overlap
+(``>= 11`` includes the carbons): the metal role comes from the element,
+:func:`~alkali_layers.geometry.metal_mask`.
 
 Builders never call calculators; their metadata is in ``atoms.info`` (``host``,
 ``pores``, ``sheets``, ``edges``, ``vacancies``, ``metal``, ``width_nm``, ...).
@@ -51,20 +57,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from ase import Atoms
 from ase.neighborlist import neighbor_list
 
 from ..elements import (
+    ALKALI_METALS,
     GRAPHENE_A,
     GRAPHENE_SPACING_AB,
     check_metal,
     check_packing,
     metal_data,
 )
-from ..geometry import TAG_METAL_FIRST_LAYER, check_distances
+from ..geometry import TAG_METAL_FIRST_LAYER, check_distances, metal_mask
 from .graphene import graphene_sheet_xy, integer_points_in_supercell, supercell_cell
+from .intercalation import DEFAULT_MAX_STRAIN
 
 #: C-H bond length at graphene edges (A), typical of aromatic C-H.
 CH_BOND_A = 1.09
@@ -117,10 +126,9 @@ def _check_width(value, name: str, minimum_nm: float) -> float:
         w = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number (nm), got {value!r}") from None
-    if not math.isfinite(w) or w < minimum_nm:
-        raise ValueError(
-            f"{name}={value!r} nm is too small: it must be >= {minimum_nm}"
-        )
+    if not math.isfinite(w) or w < minimum_nm - 1e-9:
+        shown = math.ceil(minimum_nm * 1e4 - 1e-6) / 1e4  # never below the minimum
+        raise ValueError(f"{name}={value!r} nm is too small: it must be >= {shown:g}")
     return w
 
 
@@ -146,9 +154,9 @@ def max_layers(
     surfaces: the free depth (edge carbon to edge carbon, less the C-H bonds; an H
     plane counts as a carbon plane) must hold one layer's gallery.
 
-    Examples (hand estimates from SCIENCE.md section 2 numbers): a 1.0 nm slit holds
-    2 Na layers (3 need 0.450 + 2 x 0.308 = 1.065 nm) and 3 Li layers (0.370 +
-    2 x 0.254 = 0.878 nm; 4 need 1.132 nm).
+    Examples (hand estimates from docs/science.md, "Geometry conventions"): a 1.0 nm
+    slit holds 2 Na layers (3 need 0.450 + 2 x 0.308 = 1.065 nm) and 3 Li layers
+    (0.370 + 2 x 0.254 = 0.878 nm; 4 need 1.132 nm).
     """
     check_metal(metal)
     if isinstance(pore, Atoms):
@@ -353,13 +361,54 @@ def wedge_spacings_nm(
 
     The number of galleries ``n >= 2`` is the whole number for which
     ``n (min + max) / 2`` is closest to ``width_nm``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter and its smallest allowed value: spacings below the
+        graphite spacing (0.335 nm), ``spacing_max_nm < spacing_min_nm``, or a
+        width for which fewer than two galleries (one ribbon between the two walls,
+        the smallest wedge) would be the closest whole number, i.e.
+        ``width_nm < 1.5 (min + max) / 2``.
     """
-    width_nm = _check_width(width_nm, "pore_width_nm", minimum_nm=0.0)
     lo = _check_width(spacing_min_nm, "spacing_min_nm", GRAPHENE_SPACING_AB / 10.0)
     hi = _check_width(spacing_max_nm, "spacing_max_nm", lo)
     mean = 0.5 * (lo + hi)
+    smallest = 1.5 * mean  # 2 galleries are the closest whole number from here on
+    width_nm = _check_width(width_nm, "pore_width_nm", minimum_nm=smallest)
     n = max(2, round(width_nm / mean))
     return [float(v) for v in np.linspace(lo, hi, n)]
+
+
+def _wedge_depth_rows(depth_nm: float, terminate: bool) -> int:
+    """Graphene rows ``m`` cut out for the pore, checked to leave room for a metal atom.
+
+    The realized depth (edge carbon to edge carbon) is ``m * 0.213 + 0.142`` nm for
+    the closest ``m >= 1``; less the C-H bonds of terminated edges, it must hold one
+    layer of the smallest alkali metal (the Li stage-1 gallery, 0.370 nm), or no
+    metal atom fits in the pore.  ``ValueError`` names the smallest allowed
+    ``pore_depth_nm`` otherwise.
+    """
+    need_A = min(metal_data(m).gallery_height_A(1) for m in ALKALI_METALS)
+    need_A += 2 * CH_BOND_A if terminate else 0.0
+    m_min = max(1, math.ceil((need_A - CC_BOND_A) / _ROW_A - 1e-9))
+    smallest_nm = math.ceil((m_min * _ROW_A + CC_BOND_A) / 10 * 1000) / 1000
+    try:
+        depth = float(depth_nm)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"pore_depth_nm must be a number (nm), got {depth_nm!r}"
+        ) from None
+    m = round((depth * 10 - CC_BOND_A) / _ROW_A) if math.isfinite(depth) else 0
+    if m < m_min:
+        edges = "H-terminated" if terminate else "bare"
+        raise ValueError(
+            f"pore_depth_nm={depth_nm!r} nm is too small: the pore between the "
+            f"{edges} edges would not hold a metal atom (it needs "
+            f"{need_A / 10:.3f} nm edge carbon to edge carbon for one Li row); "
+            f"it must be >= {smallest_nm:.3f} ({m_min} graphene rows)"
+        )
+    return m
 
 
 def wedge_pore(
@@ -382,17 +431,23 @@ def wedge_pore(
     pore_width_nm : float
         Extent of the pore across the stack (wall to wall), nm; realized as the sum of
         the gallery spacings (a whole number of galleries).
+        At least ``1.5 (spacing_min_nm + spacing_max_nm) / 2`` (1.275 nm for the
+        default spacings), so that two galleries (one ribbon) are the closest.
     pore_depth_nm : float
         Edge-carbon to edge-carbon distance across the pore along y, nm; realized in
-        whole graphene rows (``m * 0.213 + 0.142`` nm, the closest ``m >= 1``).
+        whole graphene rows (``m * 0.213 + 0.142`` nm, the closest ``m >= 1``).  The
+        pore must hold one row of Li (0.370 nm free, between the H of terminated
+        edges): at least 0.782 nm (3 rows) with H, 0.569 nm (2 rows) bare.
     spacing_min_nm, spacing_max_nm : float
-        Smallest and largest gallery spacing (>= 0.335 nm); spacings grow linearly
-        from the bottom wall upwards.
+        Smallest and largest gallery spacing (0.335 nm <= min <= max); spacings grow
+        linearly from the bottom wall upwards.
     length_nm : float
         Period along y (ribbons plus pore), rounded to whole 0.426 nm cells; must
         leave ribbons at least 1 nm long.
     periodic_cells : int
-        Period along x in graphene cells (0.246 nm each); edges run along x.
+        Period along x in graphene cells (0.246 nm each); edges run along x.  Metal
+        rows run along x: :func:`fill_pore` needs a period that takes them with
+        little strain (e.g. 14 cells for 9 Na per row at +1.5 %).
     terminate : bool
         H-terminate the edge carbons (C-H 1.09 A); False leaves bare edges.
     vacancies : sequence of {"single", "double"}
@@ -408,19 +463,27 @@ def wedge_pore(
         ``vacancies`` and ``pores`` (the pore region used by the site search).
     """
     spacings = wedge_spacings_nm(pore_width_nm, spacing_min_nm, spacing_max_nm)
-    depth = _check_width(pore_depth_nm, "pore_depth_nm", minimum_nm=0.3)
-    ny = max(1, round(_check_width(length_nm, "length_nm", 0.0) * 10 / (2 * _ROW_A)))
+    m = _wedge_depth_rows(pore_depth_nm, terminate)
     nx = periodic_cells
     if isinstance(nx, bool) or not isinstance(nx, int) or nx < 1:
         raise ValueError(f"periodic_cells must be an integer >= 1, got {nx!r}")
-    m = max(1, round((depth * 10 - CC_BOND_A) / _ROW_A))
-    ly = 2 * ny * _ROW_A
-    if ly - (m * _ROW_A + CC_BOND_A) < 10.0:
+    # the period along y holds the pore and ribbons >= 1 nm long: ny_min cells
+    ny_min = math.ceil((m * _ROW_A + CC_BOND_A + 10.0) / (2 * _ROW_A) - 1e-9)
+    length_min_nm = math.ceil(2 * ny_min * _ROW_A / 10 * 1000) / 1000
+    try:
+        length = float(length_nm)
+    except (TypeError, ValueError):
         raise ValueError(
-            f"length_nm={length_nm!r} leaves ribbons shorter than 1 nm next to a "
-            f"{pore_depth_nm} nm pore; use length_nm >= "
-            f"{(m * _ROW_A + CC_BOND_A + 10.0 + 2 * _ROW_A) / 10:.2f}"
+            f"length_nm must be a number (nm), got {length_nm!r}"
+        ) from None
+    ny = round(length * 10 / (2 * _ROW_A)) if math.isfinite(length) else 0
+    if ny < ny_min:
+        raise ValueError(
+            f"length_nm={length_nm!r} nm is too small: it leaves ribbons shorter than "
+            f"1 nm next to a {(m * _ROW_A + CC_BOND_A) / 10:.3f} nm pore; it must "
+            f"be >= {length_min_nm:.3f}"
         )
+    ly = 2 * ny * _ROW_A
     n_gal = len(spacings)
     z_sheets = np.concatenate([[0.0], np.cumsum(np.array(spacings) * 10.0)])
     c = z_sheets[-1] + GRAPHENE_SPACING_AB
@@ -610,7 +673,9 @@ def closed_pore(
     One pore per cell between walls of ``wall_sheets`` AB-stacked sheets; see
     :func:`pore_assembly` for the parameters.  ``info["host"] = "closed_pore"``.
     The default in-plane cell (0.98 x 1.70 nm, 64 C per sheet) takes close-packed
-    planes of all five metals with <= 5.6 % strain (Na 1.3 %, 14 Na per layer).
+    Na (1.3 %, 14 Na per layer) and Rb (1.2 %) planes within the 2 % strain that
+    :func:`fill_pore` allows by default; Li and K need ``size=(5, 5)`` (1.1 %,
+    0.2 %), Cs ``size=(8, 8)`` (1.3 %), all five ``size=(10, 10)``.
     """
     atoms = pore_assembly([width_nm], wall_sheets, size, vacancies, seed)
     atoms.info.update(host="closed_pore", width_nm=atoms.info["widths_nm"][0])
@@ -618,9 +683,18 @@ def closed_pore(
 
 
 # --------------------------------------------------------------------------- regions
+def sheet_mask(atoms: Atoms, sheet: int) -> np.ndarray:
+    """Carbon atoms of sheet ``sheet`` (tag ``100 + sheet``; never metal atoms).
+
+    The role comes from the element (:func:`~alkali_layers.geometry.metal_mask`),
+    the sheet from the tag, so a metal atom whose tag happens to fall in the sheet
+    range is not taken for carbon.
+    """
+    return (atoms.get_tags() == TAG_SHEET + sheet) & ~metal_mask(atoms)
+
+
 def _sheet_z(atoms: Atoms, sheet: int) -> float:
-    tags = atoms.get_tags()
-    z = atoms.positions[tags == TAG_SHEET + sheet, 2]
+    z = atoms.positions[sheet_mask(atoms, sheet), 2]
     if not len(z):
         raise ValueError(f"the model has no sheet {sheet}")
     return float(z.mean())
@@ -668,44 +742,110 @@ def pore_bounds_A(atoms: Atoms, pore_index: int = 0) -> dict:
 
 
 # --------------------------------------------------------------------------- filling
-def _plane_lattice(
-    lengths_xy: np.ndarray, nn: float, max_strain: float = 0.15
-) -> tuple[np.ndarray, float, np.ndarray]:
-    """Close-packed plane fitted to a periodic rectangular cell.
+@dataclass(frozen=True)
+class PlaneStrain:
+    """In-plane strain of the metal planes that fill a pore (fractions, signed).
 
-    Searches supercells ``(U, V)`` of the triangular lattice of spacing ``nn`` whose
-    lengths are within ``max_strain`` of the cell lengths and maps them onto the
-    cell (rotation allowed); the strain is the largest deviation of the singular
-    values of that map from 1 (it includes shear).  Ties go to fewer atoms.
-
-    Returns
-    -------
-    (points, strain, plane_basis)
-        Points of one plane (A), the strain (fraction), and the mapped primitive
-        vectors of the plane (rows, A; for stacking shifts).
+    Attributes
+    ----------
+    x, y : float
+        Change of the metal-metal spacing along the cell's x axis (zigzag; along the
+        rows of a wedge-pore layer) and y axis (armchair; across the rows).
+    principal : tuple of float
+        Principal strains (singular values of the map from the bulk plane, minus
+        one); every in-plane direction lies between them, shear included.
+    rows : int or None
+        Rows per layer in a wedge pore (None for a periodic plane).
+    per_row : int or None
+        Atoms per row in a wedge pore (None for a periodic plane).
     """
-    basis = nn * np.array([[1.0, 0.0], [0.5, math.sqrt(3.0) / 2.0]])
+
+    x: float
+    y: float
+    principal: tuple[float, float]
+    rows: int | None = None
+    per_row: int | None = None
+
+    @property
+    def max(self) -> float:
+        """Largest strain magnitude over all in-plane directions."""
+        return max(abs(p) for p in self.principal)
+
+    def info(self) -> dict:
+        """The ``atoms.info`` entries (percent, 3 decimals)."""
+        out = dict(
+            metal_strain_pct=round(100 * self.max, 3),
+            metal_strain_x_pct=round(100 * self.x, 3),
+            metal_strain_y_pct=round(100 * self.y, 3),
+            metal_strain_principal_pct=[round(100 * p, 3) for p in self.principal],
+        )
+        if self.rows is not None:
+            out.update(metal_rows=self.rows, metal_atoms_per_row=self.per_row)
+        return out
+
+
+def _plane_basis(nn: float) -> np.ndarray:
+    return nn * np.array([[1.0, 0.0], [0.5, math.sqrt(3.0) / 2.0]])
+
+
+def _plane_fit(
+    lengths_xy: np.ndarray, nn: float, tol: float
+) -> tuple[tuple, np.ndarray, np.ndarray] | None:
+    """Least-strained supercell ``(U, V)`` of a close-packed plane for the cell.
+
+    Only lattice vectors within ``tol`` of the cell lengths are tried.  Returns
+    ``(key, matrix, f)`` with ``key = (strain, det, U, V)`` (strain rounded to 1e-6;
+    ties go to fewer atoms) and ``f`` the map from the bulk plane onto the cell
+    (row vectors: ``x_cell = x_bulk @ f``), or None if no pair qualifies.
+    """
+    basis = _plane_basis(nn)
     limit = int(max(lengths_xy) / nn * 1.2) + 2
     grid = np.array(
         [(p, q) for p in range(-limit, limit + 1) for q in range(-limit, limit + 1)]
     )
     length = np.linalg.norm(grid @ basis, axis=1)
     target = np.diag(lengths_xy)
+    cand_u = grid[np.abs(length / lengths_xy[0] - 1) <= tol]
+    cand_v = grid[np.abs(length / lengths_xy[1] - 1) <= tol]
+    best = None
+    for u in cand_u:
+        matrix = np.empty((len(cand_v), 2, 2), dtype=grid.dtype)
+        matrix[:, 0], matrix[:, 1] = u, cand_v
+        det = np.rint(np.linalg.det(matrix)).astype(int)
+        ok = det > 0
+        if not ok.any():
+            continue
+        matrix, det = matrix[ok], det[ok]
+        f = np.linalg.solve(matrix @ basis, np.broadcast_to(target, matrix.shape))
+        sv = np.linalg.svd(f, compute_uv=False)
+        strain = np.round(np.max(np.abs(sv - 1), axis=1), 6)
+        k = np.lexsort((matrix[:, 1, 1], matrix[:, 1, 0], det, strain))[0]
+        key = (float(strain[k]), int(det[k]), tuple(u), tuple(matrix[k, 1]))
+        if best is None or key < best[0]:
+            best = (key, matrix[k], f[k])
+    return best
+
+
+def _plane_lattice(
+    lengths_xy: np.ndarray, nn: float, max_strain: float = 0.15
+) -> tuple[np.ndarray, PlaneStrain, np.ndarray]:
+    """Close-packed plane fitted to a periodic rectangular cell.
+
+    Searches supercells ``(U, V)`` of the triangular lattice of spacing ``nn`` whose
+    lengths are within ``max_strain`` of the cell lengths (then within 50 %) and
+    maps them onto the cell (rotation allowed); the strain is the largest deviation
+    of the singular values of that map from 1 (it includes shear).  Ties go to
+    fewer atoms.  The strain is not bounded here (see :func:`fill_pore`).
+
+    Returns
+    -------
+    (points, strain, plane_basis)
+        Points of one plane (A), the :class:`PlaneStrain`, and the mapped primitive
+        vectors of the plane (rows, A; for stacking shifts).
+    """
     best = None
     for tol in (max_strain, 0.5):
-        cand_u = grid[np.abs(length / lengths_xy[0] - 1) <= tol]
-        cand_v = grid[np.abs(length / lengths_xy[1] - 1) <= tol]
-        for u in cand_u:
-            for v in cand_v:
-                matrix = np.array([u, v])
-                det = int(round(np.linalg.det(matrix)))
-                if det <= 0:
-                    continue
-                f = np.linalg.solve(matrix @ basis, target)
-                strain = float(np.max(np.abs(np.linalg.svd(f, compute_uv=False) - 1)))
-                key = (round(strain, 6), det, tuple(u), tuple(v))
-                if best is None or key < best[0]:
-                    best = (key, matrix, f)
+        best = _plane_fit(lengths_xy, nn, tol)
         if best is not None:
             break
     if best is None:
@@ -713,9 +853,23 @@ def _plane_lattice(
             f"the cell ({lengths_xy[0]:.2f} x {lengths_xy[1]:.2f} A) is too small for "
             f"a metal plane of spacing {nn:.2f} A"
         )
-    key, matrix, f = best
+    _key, matrix, f = best
+    basis = _plane_basis(nn)
     points = integer_points_in_supercell(matrix) @ basis @ f
-    return np.mod(points, lengths_xy), float(key[0]), basis @ f
+    return np.mod(points, lengths_xy), _map_strain(f), basis @ f
+
+
+def _map_strain(f: np.ndarray) -> PlaneStrain:
+    """:class:`PlaneStrain` of the map ``x_cell = x_bulk @ f``."""
+    sv = np.linalg.svd(f, compute_uv=False)
+    inverse = np.linalg.inv(f)
+    # a bulk segment that ends up along axis i had the direction of row i of f^-1
+    along = 1.0 / np.linalg.norm(inverse, axis=1) - 1.0
+    return PlaneStrain(
+        x=float(along[0]),
+        y=float(along[1]),
+        principal=(float(sv[0] - 1.0), float(sv[1] - 1.0)),
+    )
 
 
 def _layer_shift(k: int, packing: str, plane_basis: np.ndarray) -> np.ndarray:
@@ -724,10 +878,24 @@ def _layer_shift(k: int, packing: str, plane_basis: np.ndarray) -> np.ndarray:
     return (k % period) * plane_basis.sum(axis=0) / 3.0
 
 
+def _row_spacing(nn: float) -> float:
+    """Spacing of close-packed rows (A): ``sqrt(3) / 2`` x the nearest neighbours."""
+    return nn * math.sqrt(3.0) / 2.0
+
+
 def _lattice_layers(
     atoms: Atoms, metal: str, pore_index: int, packing: str, n_layers: int, mode: str
-) -> tuple[list[np.ndarray], float]:
-    """Positions of each metal layer that fills the pore (before picking n_atoms)."""
+) -> tuple[list[np.ndarray], PlaneStrain]:
+    """Positions of each metal layer that fills the pore (before picking n_atoms).
+
+    In a closed pore the layers are the least-strained close-packed planes that are
+    periodic in the cell.  In a wedge pore each layer is a set of rows along x
+    between the edge surfaces: ``round(L_x / nn)`` atoms per row (the only strain,
+    along the rows) and rows at the bulk row spacing, centred between the edges
+    (as many as fit at the metal-carbon contact distance from them).  The strain is
+    returned, never bounded here: :func:`fill_pore` bounds it, the site search
+    (:mod:`alkali_layers.builders.sites`) only takes starting positions from it.
+    """
     data = metal_data(metal)
     bounds = pore_bounds_A(atoms, pore_index)
     contact = data.metal_carbon_distance_A
@@ -745,19 +913,27 @@ def _lattice_layers(
             else list(np.linspace(bottom, top, n_layers))
         )
     lengths = np.diag(atoms.cell.array)[:2]
-    plane, strain, plane_basis = _plane_lattice(lengths, nn)
+    if bounds["lateral"] is None:
+        plane, strain, plane_basis = _plane_lattice(lengths, nn)
+    else:
+        y_lo, y_hi = bounds["lateral"]
+        clear = contact + (CH_BOND_A if bounds["terminated"] else 0.0)
+        lo, hi = y_lo + clear, y_hi - clear
+        if hi < lo:
+            lo = hi = 0.5 * (y_lo + y_hi)
+        row = _row_spacing(nn)
+        rows = max(1, int(math.floor((hi - lo) / row)) + 1)
+        ys = 0.5 * (lo + hi) + (np.arange(rows) - 0.5 * (rows - 1)) * row
+        n_x = max(1, round(lengths[0] / nn))
+        along = lengths[0] / n_x / nn - 1.0
+        strain = PlaneStrain(
+            x=along, y=0.0, principal=(along, 0.0), rows=rows, per_row=n_x
+        )
     layers = []
     for k, z in enumerate(zs):
-        xy = np.mod(plane + _layer_shift(k, packing, plane_basis), lengths)
-        if bounds["lateral"] is not None:
-            y_lo, y_hi = bounds["lateral"]
-            clear = contact + (CH_BOND_A if bounds["terminated"] else 0.0)
-            lo, hi = y_lo + clear, y_hi - clear
-            if hi < lo:
-                lo = hi = 0.5 * (y_lo + y_hi)
-            rows = max(1, int(math.floor((hi - lo) / (nn * math.sqrt(3) / 2))) + 1)
-            ys = np.linspace(lo, hi, rows) if rows > 1 else np.array([0.5 * (lo + hi)])
-            n_x = max(1, round(lengths[0] / nn))
+        if bounds["lateral"] is None:
+            xy = np.mod(plane + _layer_shift(k, packing, plane_basis), lengths)
+        else:
             xs = (np.arange(n_x) + 0.5 * (k % 2)) * lengths[0] / n_x
             xy = np.array(
                 [
@@ -767,9 +943,110 @@ def _lattice_layers(
                 ]
             )
             xy[:, 0] = np.mod(xy[:, 0], lengths[0])
-            strain = abs(lengths[0] / n_x / nn - 1)
         layers.append(np.column_stack([xy, np.full(len(xy), z)]))
     return layers, strain
+
+
+def _check_max_strain(max_strain) -> float:
+    try:
+        value = float(max_strain)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(max_strain, bool) or not 0 < value < 0.5:
+        raise ValueError(
+            f"max_strain must be a fraction in (0, 0.5), got {max_strain!r}"
+        )
+    return value
+
+
+def _fits_periodic(
+    lengths_xy: np.ndarray, nn: float, max_strain: float
+) -> float | None:
+    """Strain of the least-strained plane if it is <= ``max_strain``, else None."""
+    # the supercell holds det atoms: det * area_per_atom = cell area / (s1 s2)
+    det_ideal = lengths_xy[0] * lengths_xy[1] / (math.sqrt(3.0) / 2.0 * nn**2)
+    lo = math.ceil(det_ideal / (1 + max_strain) ** 2 - 1e-9)
+    if lo > det_ideal / (1 - max_strain) ** 2 + 1e-9:
+        return None
+    best = _plane_fit(lengths_xy, nn, max_strain / (1 - max_strain) + 1e-6)
+    if best is None or best[0][0] > max_strain + 1e-9:
+        return None
+    return best[0][0]
+
+
+def _periodic_size_hint(
+    lengths_xy: np.ndarray, nn: float, max_strain: float
+) -> tuple[tuple[int, int], float] | None:
+    """Smallest ``size`` (rectangular graphene cells) >= the current one that fits."""
+    per_cell = np.array([GRAPHENE_A, 2 * _ROW_A])
+    nx, ny = (max(1, round(v)) for v in lengths_xy / per_cell)
+    scale = lengths_xy / (np.array([nx, ny]) * per_cell)  # relaxed cells
+    sizes = [
+        (a, b)
+        for a in range(nx, nx + 25)
+        for b in range(ny, ny + 15)
+        if (a, b) != (nx, ny)
+    ]
+    sizes.sort(
+        key=lambda t: (t[0] * t[1], abs(t[0] * per_cell[0] - t[1] * per_cell[1]))
+    )
+    for a, b in sizes:
+        strain = _fits_periodic(np.array([a, b]) * per_cell * scale, nn, max_strain)
+        if strain is not None:
+            return (a, b), strain
+    return None
+
+
+def _row_size_hint(
+    length_x: float, nn: float, max_strain: float
+) -> tuple[int, int, float] | None:
+    """Smallest period (graphene cells along x) >= the current one for the rows."""
+    cells = max(1, round(length_x / GRAPHENE_A))
+    per_cell = length_x / cells
+    for c in range(cells, cells + 200):
+        n = max(1, round(c * per_cell / nn))
+        strain = c * per_cell / n / nn - 1.0
+        if abs(strain) <= max_strain + 1e-9:
+            return c, n, strain
+    return None
+
+
+def _strain_error(
+    pore: Atoms, metal: str, strain: PlaneStrain, max_strain: float
+) -> ValueError:
+    """The ``ValueError`` of a too-strained filling, saying which size would fit."""
+    nn = metal_data(metal).close_packed_nn_A
+    lengths = np.diag(pore.cell.array)[:2]
+    head = (
+        f"{metal} planes would be strained by {100 * strain.max:.2f} % in this pore "
+        f"(along x {100 * strain.x:+.2f} %, along y {100 * strain.y:+.2f} %), more "
+        f"than max_strain = {100 * max_strain:.2f} %"
+    )
+    tail = "; or pass a larger max_strain"
+    if strain.rows is not None:
+        hint = _row_size_hint(float(lengths[0]), nn, max_strain)
+        head += (
+            f": {strain.per_row} atom(s) per {lengths[0]:.3f} A row along x "
+            f"(bulk spacing {nn:.3f} A)"
+        )
+        if hint is None:
+            return ValueError(head + tail.replace("; or", "; "))
+        cells, n, s = hint
+        return ValueError(
+            f"{head}. A period of {cells} graphene cells along x takes {n} atoms per "
+            f"row at {100 * s:+.2f} %: wedge_pore(periodic_cells={cells}){tail}"
+        )
+    host = pore.info.get("host")
+    maker = host if host in ("closed_pore", "pore_assembly") else "the builder"
+    head += f" (cell {lengths[0] / 10:.3f} x {lengths[1] / 10:.3f} nm)"
+    hint = _periodic_size_hint(lengths, nn, max_strain)
+    if hint is None:
+        return ValueError(f"{head}: no nearby in-plane size fits{tail}")
+    (a, b), s = hint
+    return ValueError(
+        f"{head}. The smallest in-plane size that fits is size=({a}, {b}) "
+        f"({100 * s:.2f} %): {maker}(..., size=({a}, {b})){tail}"
+    )
 
 
 def fill_pore(
@@ -780,6 +1057,7 @@ def fill_pore(
     mode: str = "plate",
     packing: str = "fcc",
     pore_index: int = 0,
+    max_strain: float = DEFAULT_MAX_STRAIN,
 ) -> Atoms:
     """A copy of ``pore`` with metal in one of its pores.
 
@@ -807,19 +1085,30 @@ def fill_pore(
         Stacking of the layers (ABC or AB).
     pore_index : int
         Which pore of a multi-pore model.
+    max_strain : float
+        Largest in-plane strain (fraction) of the metal planes in any direction:
+        along and across the rows, shear included (the largest principal strain).
+        The default is the bilayer builders' 2 %.  A cell that needs more raises
+        ``ValueError`` naming the in-plane ``size`` (closed pores, assemblies) or
+        the ``periodic_cells`` and atoms per row (wedge pores) that fit.
 
     Returns
     -------
     ase.Atoms
         Metal tags ``11 + layer``; ``info`` gains metal, mode, n_layers,
-        ``n_metal`` and ``metal_strain_pct`` (in-plane strain needed to make the
-        planes periodic in the cell).
+        ``n_metal``, ``metal_max_strain_pct`` (the bound) and the in-plane strain
+        of the metal planes (signed, %): ``metal_strain_pct`` (largest magnitude
+        over all directions), ``metal_strain_x_pct`` (along x, the rows of a wedge
+        pore), ``metal_strain_y_pct`` (along y, across the rows) and
+        ``metal_strain_principal_pct``; wedge pores add ``metal_rows`` and
+        ``metal_atoms_per_row``.
     """
     check_metal(metal)
     if mode not in FILL_MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(FILL_MODES)}")
     if packing not in ("fcc", "hcp"):
         raise ValueError(f"unknown packing {packing!r}; allowed: fcc, hcp")
+    max_strain = _check_max_strain(max_strain)
     fit = max_layers(pore, metal, packing, pore_index)
     if n_layers is None:
         n_layers = max(fit, 1)
@@ -836,6 +1125,8 @@ def fill_pore(
             )
         check_layers_fit(width, metal, n_layers, packing)
     layers, strain = _lattice_layers(pore, metal, pore_index, packing, n_layers, mode)
+    if strain.max > max_strain + 1e-9:
+        raise _strain_error(pore, metal, strain, max_strain)
     points = np.vstack(layers)
     layer_of = np.concatenate([np.full(len(p), k) for k, p in enumerate(layers)])
     total = len(points)
@@ -858,15 +1149,15 @@ def fill_pore(
     )
     out += metal_atoms
     out.wrap()
-    n_metal = out.get_chemical_symbols().count(metal)
     out.info.update(
         metal=metal,
         mode=mode,
         packing=packing,
         n_layers=int(n_layers),
-        n_metal=int(n_metal),
+        n_metal=int(metal_mask(out).sum()),
         pore_index=int(pore_index),
-        metal_strain_pct=round(100 * strain, 3),
+        metal_max_strain_pct=round(100 * max_strain, 3),
+        **strain.info(),
     )
     check_distances(out, what=f"{metal} in pore")
     return out

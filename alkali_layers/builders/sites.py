@@ -36,6 +36,7 @@ from ase.neighborlist import neighbor_list
 from scipy.spatial import cKDTree
 
 from ..elements import check_metal, metal_data
+from ..geometry import metal_mask
 from .pores import (
     CC_BOND_A,
     CH_BOND_A,
@@ -44,6 +45,7 @@ from .pores import (
     layers_in_width,
     pore_bounds_A,
     pore_slit_width_nm,
+    sheet_mask,
 )
 
 SITE_KINDS: tuple[str, ...] = ("edge", "vacancy", "interlayer", "pore")
@@ -158,8 +160,7 @@ def enumerate_sites(
         raw += _interlayer_sites(atoms, metal)
     if "pore" in kinds:
         raw += _pore_sites(atoms, metal)
-    symbols = np.array(atoms.get_chemical_symbols())
-    is_metal = symbols == metal
+    is_metal = metal_mask(atoms)  # every alkali atom already there, by element
     host_tree = _tree(atoms.positions[~is_metal], lengths)
     metal_tree = _tree(atoms.positions[is_metal], lengths)
     out: list[Site] = []
@@ -226,11 +227,11 @@ def _vacancy_sites(atoms: Atoms, contact: float) -> list[Site]:
 
 def _gallery_pairs(atoms: Atoms) -> list[tuple[int, int, float, float]]:
     """(sheet_lo, sheet_hi, z_lo, z_hi) of consecutive sheets (periodic wrap)."""
-    tags = atoms.get_tags()
+    tags = atoms.get_tags()[~metal_mask(atoms)]
     sheets = sorted(
         {int(t) - TAG_SHEET for t in tags if TAG_SHEET <= t < TAG_SHEET + 100}
     )
-    z = {k: float(atoms.positions[tags == TAG_SHEET + k, 2].mean()) for k in sheets}
+    z = {k: float(atoms.positions[sheet_mask(atoms, k), 2].mean()) for k in sheets}
     order = sorted(sheets, key=lambda k: z[k])
     c = float(atoms.cell[2, 2])
     out = []
@@ -254,13 +255,12 @@ def _interlayer_sites(atoms: Atoms, metal: str) -> list[Site]:
         for i, p in enumerate(atoms.info["pores"])
         if p.get("kind") == "wedge"
     ]
-    tags = atoms.get_tags()
     out = []
     for lo, hi, z_lo, z_hi in _gallery_pairs(atoms):
         gap = z_hi - z_lo
         if (lo, hi) in slit_pairs or gap < 0.9 * data.gic_interlayer_A:
             continue
-        centres = _hexagon_centres(atoms, tags == TAG_SHEET + lo)
+        centres = _hexagon_centres(atoms, sheet_mask(atoms, lo))
         for b in wedge:
             y_lo, y_hi = b["lateral"]
             centres = centres[(centres[:, 1] < y_lo) | (centres[:, 1] > y_hi)]
@@ -281,6 +281,8 @@ def _interlayer_sites(atoms: Atoms, metal: str) -> list[Site]:
 
 
 def _pore_sites(atoms: Atoms, metal: str) -> list[Site]:
+    # candidate starting positions: the strain of the lattice is not bounded here
+    # (unlike fill_pore); the relaxation of each candidate removes it
     out = []
     for i in range(len(atoms.info["pores"])):
         n = max(1, layers_in_width(pore_slit_width_nm(atoms, i), metal))

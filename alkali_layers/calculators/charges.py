@@ -1,8 +1,8 @@
 """Charge transfer: Bader charges and plane-averaged density differences (GPAW).
 
-Two methods, as in the multilayer-alkali literature (SCIENCE.md section 5); they
-differ instructively (Bader partitions space geometrically, the density difference
-only counts charge that moved):
+Two methods, as in the multilayer-alkali literature (docs/science.md,
+"Charge transfer"); they differ instructively (Bader partitions space geometrically,
+the density difference only counts charge that moved):
 
 * **Bader** on the all-electron density (``get_all_electron_density``, grid
   refinement 2 by default).  Partitioning by ``pybader`` (a maintained, numba-compiled
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
-from ..geometry import TAG_BOTTOM_SHEET, TAG_METAL_FIRST_LAYER, TAG_TOP_SHEET
+from ..geometry import TAG_BOTTOM_SHEET, TAG_TOP_SHEET, metal_mask
 from .dft import GPAWSettings, gpaw_calculator, with_scf_retry
 from .energetics import model_metal
 
@@ -209,7 +209,7 @@ def part_summary(atoms: Atoms, net_charges_e) -> dict:
     tags = atoms.get_tags()
     symbols = np.array(atoms.get_chemical_symbols())
     out: dict = {"layers": [], "sheets": {}}
-    metal_tags = sorted(t for t in set(tags) if t >= TAG_METAL_FIRST_LAYER)
+    metal_tags = sorted(set(tags[metal_mask(atoms)].tolist()))
     for i, t in enumerate(metal_tags):
         sel = tags == t
         outer = i in (0, len(metal_tags) - 1)
@@ -330,20 +330,15 @@ def density_difference(
     drho = plane_average(drho3d, cell)
     tags = atoms.get_tags()
     zpos = atoms.positions[:, 2] % cell[2, 2]
-    metal_planes = [
-        float(zpos[tags == t].mean())
-        for t in sorted(set(tags))
-        if t >= TAG_METAL_FIRST_LAYER
-    ]
+    layer_tags = sorted(set(tags[metal_mask(atoms)].tolist()))
+    metal_planes = [float(zpos[tags == t].mean()) for t in layer_tags]
     carbon_planes = [
         float(zpos[tags == t].mean())
         for t in (TAG_BOTTOM_SHEET, TAG_TOP_SHEET)
         if (tags == t).any()
     ]
     dq = [depletion_around(z, drho, z0) for z0 in metal_planes]
-    counts = [
-        int((tags == t).sum()) for t in sorted(set(tags)) if t >= TAG_METAL_FIRST_LAYER
-    ]
+    counts = [int((tags == t).sum()) for t in layer_tags]
     if cube_dir is not None:
         from ase.io import write
 

@@ -10,9 +10,9 @@ and every point is compared with the most accurate one (highest cutoff and densi
 ``dE_meV_per_atom`` = change of the total energy per atom, ``dEf_meV`` = change of the
 formation energy per metal atom (meV).  The formation energy uses the bcc metal and
 the pristine primitive host of the model at the same cutoff, at fixed geometries
-(SCIENCE.md section 3); the references use at least the reference k-point density
-(their own k convergence is scanned on the bcc metal itself), so the k scan measures
-the model's own k-point error.
+(docs/science.md, "Energies"); the references use at least the reference k-point
+density (their own k convergence is scanned on the bcc metal itself), so the k scan
+measures the model's own k-point error.
 """
 
 from __future__ import annotations

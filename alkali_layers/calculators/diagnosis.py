@@ -37,6 +37,7 @@ from ase.build import bulk
 from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
+from ..jsonio import write_json_atomic
 from ..provenance import provenance
 from ..settings import stable_hash, structure_hash
 from .dft import (
@@ -45,7 +46,7 @@ from .dft import (
     gpaw_calculator,
     with_scf_retry,
 )
-from .validation import PUBLISHED_FORMATION_EV, write_json_atomic
+from .validation import PUBLISHED_FORMATION_EV
 
 ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
 #: the ensemble size of BEEF-vdW error estimates
@@ -158,6 +159,21 @@ def factors(geometry: dict, c_exp_A: float | None) -> list[Factor]:
             metals=("Li",),
         ),
         Factor(
+            "plane-wave cutoff 600 -> 800 eV (all three)",
+            settings={r: {"ecut_eV": 800.0} for r in ROLES},
+            group="cutoff",
+        ),
+        Factor(
+            "Li 1s in valence at 800 eV (compare with the 800 eV row)",
+            settings={
+                "compound": {"setups": "li-sc", "ecut_eV": 800.0},
+                "graphite": {"ecut_eV": 800.0},
+                "metal": {"setups": "li-sc", "ecut_eV": 800.0},
+            },
+            group="cutoff",
+            metals=("Li",),
+        ),
+        Factor(
             "smearing FD 0.1 -> 0.05 eV",
             settings={r: {"smearing_eV": 0.05} for r in ROLES},
             group="smearing",
@@ -207,7 +223,35 @@ def factors(geometry: dict, c_exp_A: float | None) -> list[Factor]:
             structure={"compound": _scaled_in_plane(1.005)},
             group="compound structure",
         ),
+        Factor(
+            "compound in-plane a +1.0 % (2.46 -> 2.485 A, LiC6 measured: 2.485)",
+            structure={"compound": _scaled_in_plane(1.010)},
+            group="compound structure",
+        ),
+        Factor(
+            "graphite in-plane a +0.5 % (alone)",
+            structure={"graphite": _scaled_in_plane(1.005)},
+            group="compound structure",
+        ),
     ]
+    for pct in (0.5, 1.0, 1.5):
+        scale = _scaled_in_plane(1 + pct / 100)
+        rows.append(
+            Factor(
+                f"compound and graphite in-plane a +{pct:.1f} %",
+                structure={"compound": scale, "graphite": scale},
+                group="compound structure",
+            )
+        )
+    rows.append(
+        Factor(
+            "combined: Li 1s in valence and compound in-plane a +1.0 %",
+            settings={"compound": {"setups": "li-sc"}, "metal": {"setups": "li-sc"}},
+            structure={"compound": _scaled_in_plane(1.010)},
+            group="combined",
+            metals=("Li",),
+        )
+    )
     if c_exp_A is not None:
         rows.append(
             Factor(
@@ -325,8 +369,8 @@ def diagnose(
     base : GPAWSettings
         The baseline settings (PBE + D3(BJ), the validation's "final" preset).
     only_groups : tuple of str
-        Compute only these groups of rows (all when empty); the others are
-        left out of this run's result.
+        Compute only these groups of rows (all when empty); rows of other groups
+        already stored in ``diagnosis-<formula>.json`` are kept.
     """
     out_dir = Path(out_dir)
     sp = SinglePoints(out_dir / "diagnosis")
@@ -388,6 +432,13 @@ def diagnose(
             row["ensemble_std_eV"] = float(np.std(ensemble))
         rows.append(row)
         parprint(f"    E_f {ef:+.3f} eV, Delta {row['delta_meV']:+.0f} meV", flush=True)
+    stored = out_dir / f"diagnosis-{formula}.json"
+    if only_groups and stored.exists():  # keep the rows of the other groups
+        names = {row["factor"] for row in rows}
+        earlier = json.loads(stored.read_text()).get("rows", [])
+        rows = [r for r in earlier if r["factor"] not in names] + rows
+        order = [f.name for f in factors(geometry, C_EXPERIMENT_A.get(formula))]
+        rows.sort(key=lambda r: order.index(r["factor"]) if r["factor"] in order else 0)
     result = {
         "metal": metal,
         "formula": formula,

@@ -1,9 +1,10 @@
 """Formation energies of intercalated models (relaxation + references).
 
-Convention (SCIENCE.md section 3): ``E_f = [E(host + n M) - E(host) - n mu_M] / n`` in
-eV per metal atom, with ``mu_M`` the relaxed bcc metal and ``E(host)`` the relaxed
-pristine host of the same stacking in the same supercell (evaluated as
-``n_C x`` the energy per carbon of the primitive host; see
+Convention (docs/science.md, "Energies"):
+``E_f = [E(host + n M) - E(host) - n mu_M] / n`` in eV per metal atom, with ``mu_M``
+the relaxed bcc metal and ``E(host)`` the relaxed pristine host of the same stacking
+in the same supercell (evaluated as ``n_C x`` the energy per carbon of the primitive
+host; see
 :mod:`alkali_layers.calculators.references`).  Negative = stable against bulk metal
 plus the empty host.
 """

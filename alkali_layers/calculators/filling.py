@@ -31,7 +31,13 @@ Stops at ``n_max`` metal atoms, when no free site is left, or after
 Long fillings resume: the result written after every step
 (:meth:`FillingResult.write`, JSON + ``.traj``) holds the relaxed structures and the
 state of the random generator, and ``sequential_filling(..., resume=path)``
-continues from its last step exactly as the uninterrupted run would have.
+continues from its last step exactly as the uninterrupted run would have.  The
+checkpoint names its pore by a structure hash
+(:func:`~alkali_layers.settings.structure_hash` of the empty pore), so a filling
+resumes only into the very same pore (not another one of the same formula), and
+the JSON records the frame count and sha256 of its ``.traj``: the pair is written as
+one unit (trajectory first, JSON last, both renamed from temporary files) and a torn
+pair (interrupted between the two renames) is refused when read.
 
 The engine is injected: an ASE calculator, or a factory called once with no
 arguments (so tests can pass a cheap toy calculator).  ``mu_M`` (the relaxed bcc
@@ -43,9 +49,11 @@ candidate that fails them is dropped with its reason.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -53,11 +61,13 @@ from pathlib import Path
 
 import numpy as np
 from ase import Atoms
+from ase.geometry import get_distances
 
 from ..builders.pores import FILL_MODES
 from ..builders.sites import SITE_KINDS, Site, enumerate_sites
 from ..elements import check_metal, metal_data
-from ..geometry import TAG_METAL_FIRST_LAYER
+from ..geometry import TAG_METAL_FIRST_LAYER, metal_mask
+from ..settings import structure_hash
 from .guards import ModelFailure
 from .references import ReferenceEnergies
 from .relax import RelaxResult, RelaxSettings, relax
@@ -199,6 +209,9 @@ class FillingResult:
     wall_s: float = 0.0
     #: state of the seeded generator after the last step (for resuming)
     rng_state: dict | None = field(default=None, repr=False)
+    #: :func:`~alkali_layers.settings.structure_hash` of the empty pore that was
+    #: filled (None in results written before it was recorded: unverified)
+    pore_hash: str | None = None
 
     @property
     def n_metal(self) -> list[int]:
@@ -235,11 +248,19 @@ class FillingResult:
             wall_s=self.wall_s,
             steps=[asdict(s) for s in self.steps],
             rng_state=self.rng_state,
+            pore_hash=self.pore_hash,
         )
 
     @classmethod
     def read(cls, path) -> FillingResult:
-        """Read a result written by :meth:`write` (JSON and, if present, ``.traj``)."""
+        """Read a result written by :meth:`write` (JSON and, if present, ``.traj``).
+
+        When the JSON records its trajectory (``traj_frames``, ``traj_sha256``;
+        written since the pair is written as one unit), the ``.traj`` must be the
+        one it records: a missing or different file (a write interrupted between the
+        trajectory and the JSON, or a file replaced by hand) raises ``ValueError``.
+        Older results (no record) read whatever ``.traj`` lies beside them.
+        """
         from ase.io import read
 
         path = Path(path)
@@ -251,7 +272,14 @@ class FillingResult:
                 d[key] = [tuple(t) for t in d.get(key, [])]
             steps.append(FillingStep(**d))
         traj = path.with_suffix(".traj")
-        structures = read(traj, index=":") if traj.exists() else []
+        frames = data.get("traj_frames")
+        if frames is None:  # written before the pair was recorded: unverified
+            structures = read(traj, index=":") if traj.exists() else []
+        elif frames == 0:
+            structures = []
+        else:
+            _check_trajectory(path, traj, frames, data.get("traj_sha256"))
+            structures = read(traj, index=":")
         return cls(
             metal=data["metal"],
             mu_metal_eV=data["mu_metal_eV"],
@@ -261,30 +289,73 @@ class FillingResult:
             structures=list(structures),
             wall_s=data.get("wall_s", 0.0),
             rng_state=data.get("rng_state"),
+            pore_hash=data.get("pore_hash"),
         )
 
     @staticmethod
     def discard(path) -> None:
-        """Delete a result written by :meth:`write` (JSON and ``.traj``), if there."""
+        """Delete a result written by :meth:`write` (JSON, ``.traj``, temporaries)."""
         path = Path(path)
+        traj = path.with_suffix(".traj")
         path.unlink(missing_ok=True)
-        path.with_suffix(".traj").unlink(missing_ok=True)
+        traj.unlink(missing_ok=True)
+        path.with_name(path.name + ".tmp").unlink(missing_ok=True)
+        traj.with_name(traj.name + ".tmp.traj").unlink(missing_ok=True)
 
     def write(self, path) -> Path:
-        """Write the result as JSON (atomic) and the structures as ``.traj``."""
+        """Write the result as JSON and the structures as ``.traj``, as one unit.
+
+        Both go to temporary names first; the trajectory is renamed into place
+        first and the JSON last, and the JSON records the trajectory's frame count
+        and sha256 (``traj_frames``, ``traj_sha256``).  A job killed between the
+        two renames leaves a new ``.traj`` beside the old JSON, which :meth:`read`
+        detects and refuses.  Returns the JSON path.
+        """
         from ase.io import write
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        data = self.to_dict()
+        data.update(traj_frames=len(self.structures), traj_sha256=None)
+        tmp_traj = None
         if self.structures:
             traj = path.with_suffix(".traj")
             tmp_traj = traj.with_name(traj.name + ".tmp.traj")
-            write(tmp_traj, self.structures)
-            tmp_traj.replace(traj)
+            write(tmp_traj, self.structures, format="traj")
+            data["traj_sha256"] = _file_sha256(tmp_traj)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1, default=_jsonable))
+        tmp.write_text(json.dumps(data, indent=1, default=_jsonable))
+        if tmp_traj is not None:
+            tmp_traj.replace(path.with_suffix(".traj"))
         tmp.replace(path)
         return path
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_trajectory(path: Path, traj: Path, frames: int, sha256: str | None) -> None:
+    """``ValueError`` unless ``traj`` is the trajectory that JSON ``path`` records."""
+    advice = (
+        "the JSON and its .traj do not belong together (a torn pair: a write "
+        "interrupted between the two files, or a file removed or replaced); delete "
+        "both (FillingResult.discard) and start the filling afresh"
+    )
+    if not traj.exists():
+        raise ValueError(
+            f"{path} records a {frames}-frame trajectory {traj.name}, which is "
+            f"missing: {advice}"
+        )
+    if sha256 is not None and _file_sha256(traj) != sha256:
+        raise ValueError(
+            f"{traj} is not the trajectory that {path} records ({frames} frames, "
+            f"sha256 {sha256[:12]}...): {advice}"
+        )
 
 
 def _jsonable(obj):
@@ -365,7 +436,7 @@ def candidate_sets(
     geo = _Geometry(atoms)
     data = metal_data(metal)
     min_sep = 0.9 * data.close_packed_nn_A
-    metal_pos = atoms.positions[np.array(atoms.get_chemical_symbols()) == metal]
+    metal_pos = atoms.positions[metal_mask(atoms)]
     out: list[Candidate] = []
 
     def add(label: str, chosen) -> None:
@@ -472,7 +543,7 @@ def _with_metal(atoms: Atoms, metal: str, cand: Candidate) -> Atoms:
     out += add
     out.wrap()
     out.info["metal"] = metal
-    out.info["n_metal"] = out.get_chemical_symbols().count(metal)
+    out.info["n_metal"] = int(metal_mask(out).sum())
     return out
 
 
@@ -520,7 +591,10 @@ def sequential_filling(
         A partial result of the same filling (same pore, metal and settings, as
         written by a checkpoint): continue after its last step instead of starting
         over.  Its ``mu_metal_eV`` is used.  Raises ``ValueError`` if it belongs to
-        another filling.
+        another filling: another metal or settings, or another pore (by
+        :func:`~alkali_layers.settings.structure_hash` of the empty pore; a result
+        written before the hash was recorded is matched by formula only, with a
+        warning), or if its JSON and ``.traj`` do not belong together.
 
     Returns
     -------
@@ -534,8 +608,9 @@ def sequential_filling(
     say = progress or (lambda _line: None)
     t_start = time.perf_counter()
     rng = np.random.default_rng(settings.seed)
+    pore_hash = structure_hash(pore)
     if resume is not None:
-        result = _resumable(resume, pore, metal, settings)
+        result = _resumable(resume, pore, metal, settings, pore_hash)
         rng.bit_generator.state = result.rng_state
         t_start -= result.wall_s  # wall_s stays the total over all sessions
         say(
@@ -553,6 +628,7 @@ def sequential_filling(
             host_counts=host_counts(pore, metal),
             settings=settings.to_dict(),
             rng_state=rng.bit_generator.state,
+            pore_hash=pore_hash,
         )
         result.steps.append(
             FillingStep(
@@ -687,11 +763,22 @@ def _resumable(
     pore: Atoms,
     metal: str,
     settings: FillingSettings,
+    pore_hash: str | None = None,
 ) -> FillingResult:
-    """Check that a partial result continues this filling; return it."""
+    """Check that a partial result continues this filling; return it.
+
+    The pore must be the same structure (``pore_hash``, the
+    :func:`~alkali_layers.settings.structure_hash` of ``pore``).  A result without
+    a recorded hash (written by an older version) is accepted when the formula of
+    its first structure matches, with a ``UserWarning`` that the pore is unverified.
+    """
     src = str(resume) if not isinstance(resume, FillingResult) else "the result"
     if not isinstance(resume, FillingResult):
-        resume = FillingResult.read(resume)
+        try:
+            resume = FillingResult.read(resume)
+        except ValueError as err:
+            raise ValueError(f"cannot resume the {metal} filling: {err}") from None
+    pore_hash = pore_hash or structure_hash(pore)
 
     def canonical(d: dict) -> str:
         return json.dumps(d, sort_keys=True, default=_jsonable)
@@ -706,10 +793,25 @@ def _resumable(
             f"{len(resume.steps)} steps but {len(resume.structures)} structures "
             "(was the .traj written beside the JSON?)"
         )
+    elif resume.pore_hash is not None:
+        if resume.pore_hash != pore_hash:
+            problems.append(
+                f"another pore (structure hash {resume.pore_hash}, not {pore_hash}; "
+                f"formula {resume.structures[0].get_chemical_formula()}, "
+                f"not {pore.get_chemical_formula()})"
+            )
     elif resume.structures[0].get_chemical_formula() != pore.get_chemical_formula():
         problems.append(
             f"another pore ({resume.structures[0].get_chemical_formula()}, "
             f"not {pore.get_chemical_formula()})"
+        )
+    else:
+        warnings.warn(
+            f"{src} records no structure hash of its pore (written by an older "
+            "version): the pore is identified by formula only "
+            f"({pore.get_chemical_formula()}), unverified",
+            UserWarning,
+            stacklevel=3,
         )
     if resume.rng_state is None:
         problems.append("no random-generator state (written by an older version)")
@@ -721,25 +823,59 @@ def _resumable(
     return resume
 
 
-def same_path(a: FillingResult, b: FillingResult, tol_eV: float = 1e-3) -> bool:
-    """True if two fillings chose the same configurations (sites within 0.5 A)."""
+def same_path(
+    a: FillingResult,
+    b: FillingResult,
+    tol_eV: float = 1e-3,
+    cell=None,
+    pbc=None,
+) -> bool:
+    """True if two fillings chose the same configurations (sites within 0.5 A).
+
+    Sites are compared with the minimum-image convention, so an atom wrapped
+    across the periodic boundary is the same site.  A step whose sites differ
+    still counts as the same if its energies agree within ``tol_eV``.
+
+    Parameters
+    ----------
+    a, b : FillingResult
+    tol_eV : float
+        Energy tolerance (eV) of a step whose sites differ.
+    cell, pbc : optional
+        Cell (3 x 3, A) and periodicity of the sites; default: those of the
+        structure of each step of ``a`` (else ``b``), or of its first structure;
+        without any structure and ``cell``, plain Cartesian distances.
+    """
     if len(a.steps) != len(b.steps):
         return False
-    for sa, sb in zip(a.steps, b.steps, strict=True):
+    for n, (sa, sb) in enumerate(zip(a.steps, b.steps, strict=True)):
         if sa.n_metal != sb.n_metal:
             return False
         pa, pb = (
-            np.array(sa.added_A).reshape(-1, 3),
-            np.array(sb.added_A).reshape(-1, 3),
+            np.array(sa.added_A, dtype=float).reshape(-1, 3),
+            np.array(sb.added_A, dtype=float).reshape(-1, 3),
         )
         if len(pa) != len(pb):
             return False
-        same_sites = not len(pa) or all(
-            np.linalg.norm(pb - p, axis=1).min() < 0.5 for p in pa
-        )
+        same_sites = True
+        if len(pa):
+            step_cell, step_pbc = _step_cell(a, b, n, cell, pbc)
+            d = get_distances(pa, pb, cell=step_cell, pbc=step_pbc)[1]
+            same_sites = bool(np.all(d.min(axis=1) < 0.5))
         if not same_sites and abs(sa.energy_eV - sb.energy_eV) > tol_eV:
             return False
     return True
+
+
+def _step_cell(a: FillingResult, b: FillingResult, n: int, cell, pbc):
+    """Cell and pbc for comparing the sites of step ``n`` (see :func:`same_path`)."""
+    if cell is not None:
+        return np.asarray(cell, dtype=float), (True if pbc is None else pbc)
+    for r in (a, b):
+        if r.structures:
+            atoms = r.structures[n] if len(r.structures) > n else r.structures[0]
+            return atoms.cell.array, atoms.pbc if pbc is None else pbc
+    return None, None
 
 
 __all__ = [

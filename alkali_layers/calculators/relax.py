@@ -30,10 +30,10 @@ from ase.optimize.precon import PreconLBFGS
 
 from ..geometry import (
     DEFAULT_MIN_RATIO,
-    TAG_METAL_FIRST_LAYER,
     TAG_TOP_SHEET,
     CollapseWatch,
     closest_pair,
+    metal_mask,
 )
 from ..settings import stable_hash
 from .guards import (
@@ -116,7 +116,7 @@ def _shift_gallery(atoms: Atoms, delta_A: float) -> Atoms:
     """Copy with metal planes raised by ``delta`` and the top sheet by ``2 delta``."""
     out = atoms.copy()
     tags = out.get_tags()
-    out.positions[tags >= TAG_METAL_FIRST_LAYER, 2] += delta_A
+    out.positions[metal_mask(out), 2] += delta_A
     out.positions[tags == TAG_TOP_SHEET, 2] += 2.0 * delta_A
     return out
 
@@ -138,7 +138,7 @@ def prescan_gallery(
         The shifted copy, the chosen offset (A) and the number of energy evaluations.
     """
     tags = atoms.get_tags()
-    if not (np.any(tags == TAG_TOP_SHEET) and np.any(tags >= TAG_METAL_FIRST_LAYER)):
+    if not (np.any(tags == TAG_TOP_SHEET) and np.any(metal_mask(atoms))):
         return atoms.copy(), 0.0, 0
     energies: dict[float, float] = {}
 

@@ -39,8 +39,8 @@ import numpy as np
 from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
-from ..campaigns.tasks import write_json_atomic
 from ..elements import ALKALI_METALS, METALS
+from ..jsonio import write_json_atomic
 from ..provenance import provenance
 from .dft import GPAWSettings, gpaw_calculator, isolated_atom_energy, with_scf_retry
 from .relax import RelaxSettings

@@ -25,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .tasks import init_worker, run_task_folder, worker_run_folder
+from .tasks import init_worker, mark_submitted, run_task_folder, worker_run_folder
 
 #: Engines whose tasks run as MPI programs (one process per core).
 MPI_ENGINES: tuple[str, ...] = ("gpaw",)
@@ -236,7 +236,6 @@ class MyQueueBackend:
         return f"{cores}:1:{tmax}"  # one process, threads
 
     def run(self, campaign, entries: Sequence) -> None:
-        from .campaign import mark_submitted
 
         if not entries:
             campaign.log("nothing to submit")

@@ -47,7 +47,6 @@ from .tasks import (
     result_outcome,
     settings_data,
     task_folder_name,
-    write_json_atomic,
     write_task_file,
 )
 
@@ -551,11 +550,3 @@ class Campaign:
         table = self.table()
         self.plot()
         return table
-
-
-def mark_submitted(entry: Entry, backend: str, job: str = "") -> None:
-    """Record that ``entry`` was handed to a queue (so it is not submitted twice)."""
-    write_json_atomic(
-        entry.folder / SUBMITTED_FILE,
-        {"backend": backend, "job": job, "time": time.strftime("%F %T")},
-    )

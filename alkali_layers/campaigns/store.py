@@ -89,7 +89,11 @@ class ResultStore:
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = ase.db.connect(str(self.path), append=True)
+        # ASE's own lock file (results.db.lock) is not used: a writer killed with
+        # SIGKILL while holding it left it behind and every later write waited for
+        # ever.  Writes are serialised by :meth:`lock` (an fcntl lock, released by
+        # the kernel when its process dies) and SQLite's own transactions.
+        self.db = ase.db.connect(str(self.path), append=True, use_lock_file=False)
 
     def find(self, task_key: str):
         """The row of ``task_key`` or None."""

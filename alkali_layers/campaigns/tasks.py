@@ -39,6 +39,7 @@ from ..calculators.engines import (
 from ..calculators.guards import ModelFailure
 from ..calculators.relax import RelaxSettings, relax
 from ..geometry import gallery_height
+from ..jsonio import read_json, write_json_atomic
 from ..provenance import provenance as source_provenance
 from ..settings import stable_hash, structure_hash
 
@@ -215,25 +216,6 @@ LOG_FILE = "relax.log"
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w") as fh:
-        json.dump(data, fh, indent=1)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def read_json(path: Path) -> dict | None:
-    """The JSON content of ``path``, or None when it does not exist."""
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        return None
 
 
 def task_folder_name(task: RelaxTask, key: str) -> str:
@@ -424,4 +406,12 @@ def worker_run_folder(folder: str, force: bool = False) -> tuple[str, dict]:
     """Run one task folder in a worker process (engine loaded once per worker)."""
     return folder, run_task_folder(
         Path(folder), force=force, threads=_WORKER.get("threads")
+    )
+
+
+def mark_submitted(entry, backend: str, job: str = "") -> None:
+    """Record that ``entry`` was handed to a queue (so it is not submitted twice)."""
+    write_json_atomic(
+        entry.folder / SUBMITTED_FILE,
+        {"backend": backend, "job": job, "time": time.strftime("%F %T")},
     )

@@ -79,7 +79,7 @@ def test_voltage_profile_rejects_bad_input():
 
 def test_bulk_metal_charge_density():
     # Na at the room-temperature density 0.968 g/cm3: 0.968 x 96485.33 / (3.6 x
-    # 22.990) = 1128 mAh per cm3 of pore (SCIENCE.md section 4)
+    # 22.990) = 1128 mAh per cm3 of pore (docs/science.md, "Capacity")
     assert metal_volumetric_capacity_mAh_cm3("Na", 0.968) == pytest.approx(
         1128.5, abs=0.5
     )
@@ -89,7 +89,8 @@ def test_bulk_metal_charge_density():
 
 
 def test_flash_heated_hard_carbon_worked_example():
-    # SCIENCE.md section 7: true density 2.13 -> 1.49 g/cm3, plateau 204 -> 255 mAh/g
+    # docs/science.md, "Hard-carbon experimental figures":
+    # true density 2.13 -> 1.49 g/cm3, plateau 204 -> 255 mAh/g
     v_low = closed_pore_volume_cm3_g(2.13)  # 1/2.13 - 1/2.26 = 0.0270 cm3/g
     v_high = closed_pore_volume_cm3_g(1.49)  # 1/1.49 - 1/2.26 = 0.2287 cm3/g
     assert v_low == pytest.approx(0.02701, abs=1e-4)

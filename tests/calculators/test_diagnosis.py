@@ -97,6 +97,9 @@ def test_diagnosis_rows_resume_and_table(tmp_path):
     for a, b in zip(again["rows"], result["rows"], strict=True):
         assert a["formation_eV"] == pytest.approx(b["formation_eV"], abs=1e-9)
     assert sorted((tmp_path / "diagnosis").glob("*.json")) == stored
+    # a run of one group keeps the stored rows of the others (nothing is dropped)
+    one = diagnose("Li", "LiC6", GEOMETRY, tmp_path, TINY, only_groups=("dispersion",))
+    assert [r["factor"] for r in one["rows"]] == [r["factor"] for r in result["rows"]]
     write_diagnosis_table([result], tmp_path / "diagnosis.md")
     text = (tmp_path / "diagnosis.md").read_text()
     assert "no dispersion (plain PBE)" in text and "LiC6" in text

@@ -1,19 +1,27 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.calculators.calculator import Calculator, all_changes
 from ase.neighborlist import neighbor_list
 
 from alkali_layers.builders import closed_pore, wedge_pore
 from alkali_layers.builders.sites import enumerate_sites
 from alkali_layers.calculators.filling import (
+    FillingResult,
     FillingSettings,
+    FillingStep,
     candidate_sets,
+    host_counts,
     same_path,
     sequential_filling,
 )
 from alkali_layers.calculators.relax import RelaxSettings
+from alkali_layers.settings import structure_hash
+
+RESULTS = Path(__file__).resolve().parents[2] / "runs" / "hard_carbon" / "results"
 
 
 class ToyMetalCalculator(Calculator):
@@ -116,6 +124,12 @@ def test_filling_result_round_trips_through_json(tmp_path):
     data = json.loads(path.read_text())
     assert [s["n_metal"] for s in data["steps"]] == [0, 1, 2]
     assert (tmp_path / "na.traj").exists()
+    # the pore by structure hash, the trajectory by frame count and sha256
+    assert data["pore_hash"] == structure_hash(tiny_pore())
+    assert data["traj_frames"] == 3 and len(data["traj_sha256"]) == 64
+    back = FillingResult.read(path)
+    assert back.pore_hash == res.pore_hash and len(back.structures) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["na.json", "na.traj"]
 
 
 def test_candidates_cover_kinds_and_growth_modes():
@@ -240,5 +254,126 @@ def test_resume_refuses_another_filling(tmp_path):
             resume=path,
         )
     path.with_suffix(".traj").unlink()
-    with pytest.raises(ValueError, match="was the .traj written"):
+    with pytest.raises(ValueError, match="na.traj, which is missing"):
         sequential_filling(tiny_pore(), "Na", ToyMetalCalculator, settings, resume=path)
+
+
+# ------------------------------------------------------------- checkpoints
+HAND_SETTINGS = FillingSettings(
+    atoms_per_step=1, n_max=1, relax=FAST, seed=5, stop_below_V=None
+)
+
+
+def handmade(pore, n_steps=1, settings=HAND_SETTINGS):
+    """A filling result of ``n_steps`` steps built by hand (no calculation)."""
+    steps = [FillingStep(0, -10.0, "start", "", [])]
+    structures = [pore.copy()]
+    z = pore.cell[2, 2] / 2
+    for n in range(1, n_steps + 1):
+        added = [1.0 + 3.0 * n, 1.0, z]
+        steps.append(FillingStep(n, -10.0 - n, f"pore/{n}", "pore", [added]))
+        filled = structures[-1].copy()
+        filled += Atoms("Na", positions=[added], tags=[11])
+        structures.append(filled)
+    return FillingResult(
+        metal="Na",
+        mu_metal_eV=-0.8,
+        host_counts=host_counts(pore, "Na"),
+        settings=settings.to_dict(),
+        steps=steps,
+        structures=structures,
+        rng_state=np.random.default_rng(settings.seed).bit_generator.state,
+        pore_hash=structure_hash(pore),
+    )
+
+
+def resume_from(pore, path):
+    return sequential_filling(
+        pore, "Na", ToyMetalCalculator, HAND_SETTINGS, resume=path
+    )
+
+
+def test_resume_refuses_another_pore_of_the_same_formula(tmp_path):
+    """Guards the pore identity of a checkpoint: it was the formula, so the
+    checkpoint of a C32 0.8 nm pore resumed into a C32 1.2 nm pore.  It is the
+    structure hash of the empty pore now."""
+    path = handmade(tiny_pore()).write(tmp_path / "na.partial.json")
+    other = closed_pore(1.2, size=(2, 2))
+    assert other.get_chemical_formula() == tiny_pore().get_chemical_formula()
+    with pytest.raises(ValueError, match=r"another pore \(structure hash"):
+        resume_from(other, path)
+    # the same pore resumes (n_max is reached: nothing left to compute)
+    assert resume_from(tiny_pore(), path).n_metal == [0, 1]
+
+
+def test_checkpoint_without_pore_hash_resumes_by_formula_with_a_warning(tmp_path):
+    """Checkpoints written before the hash was recorded (as the committed results)
+    still resume when the formula matches, with a warning that the pore is
+    unverified; another formula is still refused."""
+    path = handmade(tiny_pore()).write(tmp_path / "na.partial.json")
+    data = json.loads(path.read_text())
+    for key in ("pore_hash", "traj_frames", "traj_sha256"):
+        del data[key]
+    path.write_text(json.dumps(data))
+    assert FillingResult.read(path).pore_hash is None
+    with pytest.warns(UserWarning, match="formula only"):
+        assert resume_from(tiny_pore(), path).n_metal == [0, 1]
+    with pytest.raises(ValueError, match=r"another pore \(C32, not C16\)"):
+        resume_from(closed_pore(0.8, wall_sheets=1, size=(2, 2)), path)
+
+
+def test_torn_checkpoint_is_refused(tmp_path, monkeypatch):
+    """Guards the checkpoint pair (JSON + .traj) as one unit: a job killed after the
+    new trajectory was renamed into place but before the JSON was left a pair
+    that read as one result.  The JSON records the trajectory's sha256, and a
+    torn pair is refused when read and when resumed."""
+    path = tmp_path / "na.partial.json"
+    handmade(tiny_pore(), n_steps=1).write(path)
+    real_replace = Path.replace
+
+    def killed_before_json(self, target):
+        if Path(target).suffix == ".json":
+            raise KeyboardInterrupt("killed between the two renames")
+        return real_replace(self, target)
+
+    monkeypatch.setattr(Path, "replace", killed_before_json)
+    with pytest.raises(KeyboardInterrupt):
+        handmade(tiny_pore(), n_steps=2).write(path)
+    monkeypatch.undo()
+    assert len(json.loads(path.read_text())["steps"]) == 2  # the old JSON
+    with pytest.raises(ValueError, match="is not the trajectory.*torn pair"):
+        FillingResult.read(path)
+    with pytest.raises(ValueError, match="cannot resume the Na filling.*torn"):
+        resume_from(tiny_pore(), path)
+    FillingResult.discard(path)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(
+    not (RESULTS / "closed-Na.json").exists(), reason="no committed results"
+)
+def test_committed_results_without_the_new_fields_still_read():
+    res = FillingResult.read(RESULTS / "closed-Na.json")
+    assert res.pore_hash is None
+    assert len(res.structures) == len(res.steps) > 1
+
+
+def test_same_path_uses_the_minimum_image():
+    """Guards ``same_path`` against a wrapped atom: the same site on either side of
+    the periodic boundary (x = -0.1 and x = L - 0.1) compared as different."""
+    a = handmade(tiny_pore())
+    b = handmade(tiny_pore())
+    length = tiny_pore().cell[0, 0]
+    x, y, z = a.steps[1].added_A[0]
+    a.steps[1].added_A = [[-0.1, y, z]]
+    b.steps[1].added_A = [[length - 0.1, y, z]]
+    b.steps[1].energy_eV += 0.1  # beyond tol_eV: only the sites can match
+    assert same_path(a, b)
+    assert same_path(b, a)
+    b.steps[1].added_A = [[length / 2, y, z]]  # really another site
+    assert not same_path(a, b)
+    # without structures the cell is passed explicitly
+    a.structures, b.structures = [], []
+    b.steps[1].added_A = [[length - 0.1, y, z]]
+    assert not same_path(a, b)  # plain distances: 5 A apart
+    assert same_path(a, b, cell=tiny_pore().cell, pbc=True)

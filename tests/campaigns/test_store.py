@@ -38,3 +38,26 @@ def test_failed_rows_are_replaced_on_retry(tmp_path):
 def test_reserved_column_names_are_refused():
     with pytest.raises(ValueError, match="reserved"):
         to_key_value_pairs({"energy": 1.0})
+
+
+def test_a_stale_ase_lock_file_left_by_a_killed_writer_does_not_block(tmp_path):
+    """A writer SIGKILLed inside an ASE db write leaves results.db.lock behind;
+    the store must not wait for it (it serialises writes with its fcntl lock)."""
+    import threading
+
+    from ase import Atoms
+
+    from alkali_layers.campaigns.store import ResultStore
+
+    store = ResultStore(tmp_path / "results.db")
+    (tmp_path / "results.db.lock").write_text("")  # what a killed writer leaves
+    done = threading.Event()
+
+    def write():
+        with store.lock():
+            store.record("k1", Atoms("H"), {"label": "x"}, {})
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    assert done.wait(20), "a stale results.db.lock blocked the store"
+    assert store.find("k1") is not None
