@@ -175,6 +175,12 @@ def _add_diagnose(sub) -> None:
         default=(),
         help="only these groups of rows (e.g. 'dispersion,PAW setup'; default all)",
     )
+    p.add_argument(
+        "--treatment",
+        default="PBE+D3(BJ)",
+        help="baseline treatment, relaxed by the validation (default PBE+D3(BJ); "
+        "e.g. vdW-optPBE)",
+    )
 
 
 def _add_converge(sub) -> None:
@@ -382,10 +388,9 @@ def _converge(args) -> int:
     from .builders.intercalation import pristine_host
     from .builders.layers import bulk_metal
     from .calculators.convergence import convergence_scan, write_scan
-    from .calculators.dft import GPAWSettings
-    from .calculators.engines import make_calculator
     from .calculators.references import reference_settings
     from .calculators.relax import RelaxSettings, relax
+    from .engines import GPAWSettings, make_calculator
 
     atoms = _model_from_args(args)
     base = GPAWSettings(xc=args.xc, dispersion="d3bj" if args.xc == "PBE" else "none")
@@ -430,8 +435,8 @@ def _converge(args) -> int:
 
 
 def _validate(args) -> int:
-    from .calculators.dft import gpaw_settings
     from .calculators.validation import COMPOUNDS, TREATMENTS, run_validation
+    from .engines import gpaw_settings
 
     compounds = tuple(c for c in COMPOUNDS if c[0] in args.metals)
     names = args.treatments or tuple(TREATMENTS)
@@ -455,20 +460,24 @@ def _validate(args) -> int:
 def _diagnose(args) -> int:
     import json
 
-    from .calculators.dft import gpaw_settings
     from .calculators.diagnosis import (
         diagnose,
         geometry_from_validation,
         write_diagnosis_table,
     )
-    from .calculators.validation import COMPOUNDS
+    from .calculators.validation import COMPOUNDS, TREATMENTS
+    from .engines import gpaw_settings
 
+    if args.treatment not in TREATMENTS:
+        raise ValueError(
+            f"unknown treatment {args.treatment!r}; allowed: {', '.join(TREATMENTS)}"
+        )
     out = Path(args.out)
     stored = out / "results.json"
     if not stored.exists():
         raise ValueError(
             f"{stored} not found: run `alkali-layers validate --out {out}` first "
-            "(the diagnosis starts from its relaxed PBE + D3(BJ) geometries)"
+            "(the diagnosis starts from its relaxed geometries)"
         )
     results = json.loads(stored.read_text())
     metals = dict((formula, metal) for metal, formula in COMPOUNDS)
@@ -478,15 +487,16 @@ def _diagnose(args) -> int:
     done = []
     for formula in args.compounds:
         metal = metals[formula]
-        geometry = geometry_from_validation(results, metal, formula)
+        geometry = geometry_from_validation(results, metal, formula, args.treatment)
         done.append(
             diagnose(
                 metal,
                 formula,
                 geometry,
                 out,
-                gpaw_settings("final"),
+                gpaw_settings("final", **TREATMENTS[args.treatment]),
                 only_groups=tuple(args.groups),
+                treatment=args.treatment,
             )
         )
     if _is_master():
@@ -525,8 +535,8 @@ def _compare(args) -> int:
 
 def _charges(args) -> int:
     from .analysis.charges import write_charge_outputs
-    from .calculators.dft import gpaw_settings
     from .campaigns.charges import jobs_from_sources, run_charges
+    from .engines import gpaw_settings
 
     if args.engine != "gpaw":
         raise ValueError(
@@ -785,13 +795,13 @@ def _add_fill(sub) -> None:
 
 def _fill(args) -> int:
     from .analysis.hard_carbon import split_slope_plateau
-    from .calculators.engines import make_calculator
     from .calculators.filling import (
         DEFAULT_FILL_RELAX,
         FillingResult,
         FillingSettings,
         sequential_filling,
     )
+    from .engines import make_calculator
 
     if args.model not in PORE_MODELS:
         raise ValueError(

@@ -35,13 +35,13 @@ import numpy as np
 warnings.filterwarnings("ignore")
 
 from alkali_layers.builders import bilayer_graphene  # noqa: E402
-from alkali_layers.calculators.engines import make_calculator  # noqa: E402
 from alkali_layers.calculators.guards import ModelFailure  # noqa: E402
 from alkali_layers.calculators.references import metal_reference_atoms  # noqa: E402
 from alkali_layers.calculators.relax import RelaxSettings, relax  # noqa: E402
 from alkali_layers.campaigns.backends import LocalBackend  # noqa: E402
 from alkali_layers.campaigns.campaign import Campaign  # noqa: E402
 from alkali_layers.campaigns.spec import CampaignSpec, load_spec  # noqa: E402
+from alkali_layers.engines import make_calculator  # noqa: E402
 
 HERE = Path(__file__).parent
 SPEC = HERE.parent / "runs" / "bilayer_graphene" / "campaign.toml"

@@ -169,7 +169,7 @@ def thread_scaling(repeats: int) -> dict:
     """Force-call time with 1 and 2 torch threads on the strict Na wedge filling."""
     from ase.io import read
 
-    from alkali_layers.calculators.engines import make_calculator
+    from alkali_layers.engines import make_calculator
 
     job = WEDGE_JOBS["wedge_Na_strict"]
     d = json.loads((WEDGE_RESULTS / f"{job}.json").read_text())
@@ -206,9 +206,9 @@ def thread_scaling(repeats: int) -> dict:
 def wedge_exhaustive_step(metal: str, threads: int) -> dict:
     """First step of ``wedge-<metal>-strict`` with every candidate relaxed."""
     from alkali_layers.builders import wedge_pore
-    from alkali_layers.calculators.engines import make_calculator
     from alkali_layers.calculators.filling import FillingSettings, sequential_filling
     from alkali_layers.calculators.relax import RelaxSettings
+    from alkali_layers.engines import make_calculator
 
     job = f"wedge-{metal}-strict"
     d = json.loads((WEDGE_RESULTS / f"{job}.json").read_text())
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     if out.with_suffix(".json").exists():
         data = json.loads(out.with_suffix(".json").read_text())
     if not args.skip_small:
-        from alkali_layers.calculators.engines import make_calculator
+        from alkali_layers.engines import make_calculator
 
         data["small_pore"] = small_pore_comparison(
             make_calculator("mlip", threads=1),

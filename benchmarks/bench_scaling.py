@@ -181,8 +181,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
     p.add_argument("--out", default=str(HERE / "results" / "scaling"))
     args = p.parse_args(argv)
-    from alkali_layers.calculators.engines import engine_versions, make_calculator
-    from alkali_layers.calculators.mlip_memory import max_edges_from_env
+    from alkali_layers.engines import engine_versions, make_calculator
+    from alkali_layers.engines.mlip_memory import max_edges_from_env
 
     threads = 1 if args.device == "cpu" else None
     if args.engine == "lj":

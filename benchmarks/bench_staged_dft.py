@@ -45,10 +45,9 @@ init_mpi()
 from ase.parallel import world  # noqa: E402
 
 from alkali_layers.builders import bilayer_graphene  # noqa: E402
-from alkali_layers.calculators.dft import PRESETS, DFTProtocol  # noqa: E402
-from alkali_layers.calculators.engines import MLIPSettings  # noqa: E402
 from alkali_layers.calculators.relax import RelaxSettings  # noqa: E402
 from alkali_layers.calculators.staged import staged_relax  # noqa: E402
+from alkali_layers.engines import PRESETS, DFTProtocol, MLIPSettings  # noqa: E402
 from alkali_layers.jsonio import write_json_atomic  # noqa: E402
 from alkali_layers.settings import stable_hash  # noqa: E402
 
@@ -165,7 +164,8 @@ from alkali_layers.mpi import init_mpi
 init_mpi()
 from ase.parallel import parprint
 from alkali_layers.builders import bilayer_graphene
-from alkali_layers.calculators.dft import PRESETS, gpaw_calculator
+from alkali_layers.engines import PRESETS
+from alkali_layers.engines.gpaw import gpaw_calculator
 atoms = bilayer_graphene("Na", 2, "AA", packing="fcc", max_strain=0.02)
 calc, _ = gpaw_calculator(PRESETS["fast"], atoms)
 atoms.calc = calc

@@ -12,8 +12,8 @@ from alkali_layers.analysis.capacity import atoms_capacity_mAh_g
 from alkali_layers.analysis.voltage import successive_voltage_steps_V
 from alkali_layers.builders import bilayer_graphene
 from alkali_layers.calculators.energetics import formation_energy
-from alkali_layers.calculators.engines import make_calculator
 from alkali_layers.calculators.references import ReferenceEnergies
+from alkali_layers.engines import make_calculator
 
 
 def main() -> None:

@@ -9,6 +9,6 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 @pytest.fixture(scope="session")
 def mlip():
-    from alkali_layers.calculators.engines import make_calculator
+    from alkali_layers.engines import make_calculator
 
     return make_calculator("mlip")

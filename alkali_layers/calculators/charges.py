@@ -32,8 +32,9 @@ from pathlib import Path
 import numpy as np
 from ase import Atoms
 
+from ..engines import GPAWSettings
+from ..engines.gpaw import gpaw_calculator, with_scf_retry
 from ..geometry import TAG_BOTTOM_SHEET, TAG_TOP_SHEET, metal_mask
-from .dft import GPAWSettings, gpaw_calculator, with_scf_retry
 from .energetics import model_metal
 
 #: Allowed deviation of the summed Bader populations from the electron count (e).

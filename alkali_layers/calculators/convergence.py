@@ -26,14 +26,9 @@ from ase import Atoms
 from ase.parallel import parprint, world
 
 from ..analysis.voltage import formation_energy_eV_per_atom
+from ..engines import REFERENCE_KPT_DENSITY, GPAWSettings
+from ..engines.gpaw import gpaw_calculator, kpoint_grid, with_scf_retry
 from ..settings import stable_hash, structure_hash
-from .dft import (
-    REFERENCE_KPT_DENSITY,
-    GPAWSettings,
-    gpaw_calculator,
-    kpoint_grid,
-    with_scf_retry,
-)
 
 COLUMNS = (
     "scan",
@@ -67,7 +62,7 @@ class ScanPoint:
 
 def single_point(atoms: Atoms, settings: GPAWSettings, txt: str | None = None):
     """(energy eV, SCF iterations) of ``atoms`` with one SCF retry."""
-    from .dft import SCFCounter
+    from ..engines.gpaw import SCFCounter
 
     work = atoms.copy()
 

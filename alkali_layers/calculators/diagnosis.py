@@ -37,15 +37,11 @@ from ase.build import bulk
 from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
+from ..engines import GPAWSettings
+from ..engines.gpaw import dispersion_calculator, gpaw_calculator, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
 from ..settings import stable_hash, structure_hash
-from .dft import (
-    GPAWSettings,
-    dispersion_calculator,
-    gpaw_calculator,
-    with_scf_retry,
-)
 from .validation import PUBLISHED_FORMATION_EV
 
 ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
@@ -229,6 +225,11 @@ def factors(geometry: dict, c_exp_A: float | None) -> list[Factor]:
             group="compound structure",
         ),
         Factor(
+            "compound in-plane a +1.5 % (2.46 -> 2.497 A)",
+            structure={"compound": _scaled_in_plane(1.015)},
+            group="compound structure",
+        ),
+        Factor(
             "graphite in-plane a +0.5 % (alone)",
             structure={"graphite": _scaled_in_plane(1.005)},
             group="compound structure",
@@ -238,7 +239,8 @@ def factors(geometry: dict, c_exp_A: float | None) -> list[Factor]:
         scale = _scaled_in_plane(1 + pct / 100)
         rows.append(
             Factor(
-                f"compound and graphite in-plane a +{pct:.1f} %",
+                f"compound and graphite both at in-plane a +{pct:.1f} % (graphite "
+                "strained off its own optimum)",
                 structure={"compound": scale, "graphite": scale},
                 group="compound structure",
             )
@@ -358,19 +360,26 @@ def diagnose(
     out_dir: Path,
     base: GPAWSettings,
     only_groups: tuple[str, ...] = (),
+    treatment: str = "PBE+D3(BJ)",
 ) -> dict:
-    """All rows of the diagnosis of ``formula``; writes ``diagnosis-<formula>.json``.
+    """All rows of the diagnosis of ``formula``; writes its JSON (see below).
 
     Parameters
     ----------
     geometry : dict
         ``c_A`` of the compound, ``graphite_AB_spacing_A``, ``graphite_AA_spacing_A``
-        and ``bcc_a_A``: the relaxed PBE + D3(BJ) geometry.
+        and ``bcc_a_A``: the relaxed geometry of the baseline treatment.
     base : GPAWSettings
-        The baseline settings (PBE + D3(BJ), the validation's "final" preset).
+        The baseline settings (the validation's "final" preset with the
+        treatment's functional and dispersion).
     only_groups : tuple of str
         Compute only these groups of rows (all when empty); rows of other groups
-        already stored in ``diagnosis-<formula>.json`` are kept.
+        already stored in the JSON are kept.
+    treatment : str
+        Name of the baseline treatment (a key of the validation's TREATMENTS);
+        the result goes to ``diagnosis-<formula>.json`` for PBE + D3(BJ) and to
+        ``diagnosis-<formula>-<treatment>.json`` otherwise.  Rows that swap the
+        dispersion correction are skipped for a baseline without one.
     """
     out_dir = Path(out_dir)
     sp = SinglePoints(out_dir / "diagnosis")
@@ -392,6 +401,8 @@ def diagnose(
         if factor.metals and metal not in factor.metals:
             continue
         if only_groups and factor.group not in only_groups:
+            continue
+        if factor.dispersion is not None and base.dispersion == "none":
             continue
         parprint(f"[diagnosis {formula}] {factor.name}", flush=True)
         atoms = {r: factor.structure.get(r, lambda a: a)(structures[r]) for r in ROLES}
@@ -432,7 +443,7 @@ def diagnose(
             row["ensemble_std_eV"] = float(np.std(ensemble))
         rows.append(row)
         parprint(f"    E_f {ef:+.3f} eV, Delta {row['delta_meV']:+.0f} meV", flush=True)
-    stored = out_dir / f"diagnosis-{formula}.json"
+    stored = out_dir / diagnosis_filename(formula, treatment)
     if only_groups and stored.exists():  # keep the rows of the other groups
         names = {row["factor"] for row in rows}
         earlier = json.loads(stored.read_text()).get("rows", [])
@@ -442,6 +453,7 @@ def diagnose(
     result = {
         "metal": metal,
         "formula": formula,
+        "treatment": treatment,
         "geometry": geometry,
         "baseline_settings": base.hash_fields(),
         "baseline_formation_eV": ef0,
@@ -449,18 +461,36 @@ def diagnose(
         "rows": rows,
     }
     if world.rank == 0:
-        write_json_atomic(out_dir / f"diagnosis-{formula}.json", result)
+        write_json_atomic(stored, result)
     return result
 
 
-def geometry_from_validation(results: dict, metal: str, formula: str) -> dict:
-    """The relaxed PBE + D3(BJ) geometry of ``formula`` from the validation results."""
-    d3 = results["PBE+D3(BJ)"]
+def diagnosis_filename(formula: str, treatment: str = "PBE+D3(BJ)") -> str:
+    """``diagnosis-<formula>[-<treatment>].json`` (no suffix for PBE + D3(BJ))."""
+    if treatment == "PBE+D3(BJ)":
+        return f"diagnosis-{formula}.json"
+    tag = treatment.replace("+", "_").replace("(", "").replace(")", "")
+    return f"diagnosis-{formula}-{tag}.json"
+
+
+def geometry_from_validation(
+    results: dict, metal: str, formula: str, treatment: str = "PBE+D3(BJ)"
+) -> dict:
+    """The relaxed geometry of ``formula`` with ``treatment`` from the validation."""
+    if treatment not in results:
+        raise ValueError(
+            f"the validation has no {treatment!r} results yet (has: "
+            f"{', '.join(results)}); run `alkali-layers validate --treatments "
+            f"{treatment}` first"
+        )
+    done = results[treatment]
+    if formula not in done["compounds"] or metal not in done["metals"]:
+        raise ValueError(f"the {treatment} validation has no {formula} or bcc {metal}")
     return {
-        "c_A": d3["compounds"][formula]["c_A"],
-        "graphite_AB_spacing_A": d3["graphite_AB"]["spacing_A"],
-        "graphite_AA_spacing_A": d3["graphite_AA"]["spacing_A"],
-        "bcc_a_A": d3["metals"][metal]["a_A"],
+        "c_A": done["compounds"][formula]["c_A"],
+        "graphite_AB_spacing_A": done["graphite_AB"]["spacing_A"],
+        "graphite_AA_spacing_A": done["graphite_AA"]["spacing_A"],
+        "bcc_a_A": done["metals"][metal]["a_A"],
     }
 
 
@@ -469,8 +499,9 @@ def write_diagnosis_table(results: list[dict], path: Path) -> None:
     lines = [
         "# What moves a stage-1 formation energy: one factor at a time",
         "",
-        "GPAW single points at the relaxed PBE + D3(BJ) geometries of the validation "
-        "(PW 600 eV, k-point density 5, Fermi-Dirac 0.1 eV, 0 K extrapolated), "
+        "GPAW single points at the relaxed geometries of the validation (PBE + D3(BJ), "
+        "or the treatment named in the heading; PW 600 eV, k-point density 5, "
+        "Fermi-Dirac 0.1 eV, 0 K extrapolated), "
         "E_f per metal atom vs bcc metal and AB graphite.  Each row changes one "
         "factor; Delta is E_f(row) - E_f(baseline).  Functional rows keep the "
         "PBE + D3(BJ) geometry (relaxed values: table.md).  Generated by "
@@ -479,10 +510,12 @@ def write_diagnosis_table(results: list[dict], path: Path) -> None:
     ]
     for res in results:
         pub = res.get("published_vdW_optPBE_eV")
+        treatment = res.get("treatment", "PBE+D3(BJ)")
         lines += [
-            f"## {res['formula']}",
+            f"## {res['formula']} ({treatment} baseline)",
             "",
-            f"Baseline (PBE + D3(BJ)): E_f = {res['baseline_formation_eV']:+.3f} eV"
+            f"Baseline ({treatment}, at its relaxed geometry): "
+            f"E_f = {res['baseline_formation_eV']:+.3f} eV"
             + (f"; published vdW-optPBE {pub:+.3f} eV" if pub is not None else "")
             + ".",
             "",

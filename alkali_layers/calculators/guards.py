@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 from ase import Atoms
 
+from ..errors import ModelFailure  # noqa: F401 - re-exported: guards raise it
 from ..geometry import DEFAULT_MIN_RATIO, closest_pair, metal_outside_gallery
 
 #: Sane bounds of the total energy per atom (eV) for the engines used here (DFT
@@ -18,14 +19,6 @@ from ..geometry import DEFAULT_MIN_RATIO, closest_pair, metal_outside_gallery
 ENERGY_PER_ATOM_BOUNDS_EV = (-20.0, 5.0)
 #: Largest force (eV/A) accepted in a relaxed structure before it counts as exploded.
 MAX_FORCE_EV_A = 1.0e3
-
-
-class ModelFailure(RuntimeError):
-    """A model whose numbers must not enter the results; ``reason`` says why."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
 
 
 def check_geometry(

@@ -16,7 +16,8 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.parallel import broadcast, world
 
-from .dft import DFTProtocol, GPAWSettings, SCFCounter, gpaw_calculator, with_scf_retry
+from ..engines import DFTProtocol, GPAWSettings
+from ..engines.gpaw import SCFCounter, gpaw_calculator, with_scf_retry
 from .guards import check_energy, check_forces, energy_bounds
 from .relax import RelaxResult, RelaxSettings, relax, scan_cell_relax
 
@@ -42,7 +43,7 @@ class StagedResult:
 
 def _prerelax(atoms: Atoms, protocol: DFTProtocol, settings: RelaxSettings, ml_calc):
     if world.rank == 0:
-        from .engines import make_calculator
+        from ..engines import make_calculator
 
         calc = ml_calc or make_calculator("mlip", protocol.prerelax)
         result = relax(atoms, calc, settings)

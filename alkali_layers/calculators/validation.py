@@ -40,9 +40,10 @@ from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
 from ..elements import ALKALI_METALS, METALS
+from ..engines import GPAWSettings
+from ..engines.gpaw import gpaw_calculator, isolated_atom_energy, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
-from .dft import GPAWSettings, gpaw_calculator, isolated_atom_energy, with_scf_retry
 from .relax import RelaxSettings
 from .staged import dft_relax
 

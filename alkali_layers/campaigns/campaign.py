@@ -152,8 +152,13 @@ class Campaign:
                     )
                     models.append(self._entry(task, spec.relax))
                     continue
+                kind = "single_point" if "single_point" in group.tasks else "relax"
                 task = RelaxTask(
-                    label, "model", atoms, {"builder": group.builder, **point}
+                    label,
+                    "model",
+                    atoms,
+                    {"builder": group.builder, **point},
+                    kind=kind,
                 )
                 needs = None
                 if "formation_energy" in group.tasks and atoms.info.get("metal"):
@@ -268,6 +273,7 @@ class Campaign:
         else:
             values.update({k: v for k, v in task.params.items() if k != "builder"})
         values["builder"] = task.params.get("builder", "")
+        values["task_kind"] = task.kind
         if outcome is not None:
             values.update(
                 wall_s=round(outcome.wall_s, 3),

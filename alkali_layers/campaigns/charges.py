@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ase import Atoms
 
-from ..calculators.dft import GPAWSettings
+from ..engines import GPAWSettings
 from ..provenance import engine_versions, source_revision
 from ..settings import plain, stable_hash, structure_hash
 from .tasks import RESULT_FILE, archive_result, read_json, write_json_atomic

@@ -26,7 +26,7 @@ Example (the bilayer-graphene study)::
 
     [[models]]
     builder = "bilayer_graphene"
-    tasks = ["formation_energy"]      # "relax" or "formation_energy"
+    tasks = ["formation_energy"]      # "relax", "single_point", "formation_energy"
     [models.grid]                     # every combination is one model
     metal = ["Li", "Na", "K", "Rb", "Cs"]
     n_layers = [1, 2, 3, 4]
@@ -49,9 +49,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..builders import bilayer_graphene, bulk_metal, graphite, graphite_intercalation
-from ..calculators.dft import DFTProtocol
-from ..calculators.engines import ENGINES, MLIPSettings
 from ..calculators.relax import RelaxSettings
+from ..engines import ENGINES, DFTProtocol, MLIPSettings
 
 #: Builders a spec may name, by name.
 BUILDERS: dict[str, Callable] = {
@@ -60,8 +59,11 @@ BUILDERS: dict[str, Callable] = {
     "graphite": graphite,
     "bulk_metal": bulk_metal,
 }
-#: What can be computed for each model.
-TASK_KINDS: tuple[str, ...] = ("relax", "formation_energy")
+#: What can be computed for each model: a registered task kind (``relax``,
+#: ``single_point``; see :data:`alkali_layers.campaigns.tasks.TASK_KINDS`) and
+#: ``formation_energy``, which adds the relaxed references the formation energy
+#: needs (of a relaxed model, or of a ``single_point`` model at its geometry).
+TASK_KINDS: tuple[str, ...] = ("relax", "single_point", "formation_energy")
 #: Table and figure layouts.
 ANALYSES: tuple[str, ...] = ("bilayer", "formation")
 SPEC_FILENAME = "campaign.toml"
@@ -219,6 +221,13 @@ def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
                 f"{where}.tasks",
                 f"unknown task {kind!r}; allowed: {', '.join(TASK_KINDS)}",
             )
+    if "relax" in tasks and "single_point" in tasks:
+        raise _err(
+            path,
+            f"{where}.tasks",
+            "'relax' and 'single_point' exclude each other (a model is either "
+            "relaxed or evaluated at its built geometry)",
+        )
     return ModelGroup(
         builder=builder,
         grid=dict(grid),

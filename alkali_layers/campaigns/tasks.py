@@ -30,20 +30,16 @@ from pathlib import Path
 from ase import Atoms
 from ase.io.jsonio import decode, encode
 
-from ..calculators.engines import (
-    MLIPSettings,
-    engine_from_dict,
-    engine_to_dict,
-    make_calculator,
-)
 from ..calculators.guards import ModelFailure
 from ..calculators.relax import RelaxSettings, relax
+from ..engines import MLIPSettings, engine_from_dict, engine_to_dict, make_calculator
 from ..geometry import gallery_height
 from ..jsonio import read_json, write_json_atomic
 from ..provenance import provenance as source_provenance
 from ..settings import stable_hash, structure_hash
 
 TASK_KIND_RELAX = "relax"
+TASK_KIND_SINGLE_POINT = "single_point"
 
 
 @dataclass
@@ -66,21 +62,24 @@ class RelaxTask:
     atoms: Atoms | None
     params: dict = field(default_factory=dict)
     build_error: str | None = None
+    kind: str = TASK_KIND_RELAX
 
     def key(self, engine: MLIPSettings, settings: RelaxSettings) -> str:
+        """hash(kind, structure, engine settings[, relaxation settings]): every
+        setting that changes the result, and only those (see :class:`TaskKind`)."""
         structure = (
             structure_hash(self.atoms)
             if self.atoms is not None
             else stable_hash(self.params)
         )
-        return stable_hash(
-            {
-                "kind": TASK_KIND_RELAX,
-                "structure": structure,
-                "engine": engine.settings_hash(),
-                "relax": settings.settings_hash(),
-            }
-        )
+        payload = {
+            "kind": self.kind,
+            "structure": structure,
+            "engine": engine.settings_hash(),
+        }
+        if task_kind(self.kind).uses_relax_settings:
+            payload["relax"] = settings.settings_hash()
+        return stable_hash(payload)
 
 
 @dataclass
@@ -154,6 +153,118 @@ def _run_engine(
     )
 
 
+def _run_single_point(
+    task: RelaxTask, engine, calc, settings: RelaxSettings, folder: Path | None
+) -> TaskOutcome:
+    """Energy and forces at the given geometry (ML, or GPAW at ``final`` settings)."""
+    from ase.calculators.singlepoint import SinglePointCalculator
+
+    from ..calculators.guards import check_energy, check_forces, energy_bounds
+
+    t0 = time.perf_counter()
+    extra = {}
+    if engine is not None and engine.engine == "gpaw":
+        from ..calculators.staged import dft_single_point
+
+        txt = str(folder / "gpaw-final.txt") if folder is not None else None
+        energy, forces, iterations, used = dft_single_point(
+            task.atoms, engine.final, txt=txt
+        )
+        extra = dict(
+            scf_iterations={"final": iterations},
+            scf_retried=used.mixer == "conservative",
+        )
+    else:
+        work = task.atoms.copy()
+        work.calc = calc
+        energy = float(work.get_potential_energy())
+        forces = work.get_forces()
+        check_energy(energy, len(work), "single point", energy_bounds(calc))
+        check_forces(forces, "single point")
+    atoms = task.atoms.copy()
+    atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+    try:
+        height = gallery_height(atoms)
+    except ValueError:
+        height = None
+    return TaskOutcome(
+        label=task.label,
+        ok=True,
+        atoms=atoms,
+        energy_eV=float(energy),
+        converged=True,  # the SCF converged; no geometry was optimized
+        n_steps=0,
+        fmax_final_eV_A=float((forces**2).sum(axis=1).max() ** 0.5),
+        wall_s=time.perf_counter() - t0,
+        cell_mode="fixed",
+        gallery_height_A=height,
+        **extra,
+    )
+
+
+@dataclass(frozen=True)
+class TaskKind:
+    """A kind of campaign task: what it computes and which settings enter its key.
+
+    Attributes
+    ----------
+    name : str
+        The name a spec uses (``tasks = ["single_point"]``).
+    description : str
+        One line for help texts and errors.
+    run : callable
+        ``run(task, engine, calc, relax_settings, folder) -> TaskOutcome``.
+    uses_relax_settings : bool
+        Whether the relaxation settings change its result (and so its key).
+    """
+
+    name: str
+    description: str
+    run: object
+    uses_relax_settings: bool = True
+
+
+#: The registry of task kinds: a new kind of work registers here (and nowhere else)
+TASK_KINDS: dict[str, TaskKind] = {}
+
+
+def register_task_kind(kind: TaskKind) -> TaskKind:
+    """Add ``kind`` to :data:`TASK_KINDS` (a name may be registered once)."""
+    if kind.name in TASK_KINDS:
+        raise ValueError(f"task kind {kind.name!r} is already registered")
+    TASK_KINDS[kind.name] = kind
+    return kind
+
+
+def task_kind(name: str) -> TaskKind:
+    """The registered kind ``name``; a clear error naming the known kinds."""
+    try:
+        return TASK_KINDS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown task kind {name!r}; registered: {', '.join(TASK_KINDS)}"
+        ) from None
+
+
+register_task_kind(
+    TaskKind(
+        TASK_KIND_RELAX,
+        "relax the structure (ML, or staged ML -> GPAW relax -> GPAW final energy)",
+        lambda task, engine, calc, settings, folder: _run_engine(
+            task, engine, calc, settings, folder
+        ),
+    )
+)
+register_task_kind(
+    TaskKind(
+        TASK_KIND_SINGLE_POINT,
+        "energy and forces at the built geometry (GPAW: the final settings)",
+        _run_single_point,
+        uses_relax_settings=False,
+    )
+)
+
+
 def execute_relax(
     task: RelaxTask,
     calc,
@@ -161,17 +272,18 @@ def execute_relax(
     folder: Path | None = None,
     engine=None,
 ) -> TaskOutcome:
-    """Relax ``task.atoms``; every failure becomes an outcome with its reason.
+    """Run ``task`` by its kind; every failure becomes an outcome with its reason.
 
-    ``engine`` selects the protocol: None or MLIPSettings relax with ``calc``; a
-    DFTProtocol runs the staged ML -> GPAW relaxation (``calc``, if given, is the
-    ML calculator of its pre-relaxation).  Logs go to ``folder``.
+    ``engine`` selects the protocol: None or MLIPSettings compute with ``calc``; a
+    DFTProtocol runs GPAW (the staged relaxation for ``relax``, a single point at
+    its final settings for ``single_point``; ``calc``, if given, is the ML
+    calculator of the pre-relaxation).  Logs go to ``folder``.
     """
     t0 = time.perf_counter()
     if task.atoms is None:
         return TaskOutcome(task.label, ok=False, reason=f"builder: {task.build_error}")
     try:
-        return _run_engine(task, engine, calc, settings, folder)
+        return task_kind(task.kind).run(task, engine, calc, settings, folder)
     except ModelFailure as err:
         return TaskOutcome(
             task.label, ok=False, reason=err.reason, wall_s=time.perf_counter() - t0
@@ -240,7 +352,7 @@ def write_task_file(
         {
             "format": "alkali_layers.task/1",
             "key": key,
-            "kind": TASK_KIND_RELAX,
+            "kind": task.kind,
             "label": task.label,
             "role": task.role,
             "params": task.params,
@@ -261,7 +373,12 @@ def read_task_file(folder: Path) -> tuple[RelaxTask, str, object, RelaxSettings]
         raise FileNotFoundError(f"{folder}: no {TASK_FILE}; not a task folder")
     atoms = None if data["atoms"] is None else decode(json.dumps(data["atoms"]))
     task = RelaxTask(
-        data["label"], data["role"], atoms, data["params"], data["build_error"]
+        data["label"],
+        data["role"],
+        atoms,
+        data["params"],
+        data["build_error"],
+        kind=data.get("kind", TASK_KIND_RELAX),
     )
     engine = engine_from_dict(data["engine"])
     return task, data["key"], engine, RelaxSettings(**data["relax"])

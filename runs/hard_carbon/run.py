@@ -117,7 +117,7 @@ def host_model(host: str):
 
 
 def _calc():
-    from alkali_layers.calculators.engines import make_calculator
+    from alkali_layers.engines import make_calculator
 
     return make_calculator("mlip", threads=1)
 
@@ -171,9 +171,9 @@ def run_gpaw_check(name: str, spec: dict) -> None:
     from ase.parallel import parprint
 
     from alkali_layers.builders import bulk_metal
-    from alkali_layers.calculators.dft import PRESETS, REFERENCE_KPT_DENSITY
     from alkali_layers.calculators.relax import RelaxSettings
     from alkali_layers.calculators.staged import dft_relax, dft_single_point
+    from alkali_layers.engines import PRESETS, REFERENCE_KPT_DENSITY
 
     source = json.loads((RESULTS / f"{spec['source']}.json").read_text())
     structures = read(RESULTS / f"{spec['source']}.traj", ":")
@@ -231,9 +231,9 @@ def run_gpaw_check(name: str, spec: dict) -> None:
 
 def run_fill(name: str, spec: dict, calc, refs) -> None:
     from alkali_layers.builders import max_layers
-    from alkali_layers.calculators.engines import engine_versions
     from alkali_layers.calculators.filling import FillingSettings, sequential_filling
     from alkali_layers.calculators.relax import RelaxSettings
+    from alkali_layers.engines import engine_versions
 
     pore = host_model(spec["host"])
     metal = spec["metal"]

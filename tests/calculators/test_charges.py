@@ -22,9 +22,9 @@ from alkali_layers.calculators.charges import (
     part_summary,
     plane_average,
 )
-from alkali_layers.calculators.dft import GPAWSettings, gpaw_calculator
-from alkali_layers.calculators.engines import MLIPSettings
 from alkali_layers.cli import main
+from alkali_layers.engines import GPAWSettings, MLIPSettings
+from alkali_layers.engines.gpaw import gpaw_calculator
 
 pytest.importorskip("gpaw")
 pytest.importorskip("pybader")

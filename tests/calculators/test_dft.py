@@ -6,19 +6,6 @@ import numpy as np
 import pytest
 
 from alkali_layers.builders import bilayer_graphene, bulk_metal, graphite
-from alkali_layers.calculators.dft import (
-    PRESETS,
-    DFTProtocol,
-    GPAWSettings,
-    gpaw_calculator,
-    gpaw_settings,
-    isolated_atom,
-    isolated_atom_energy,
-    kpoint_grid,
-    vacuum_axes,
-    with_scf_retry,
-)
-from alkali_layers.calculators.engines import MLIPSettings, make_calculator
 from alkali_layers.calculators.guards import (
     ENERGY_PER_ATOM_BOUNDS_EV,
     ModelFailure,
@@ -27,6 +14,22 @@ from alkali_layers.calculators.guards import (
 )
 from alkali_layers.calculators.relax import RelaxSettings
 from alkali_layers.calculators.staged import dft_single_point, staged_relax
+from alkali_layers.engines import (
+    PRESETS,
+    DFTProtocol,
+    GPAWSettings,
+    MLIPSettings,
+    gpaw_settings,
+    make_calculator,
+)
+from alkali_layers.engines.gpaw import (
+    gpaw_calculator,
+    isolated_atom,
+    isolated_atom_energy,
+    kpoint_grid,
+    vacuum_axes,
+    with_scf_retry,
+)
 
 pytest.importorskip("gpaw")
 

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 
-from alkali_layers.calculators.dft import GPAWSettings, dispersion_calculator
 from alkali_layers.calculators.diagnosis import (
     baseline_structures,
     diagnose,
@@ -13,6 +12,8 @@ from alkali_layers.calculators.diagnosis import (
     formation_from_parts,
     write_diagnosis_table,
 )
+from alkali_layers.engines import GPAWSettings
+from alkali_layers.engines.gpaw import dispersion_calculator
 
 pytestmark = pytest.mark.slow  # GPAW single points (~1 min in all)
 

@@ -5,17 +5,13 @@ import pytest
 from ase.build import graphene
 
 from alkali_layers.builders import graphite
-from alkali_layers.calculators.engines import (
-    MLIPSettings,
-    engine_settings,
-    make_calculator,
-)
+from alkali_layers.engines import MLIPSettings, engine_settings, make_calculator
 
 
 def test_settings_hash_is_stable_across_processes_and_changes_with_settings():
     here = MLIPSettings().settings_hash()
     code = (
-        "from alkali_layers.calculators.engines import MLIPSettings;"
+        "from alkali_layers.engines import MLIPSettings;"
         "print(MLIPSettings().settings_hash())"
     )
     there = subprocess.run(

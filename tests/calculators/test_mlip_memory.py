@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from alkali_layers.builders import bilayer_graphene
-from alkali_layers.calculators.engines import MLIPSettings, make_calculator
-from alkali_layers.calculators.mlip_memory import (
+from alkali_layers.engines import MLIPSettings, make_calculator
+from alkali_layers.engines.mlip_memory import (
     DEFAULT_MAX_EDGES,
     ChunkedConvolution,
     bound_memory,

@@ -16,7 +16,7 @@ round-off; the tests check 1e-4 eV/A).  Graphs with at most ``max_edges`` edges 
 the unmodified path, bit for bit.
 
 The chunk size changes memory and time, never results, so it is not part of the ML
-settings' identity (:class:`~alkali_layers.calculators.engines.MLIPSettings`).
+settings' identity (:class:`~alkali_layers.engines.settings.MLIPSettings`).
 """
 
 from __future__ import annotations

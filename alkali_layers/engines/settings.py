@@ -1,0 +1,378 @@
+"""Engine settings: small frozen dataclasses, no heavy imports.
+
+The identity of every stored result includes its engine's settings hash, so results
+of different settings never mix.  This module holds the settings of both engines
+and nothing that imports torch, SevenNet or GPAW, so specs, task files and
+analysis can read settings cheaply:
+
+* :class:`MLIPSettings`: the machine-learned engine (SevenNet ``7net-0`` + DFT-D3,
+  adapter :mod:`alkali_layers.engines.mlip`);
+* :class:`GPAWSettings` and the staged :class:`DFTProtocol`: the DFT engine (adapter
+  :mod:`alkali_layers.engines.gpaw`), with the named presets chosen from the scans
+  in ``runs/convergence/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from ..settings import stable_hash
+
+ENGINES: tuple[str, ...] = ("mlip", "gpaw")
+
+
+DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "none")
+
+
+ML_MODELS: tuple[str, ...] = ("7net-0",)
+
+
+@dataclass(frozen=True)
+class MLIPSettings:
+    """Settings of the machine-learned engine.
+
+    Attributes
+    ----------
+    model : str
+        SevenNet model name whose weights ship in the wheel ("7net-0").
+    dispersion : {"d3bj", "d3zero", "none"}
+        DFT-D3 damping added on top of the potential ("none" switches it off).
+    d3_functional : str
+        Functional whose D3 parameters are used; "pbe" matches 7net-0's training data.
+    """
+
+    model: str = "7net-0"
+    dispersion: str = "d3bj"
+    d3_functional: str = "pbe"
+
+    def __post_init__(self) -> None:
+        if self.model not in ML_MODELS:
+            raise ValueError(
+                f"unknown ML model {self.model!r}; allowed (weights ship offline): "
+                f"{', '.join(ML_MODELS)}"
+            )
+        if self.dispersion not in DISPERSIONS:
+            raise ValueError(
+                f"unknown dispersion {self.dispersion!r}; "
+                f"allowed: {', '.join(DISPERSIONS)}"
+            )
+
+    @property
+    def engine(self) -> str:
+        return "mlip"
+
+    def settings_hash(self) -> str:
+        """Stable 16-hex-digit hash of the engine name and every setting."""
+        return stable_hash({"engine": self.engine, **asdict(self)})
+
+    def describe(self) -> str:
+        d3 = (
+            "" if self.dispersion == "none" else f" + D3({self.dispersion[2:].upper()})"
+        )
+        return f"SevenNet {self.model}{d3}"
+
+
+XCS: tuple[str, ...] = ("PBE", "vdW-DF2", "optPBE-vdW", "optB88-vdW", "BEEF-vdW")
+
+
+#: functionals that diverge on cells with vacuum in this GPAW: bulk cells only
+BULK_ONLY_XCS: tuple[str, ...] = ("optB88-vdW",)
+
+
+DFT_DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "d4", "none")
+
+
+#: PAW setup choices: "paw" = GPAW's defaults (gpaw-data); "li-sc" = Li with its 1s
+#: shell in the valence (3 electrons), generated on first use by GPAW's own
+#: generator with its 'Li3' parameters (see :func:`li_semicore_setup`)
+SETUPS: tuple[str, ...] = ("paw", "li-sc")
+
+
+#: Fields added after results were stored, with their defaults: at the default they
+#: are left out of the settings hash, so adding them kept every earlier identity.
+_LATER_FIELDS: dict[str, object] = {"setups": "paw"}
+
+
+MIXERS: tuple[str, ...] = ("default", "conservative")
+
+
+@dataclass(frozen=True)
+class GPAWSettings:
+    """Settings of the GPAW engine (part of every result's identity).
+
+    Attributes
+    ----------
+    ecut_eV : float
+        Plane-wave cutoff.
+    kpt_density : float
+        k-point density, points per reciprocal-length unit (A), see the module notes.
+    smearing_eV : float
+        Fermi-Dirac width.
+    xc : {"PBE", "vdW-DF2"}
+        Exchange-correlation functional.
+    dispersion : {"d3bj", "d3zero", "d4", "none"}
+        Dispersion added on top of PBE: DFT-D3 with Becke-Johnson or zero damping
+        (``dftd3`` package), DFT-D4 (``dftd4`` package, charge-dependent C6), or none
+        ("none" with the vdW-DF functionals, which carry their own).
+    scf_energy_eV : float
+        SCF convergence of the energy (GPAW: eV per valence electron).
+    scf_density : float
+        SCF convergence of the density (electrons per valence electron).
+    maxiter : int
+        SCF iteration cap.
+    mixer : {"default", "conservative"}
+        Density mixing; "conservative" (beta 0.02, 5 old densities, weight 100) is
+        what an SCF failure is retried with (with twice the iteration cap).
+    setups : {"paw", "li-sc"}
+        PAW setups (see :data:`SETUPS`); "li-sc" puts Li 1s in the valence.
+    """
+
+    ecut_eV: float = 500.0
+    kpt_density: float = 4.0
+    smearing_eV: float = 0.1
+    xc: str = "PBE"
+    dispersion: str = "d3bj"
+    scf_energy_eV: float = 5e-5
+    scf_density: float = 1e-4
+    maxiter: int = 300
+    mixer: str = "default"
+    setups: str = "paw"
+
+    def __post_init__(self) -> None:
+        if self.xc not in XCS:
+            raise ValueError(f"unknown xc {self.xc!r}; allowed: {', '.join(XCS)}")
+        if self.dispersion not in DFT_DISPERSIONS:
+            raise ValueError(
+                f"unknown dispersion {self.dispersion!r}; "
+                f"allowed: {', '.join(DFT_DISPERSIONS)}"
+            )
+        if self.xc != "PBE" and self.dispersion != "none":
+            raise ValueError(
+                f"{self.xc} already describes van der Waals binding; "
+                "set dispersion='none'"
+            )
+        if self.setups not in SETUPS:
+            raise ValueError(
+                f"unknown setups {self.setups!r}; allowed: {', '.join(SETUPS)}"
+            )
+        if self.mixer not in MIXERS:
+            raise ValueError(
+                f"unknown mixer {self.mixer!r}; allowed: {', '.join(MIXERS)}"
+            )
+        for name in ("ecut_eV", "kpt_density", "smearing_eV"):
+            if not getattr(self, name) > 0:
+                raise ValueError(
+                    f"{name} must be positive, got {getattr(self, name)!r}"
+                )
+
+    @property
+    def engine(self) -> str:
+        return "gpaw"
+
+    def hash_fields(self) -> dict:
+        """The fields that identify these settings (later fields at their default
+        are left out, see :data:`_LATER_FIELDS`)."""
+        fields = asdict(self)
+        for name, default in _LATER_FIELDS.items():
+            if fields.get(name) == default:
+                fields.pop(name)
+        return fields
+
+    def settings_hash(self) -> str:
+        """Stable 16-hex-digit hash of the engine name and every setting."""
+        return stable_hash({"engine": self.engine, **self.hash_fields()})
+
+    def describe(self) -> str:
+        vdw = DISPERSION_NAMES[self.dispersion]
+        setups = ", Li 1s in valence" if self.setups == "li-sc" else ""
+        return (
+            f"GPAW PW {self.ecut_eV:g} eV, {self.xc}{vdw}, k-density "
+            f"{self.kpt_density:g}, FD {self.smearing_eV:g} eV{setups}"
+        )
+
+
+#: how each dispersion setting reads in descriptions
+DISPERSION_NAMES: dict[str, str] = {
+    "d3bj": " + D3(BJ)",
+    "d3zero": " + D3(zero)",
+    "d4": " + D4",
+    "none": "",
+}
+
+
+#: k-point density of reference calculations (bcc metals, primitive hosts).
+REFERENCE_KPT_DENSITY = 10.0
+
+
+#: Named presets.  "final" for energies, "fast" for relaxations, chosen from the
+#: scans in runs/convergence/ (ML-relaxed geometries, PBE + D3(BJ)).  Formation
+#: energy per metal atom of C6LiC6, the worst case (one Li per 12 C, metallic):
+#: cutoff 400 / 500 / 600 eV -> +9.6 / +2.2 / 0 meV; k density 3 / 4 / 5 / 6 ->
+#: +8.3 / -8.5 / +3.8 / 0 meV (the k error oscillates; per atom it is < 1 meV).
+#: "final" = 600 eV and density 5 keeps E_f within 5 meV/metal atom; "fast" is for
+#: geometries only (forces), its energies are never stored.
+PRESETS: dict[str, GPAWSettings] = {
+    "final": GPAWSettings(ecut_eV=600.0, kpt_density=5.0),
+    "fast": GPAWSettings(
+        ecut_eV=400.0, kpt_density=2.5, scf_energy_eV=2e-4, scf_density=5e-4
+    ),
+}
+
+
+def gpaw_settings(
+    settings: GPAWSettings | str | None = None, **overrides
+) -> GPAWSettings:
+    """Settings from a preset name or object, with single fields replaced."""
+    if settings is None:
+        settings = "final"
+    if isinstance(settings, str):
+        if settings not in PRESETS:
+            raise ValueError(
+                f"unknown GPAW preset {settings!r}; allowed: {', '.join(PRESETS)}"
+            )
+        settings = PRESETS[settings]
+    if overrides:
+        allowed = set(asdict(settings))
+        bad = set(overrides) - allowed
+        if bad:
+            raise ValueError(
+                f"unknown gpaw setting(s) {sorted(bad)}; allowed: {sorted(allowed)}"
+            )
+        settings = replace(settings, **overrides)
+    return settings
+
+
+@dataclass(frozen=True)
+class DFTProtocol:
+    """The GPAW engine as campaigns use it: staged ML -> DFT relaxation.
+
+    1. ``prerelax`` (optional): relax with the ML engine (cheap, removes most of the
+       distance to the minimum);
+    2. relax with GPAW at ``relax`` settings (the "fast" preset by default);
+    3. a single point with GPAW at ``final`` settings: the stored energy.
+
+    Attributes
+    ----------
+    final : GPAWSettings
+        Settings of the energy that is stored.
+    reference_kpt_density : float
+        Minimum k-point density of reference tasks (see :meth:`for_reference`).
+    relax : GPAWSettings
+        Settings of the relaxation (may equal ``final``).
+    prerelax : MLIPSettings or None
+        ML engine for the pre-relaxation; None skips it.
+    """
+
+    final: GPAWSettings = PRESETS["final"]
+    relax: GPAWSettings = PRESETS["fast"]
+    prerelax: object = None  # MLIPSettings | None (import cycle avoided)
+    reference_kpt_density: float = REFERENCE_KPT_DENSITY
+
+    def for_reference(self) -> DFTProtocol:
+        """The protocol for reference tasks (bcc metals, primitive hosts).
+
+        Their cells are tiny, so they get at least ``reference_kpt_density``: the
+        k-point error of a bcc metal enters every formation energy 1:1 and it is
+        still several meV/atom at the densities affordable for supercells
+        (runs/convergence/bcc_Na).  The cutoff stays that of the models (cutoff
+        errors cancel only between calculations at the same cutoff).
+        """
+        k = self.reference_kpt_density
+        return replace(
+            self,
+            final=replace(self.final, kpt_density=max(self.final.kpt_density, k)),
+            relax=replace(self.relax, kpt_density=max(self.relax.kpt_density, k)),
+        )
+
+    @property
+    def engine(self) -> str:
+        return "gpaw"
+
+    def settings_hash(self) -> str:
+        return stable_hash(
+            {
+                "engine": self.engine,
+                **asdict(self),
+                "final": self.final.hash_fields(),
+                "relax": self.relax.hash_fields(),
+            }
+        )
+
+    def describe(self) -> str:
+        pre = "ML pre-relax, " if self.prerelax is not None else ""
+        return (
+            f"{pre}GPAW relax ({self.relax.describe()}), energy {self.final.describe()}"
+        )
+
+    @classmethod
+    def from_table(cls, table: dict) -> DFTProtocol:
+        """From a spec's ``[engine]`` table.
+
+        Keys: ``final`` and ``relax`` (preset names, default "final" and "fast"),
+        ``prerelax`` ("mlip" or "none", default "mlip"), and any GPAWSettings field,
+        which then applies to both stages (e.g. ``xc = "vdW-DF2"``,
+        ``dispersion = "none"``).
+        """
+
+        table = dict(table)
+        final = table.pop("final", "final")
+        relax = table.pop("relax", "fast")
+        prerelax = table.pop("prerelax", "mlip")
+        ref_k = float(table.pop("reference_kpt_density", REFERENCE_KPT_DENSITY))
+        if prerelax not in ("mlip", "none"):
+            raise ValueError(f"unknown prerelax {prerelax!r}; allowed: mlip, none")
+        return cls(
+            final=gpaw_settings(final, **table),
+            relax=gpaw_settings(relax, **table),
+            prerelax=MLIPSettings() if prerelax == "mlip" else None,
+            reference_kpt_density=ref_k,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DFTProtocol:
+
+        pre = data.get("prerelax")
+        return cls(
+            final=GPAWSettings(**data["final"]),
+            relax=GPAWSettings(**data["relax"]),
+            prerelax=None if pre is None else MLIPSettings(**pre),
+            reference_kpt_density=data.get(
+                "reference_kpt_density", REFERENCE_KPT_DENSITY
+            ),
+        )
+
+
+def engine_from_dict(data: dict):
+    """Engine settings object from ``{"name": ..., **fields}`` (task files)."""
+    name = data.get("name", "mlip")
+    fields = {k: v for k, v in data.items() if k != "name"}
+    if name == "gpaw":
+        from .dft import DFTProtocol
+
+        return DFTProtocol.from_dict(fields)
+    if name == "mlip":
+        return MLIPSettings(**fields)
+    raise ValueError(f"unknown engine {name!r}; allowed: {', '.join(ENGINES)}")
+
+
+def engine_to_dict(engine) -> dict:
+    return {"name": engine.engine, **asdict(engine)}
+
+
+def engine_settings(engine: str = "mlip", settings=None, **overrides) -> MLIPSettings:
+    """The settings object of the ML engine (defaults, replaced by ``overrides``)."""
+    if engine != "mlip":
+        raise ValueError(f"unknown ML engine {engine!r}; allowed: mlip")
+    base = settings if settings is not None else MLIPSettings()
+    if overrides:
+        allowed = set(asdict(base))
+        bad = set(overrides) - allowed
+        if bad:
+            raise ValueError(
+                f"unknown {engine} setting(s) {sorted(bad)}; allowed: {sorted(allowed)}"
+            )
+        base = MLIPSettings(**{**asdict(base), **overrides})
+    return base

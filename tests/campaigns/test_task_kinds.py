@@ -1,0 +1,89 @@
+"""The registry of task kinds: keys, the single_point kind, errors (ML engine)."""
+
+import pytest
+
+from alkali_layers.builders import bulk_metal, graphite_intercalation
+from alkali_layers.calculators.relax import RelaxSettings
+from alkali_layers.campaigns.campaign import Campaign
+from alkali_layers.campaigns.spec import SpecError, load_spec
+from alkali_layers.campaigns.tasks import (
+    TASK_KINDS,
+    RelaxTask,
+    TaskKind,
+    register_task_kind,
+    task_kind,
+)
+from alkali_layers.engines import MLIPSettings
+from alkali_layers.settings import stable_hash, structure_hash
+
+from .conftest import write_spec
+
+SINGLE = """
+name = "sp"
+[engine]
+name = "mlip"
+[[models]]
+builder = "graphite_intercalation"
+tasks = ["single_point", "formation_energy"]
+[models.grid]
+metal = ["K"]
+stoichiometry = ["KC8"]
+"""
+
+
+def test_keys_cover_exactly_the_settings_that_change_the_result():
+    engine = MLIPSettings()
+    loose, tight = RelaxSettings(fmax_eV_A=0.05), RelaxSettings(fmax_eV_A=0.01)
+    atoms = bulk_metal("Na")
+    relax = RelaxTask("Na", "model", atoms)
+    single = RelaxTask("Na", "model", atoms, kind="single_point")
+    assert relax.key(engine, loose) != relax.key(engine, tight)
+    assert single.key(engine, loose) == single.key(engine, tight)
+    assert single.key(engine, loose) != relax.key(engine, loose)
+    assert single.key(engine, loose) != single.key(
+        MLIPSettings(dispersion="none"), loose
+    )
+    # relax keys are those of every committed campaign (no silent recompute)
+    assert relax.key(engine, loose) == stable_hash(
+        {
+            "kind": "relax",
+            "structure": structure_hash(atoms),
+            "engine": engine.settings_hash(),
+            "relax": loose.settings_hash(),
+        }
+    )
+
+
+def test_unknown_and_duplicate_task_kinds_are_clear_errors():
+    assert {"relax", "single_point"} <= set(TASK_KINDS)
+    with pytest.raises(ValueError, match="unknown task kind 'fill'; registered: relax"):
+        task_kind("fill")
+    with pytest.raises(ValueError, match="already registered"):
+        register_task_kind(TaskKind("relax", "again", run=None))
+
+
+def test_spec_refuses_relax_and_single_point_together(tmp_path):
+    text = SINGLE.replace(
+        '"single_point", "formation_energy"', '"relax", "single_point"'
+    )
+    with pytest.raises(SpecError, match="exclude each other"):
+        load_spec(write_spec(tmp_path / "bad", text=text))
+
+
+def test_single_point_task_is_the_energy_at_the_built_geometry(tmp_path, mlip):
+    campaign = Campaign(write_spec(tmp_path / "sp", text=SINGLE), stream=False)
+    campaign.run()
+    rows, failed = campaign.model_rows()
+    assert not failed and len(rows) == 1
+    (row,) = rows
+    assert row["task_kind"] == "single_point" and row["n_steps"] == 0
+    direct = graphite_intercalation("K", "KC8")
+    direct.calc = mlip
+    assert row["energy_eV"] == pytest.approx(direct.get_potential_energy(), abs=1e-6)
+    # the formation energy uses the relaxed references, as for relaxed models
+    assert row["formation_energy_eV_per_atom"] == pytest.approx(
+        row["energy_eV"] - 8 * row["host_energy_per_carbon_eV"] - row["mu_metal_eV"]
+    )
+    kinds = {e.label: e.task.kind for e in campaign.entries()}
+    assert kinds["K-KC8"] == "single_point"
+    assert {k for label, k in kinds.items() if label != "K-KC8"} == {"relax"}
