@@ -12,6 +12,7 @@ converge GPAW cutoff / k-point convergence scan of one model
 validate GPAW against experiment and published values (metals, graphite, GICs)
 diagnose take a stage-1 formation energy apart one factor at a time (GPAW)
 compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
+compare-engines  rank several campaigns (engines) against a reference campaign
 charges  Bader charges and plane-averaged density differences of relaxed models (GPAW)
 fill     sequential filling of a hard-carbon pore model: E(n) and voltage profile
 
@@ -122,6 +123,20 @@ def _add_compare(sub) -> None:
     p.add_argument("spec_a", help="reference campaign A (e.g. the ML one)")
     p.add_argument("spec_b", help="campaign B (e.g. the DFT one)")
     p.add_argument("--out", required=True, help="Markdown report to write")
+
+
+def _add_compare_engines(sub) -> None:
+    p = sub.add_parser(
+        "compare-engines",
+        help="rank several campaigns (engines) against a reference campaign",
+        description="For each campaign SPEC: formation-energy errors (meV per metal "
+        "atom: mean absolute, maximum, mean signed), sign disagreements and "
+        "gallery-height errors (A) against REFERENCE on the models both finished; "
+        "writes OUT/table.md, OUT/table.csv and OUT/formation_mae.png.",
+    )
+    p.add_argument("reference", help="the reference campaign (e.g. the GPAW one)")
+    p.add_argument("specs", nargs="+", help="campaigns to rank")
+    p.add_argument("--out", required=True, help="output directory")
 
 
 def _add_validate(sub) -> None:
@@ -329,6 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_campaign_verbs(sub)
     _add_converge(sub)
     _add_validate(sub)
+    _add_compare_engines(sub)
     _add_diagnose(sub)
     _add_compare(sub)
     _add_charges(sub)
@@ -505,6 +521,26 @@ def _diagnose(args) -> int:
             [json.loads(p.read_text()) for p in tables], out / "diagnosis.md"
         )
         print(f"wrote {out / 'diagnosis.md'}")
+    return 0
+
+
+def _compare_engines(args) -> int:
+    from .analysis.compare import engine_summary, write_engine_summary
+
+    reference = _campaign(args.reference)
+    ref_rows = reference.model_rows()[0]
+    summaries = []
+    for spec in args.specs:
+        campaign = _campaign(spec)
+        summaries.append(
+            engine_summary(
+                campaign.spec.engine.describe(), campaign.model_rows()[0], ref_rows
+            )
+        )
+    path = write_engine_summary(
+        summaries, Path(args.out), reference.spec.engine.describe()
+    )
+    print(f"wrote {path}")
     return 0
 
 
@@ -877,6 +913,8 @@ def main(argv=None) -> int:
             return _validate(args)
         if args.verb == "diagnose":
             return _diagnose(args)
+        if args.verb == "compare-engines":
+            return _compare_engines(args)
         if args.verb == "compare":
             return _compare(args)
         if args.verb == "charges":

@@ -87,3 +87,103 @@ def write_comparison(
         lines += _section(res, name_a, name_b, q)
     path.write_text("\n".join(lines))
     return path
+
+
+#: columns of the engine-vs-reference summary (one row per engine)
+ENGINE_COLUMNS: tuple[str, ...] = (
+    "engine",
+    "n_models",
+    "formation_mae_meV_per_metal_atom",
+    "formation_max_abs_meV_per_metal_atom",
+    "formation_mean_meV_per_metal_atom",
+    "sign_disagreements",
+    "gallery_height_mae_A",
+    "gallery_height_max_abs_A",
+)
+
+
+def engine_summary(
+    name: str, rows: Sequence[dict], reference_rows: Sequence[dict]
+) -> dict:
+    """One engine against the reference, model by model (matched by label).
+
+    Formation-energy errors in meV per metal atom (engine - reference), the number
+    of models whose E_f has the other sign than the reference's, and gallery-height
+    errors in A.  Models finished on only one side are left out.
+    """
+    ef = compare_rows(reference_rows, rows)
+    heights = compare_rows(reference_rows, rows, "gallery_height_A")
+    signs = sum(1 for _, a, b, _ in ef["pairs"] if (a < 0) != (b < 0))
+
+    def scaled(value, scale):
+        return None if value is None else scale * value
+
+    return {
+        "engine": name,
+        "n_models": len(ef["pairs"]),
+        "formation_mae_meV_per_metal_atom": scaled(ef["mae"], 1000.0),
+        "formation_max_abs_meV_per_metal_atom": scaled(ef["max_abs"], 1000.0),
+        "formation_mean_meV_per_metal_atom": scaled(ef["mean"], 1000.0),
+        "sign_disagreements": signs,
+        "gallery_height_mae_A": heights["mae"],
+        "gallery_height_max_abs_A": heights["max_abs"],
+    }
+
+
+def write_engine_summary(
+    summaries: Sequence[dict], directory, reference_name: str
+) -> Path:
+    """``table.md``/``table.csv`` (one row per engine, best E_f first) and
+    ``formation_mae.png`` (+ .csv) in ``directory``; returns the Markdown path."""
+    import csv
+
+    from .figures import plt, save_figure
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(
+        summaries,
+        key=lambda s: (
+            s["formation_mae_meV_per_metal_atom"] is None,
+            s["formation_mae_meV_per_metal_atom"] or 0.0,
+        ),
+    )
+
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    with (directory / "table.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(ENGINE_COLUMNS)
+        for s in ordered:
+            writer.writerow([cell(s[c]) for c in ENGINE_COLUMNS])
+    lines = [
+        f"# Fast engines vs {reference_name}",
+        "",
+        "Same cells, each relaxed by its own engine; errors are engine - reference, "
+        "formation energies per metal atom (vs the bcc metal and the pristine host "
+        "of the same engine), gallery heights carbon plane to carbon plane.  "
+        "sign_disagreements counts models whose E_f has the other sign.",
+        "",
+        "| " + " | ".join(ENGINE_COLUMNS) + " |",
+        "|" + "---|" * len(ENGINE_COLUMNS),
+    ]
+    for s in ordered:
+        lines.append("| " + " | ".join(cell(s[c]) for c in ENGINE_COLUMNS) + " |")
+    path = directory / "table.md"
+    path.write_text("\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(ordered) + 1.5))
+    names = [s["engine"] for s in ordered]
+    mae = [s["formation_mae_meV_per_metal_atom"] or 0.0 for s in ordered]
+    ax.barh(names, mae, color="#2166ac")
+    ax.invert_yaxis()
+    ax.set_xlabel(f"mean |E_f - E_f({reference_name})| (meV per metal atom)")
+    save_figure(
+        fig,
+        directory / "formation_mae.png",
+        ["engine", "formation_mae_meV_per_metal_atom"],
+        zip(names, mae, strict=True),
+    )
+    return path

@@ -38,7 +38,8 @@ from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
 from ..engines import GPAWSettings
-from ..engines.gpaw import dispersion_calculator, gpaw_calculator, with_scf_retry
+from ..engines.dispersion import dispersion_calculator
+from ..engines.gpaw import gpaw_calculator, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
 from ..settings import stable_hash, structure_hash

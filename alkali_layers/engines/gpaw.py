@@ -33,6 +33,7 @@ import numpy as np
 from ase import Atoms
 
 from ..errors import ModelFailure
+from .dispersion import dispersion_calculator
 from .settings import BULK_ONLY_XCS, GPAWSettings
 
 
@@ -144,27 +145,6 @@ def gpaw_calculator(
     if settings.dispersion == "none":
         return dft, dft
     return dispersion_calculator(settings.dispersion).add_calculator(dft), dft
-
-
-def dispersion_calculator(dispersion: str, functional: str = "PBE"):
-    """The ASE calculator of a dispersion correction alone ("d3bj", "d3zero", "d4").
-
-    D3 from the ``dftd3`` package (Grimme et al., J. Chem. Phys. 132, 154104
-    (2010); BJ damping: J. Comput. Chem. 32, 1456 (2011)), D4 from the ``dftd4``
-    package (Caldeweyher et al., J. Chem. Phys. 150, 154122 (2019)), each with its
-    parameters for ``functional`` and its three-body term at the package default.
-    """
-    if dispersion in ("d3bj", "d3zero"):
-        from dftd3.ase import DFTD3
-
-        return DFTD3(method=functional, damping=dispersion)
-    if dispersion == "d4":
-        from dftd4.ase import DFTD4
-
-        return DFTD4(method=functional)
-    raise ValueError(
-        f"no dispersion calculator for {dispersion!r}; allowed: d3bj, d3zero, d4"
-    )
 
 
 #: ``gpaw dataset`` arguments of the Li setup with 1s in the valence: GPAW's own

@@ -17,7 +17,7 @@ from .settings import MLIPSettings
 
 
 @lru_cache(maxsize=4)
-def _sevennet_model(model: str, device: str):
+def _sevennet_model(model: str, device: str, modal: str | None = None):
     """The loaded SevenNet network (weights), once per process, model and device.
 
     Calculators made from it share the weights (inference only, never trained
@@ -36,12 +36,14 @@ def _sevennet_model(model: str, device: str):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        calc = SevenNetCalculator(model, device=device)
+        calc = SevenNetCalculator(model, device=device, modal=modal)
     bound_memory(calc.model)  # large cells: checkpointed edge chunks (same results)
     return calc.model
 
 
-def _sevennet(model: str, device: str, threads: int | None) -> Calculator:
+def _sevennet(
+    model: str, device: str, threads: int | None, modal: str | None = None
+) -> Calculator:
     """A new SevenNet calculator on the shared network of ``model``."""
     import warnings
 
@@ -65,7 +67,10 @@ def _sevennet(model: str, device: str, threads: int | None) -> Calculator:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         calc = ThreadLimitedSevenNet(
-            _sevennet_model(model, device), file_type="model_instance", device=device
+            _sevennet_model(model, device, modal),
+            file_type="model_instance",
+            device=device,
+            modal=modal,
         )
     calc.threads = threads
     return calc
@@ -74,11 +79,12 @@ def _sevennet(model: str, device: str, threads: int | None) -> Calculator:
 def mlip_calculator(
     settings: MLIPSettings, device: str, threads: int | None
 ) -> Calculator:
-    ml = _sevennet(settings.model, device, threads)
+    ml = _sevennet(settings.model, device, threads, settings.modal)
     if settings.dispersion == "none":
         return ml
     from ase.calculators.mixing import SumCalculator
-    from dftd3.ase import DFTD3
 
-    d3 = DFTD3(method=settings.d3_functional.upper(), damping=settings.dispersion)
-    return SumCalculator([ml, d3])
+    from .dispersion import dispersion_calculator
+
+    disp = dispersion_calculator(settings.dispersion, settings.d3_functional.upper())
+    return SumCalculator([ml, disp])

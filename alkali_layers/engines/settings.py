@@ -21,10 +21,18 @@ from ..settings import stable_hash
 ENGINES: tuple[str, ...] = ("mlip", "gpaw")
 
 
-DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "none")
+DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "d4", "none")
 
 
-ML_MODELS: tuple[str, ...] = ("7net-0",)
+#: SevenNet models whose weights ship inside the ``sevenn`` wheel (run offline):
+#: 7net-0 (= the 11 July 2024 release), its 22 May 2024 release, 7net-l3i5 and
+#: the multi-fidelity 7net-MF-0 (needs ``modal``, see :data:`ML_MODALS`)
+ML_MODELS: tuple[str, ...] = ("7net-0", "7net-0_22May2024", "7net-l3i5", "7net-MF-0")
+#: fidelity heads of the multi-fidelity models (training data: PBE = MPtrj)
+ML_MODALS: dict[str, tuple[str, ...]] = {"7net-MF-0": ("PBE", "R2SCAN")}
+#: MLIPSettings fields added after results were stored, with their defaults (left
+#: out of the hash at the default: earlier identities are kept)
+_ML_LATER_FIELDS: dict[str, object] = {"modal": None}
 
 
 @dataclass(frozen=True)
@@ -34,16 +42,22 @@ class MLIPSettings:
     Attributes
     ----------
     model : str
-        SevenNet model name whose weights ship in the wheel ("7net-0").
-    dispersion : {"d3bj", "d3zero", "none"}
-        DFT-D3 damping added on top of the potential ("none" switches it off).
+        SevenNet model whose weights ship in the wheel (see :data:`ML_MODELS`).
+    dispersion : {"d3bj", "d3zero", "d4", "none"}
+        Dispersion added on top of the potential: DFT-D3 with BJ or zero damping,
+        DFT-D4 (``dftd4``), or none.
     d3_functional : str
-        Functional whose D3 parameters are used; "pbe" matches 7net-0's training data.
+        Functional whose dispersion parameters are used; "pbe" matches the PBE
+        training data of the models.
+    modal : str or None
+        Fidelity head of a multi-fidelity model ("PBE" or "R2SCAN" for 7net-MF-0);
+        None for single-fidelity models.
     """
 
     model: str = "7net-0"
     dispersion: str = "d3bj"
     d3_functional: str = "pbe"
+    modal: str | None = None
 
     def __post_init__(self) -> None:
         if self.model not in ML_MODELS:
@@ -51,6 +65,14 @@ class MLIPSettings:
                 f"unknown ML model {self.model!r}; allowed (weights ship offline): "
                 f"{', '.join(ML_MODELS)}"
             )
+        modals = ML_MODALS.get(self.model, ())
+        if modals and self.modal not in modals:
+            raise ValueError(
+                f"{self.model} is multi-fidelity: set modal to one of "
+                f"{', '.join(modals)} (got {self.modal!r})"
+            )
+        if not modals and self.modal is not None:
+            raise ValueError(f"{self.model} has one fidelity: leave modal unset")
         if self.dispersion not in DISPERSIONS:
             raise ValueError(
                 f"unknown dispersion {self.dispersion!r}; "
@@ -61,15 +83,22 @@ class MLIPSettings:
     def engine(self) -> str:
         return "mlip"
 
+    def hash_fields(self) -> dict:
+        """The fields that identify these settings (later fields at their default
+        are left out, see :data:`_ML_LATER_FIELDS`)."""
+        fields = asdict(self)
+        for name, default in _ML_LATER_FIELDS.items():
+            if fields.get(name) == default:
+                fields.pop(name)
+        return fields
+
     def settings_hash(self) -> str:
         """Stable 16-hex-digit hash of the engine name and every setting."""
-        return stable_hash({"engine": self.engine, **asdict(self)})
+        return stable_hash({"engine": self.engine, **self.hash_fields()})
 
     def describe(self) -> str:
-        d3 = (
-            "" if self.dispersion == "none" else f" + D3({self.dispersion[2:].upper()})"
-        )
-        return f"SevenNet {self.model}{d3}"
+        modal = f" ({self.modal} head)" if self.modal else ""
+        return f"SevenNet {self.model}{modal}{DISPERSION_NAMES[self.dispersion]}"
 
 
 XCS: tuple[str, ...] = ("PBE", "vdW-DF2", "optPBE-vdW", "optB88-vdW", "BEEF-vdW")
@@ -295,6 +324,9 @@ class DFTProtocol:
                 **asdict(self),
                 "final": self.final.hash_fields(),
                 "relax": self.relax.hash_fields(),
+                "prerelax": None
+                if self.prerelax is None
+                else self.prerelax.hash_fields(),
             }
         )
 

@@ -99,3 +99,30 @@ def test_compare_rows_by_hand(tmp_path):
     )
     assert "| x | 7.250 | 7.000 | -0.250 |" in text
     assert "Mean absolute deviation 0.250 A" in text
+
+
+def test_engine_summary_by_hand(tmp_path):
+    from alkali_layers.analysis.compare import engine_summary, write_engine_summary
+
+    ref = [
+        {"label": "a", "formation_energy_eV_per_atom": 0.10, "gallery_height_A": 7.0},
+        {"label": "b", "formation_energy_eV_per_atom": -0.05, "gallery_height_A": 9.0},
+        {"label": "c", "formation_energy_eV_per_atom": 0.20},
+    ]
+    ml = [
+        {"label": "a", "formation_energy_eV_per_atom": 0.13, "gallery_height_A": 7.5},
+        {"label": "b", "formation_energy_eV_per_atom": 0.01, "gallery_height_A": 8.9},
+    ]
+    s = engine_summary("toy", ml, ref)
+    assert s["n_models"] == 2
+    # |0.13-0.10| = 30 meV, |0.01+0.05| = 60 meV -> mean 45, max 60, signed +45
+    assert s["formation_mae_meV_per_metal_atom"] == pytest.approx(45.0)
+    assert s["formation_max_abs_meV_per_metal_atom"] == pytest.approx(60.0)
+    assert s["formation_mean_meV_per_metal_atom"] == pytest.approx(45.0)
+    assert s["sign_disagreements"] == 1  # b: -0.05 vs +0.01
+    assert s["gallery_height_mae_A"] == pytest.approx(0.3)
+    empty = engine_summary("none yet", [], ref)
+    path = write_engine_summary([empty, s], tmp_path, "ref")
+    text = path.read_text()
+    assert text.index("| toy |") < text.index("| none yet |")  # best first
+    assert (tmp_path / "formation_mae.png").stat().st_size > 1000

@@ -13,7 +13,7 @@ from alkali_layers.calculators.diagnosis import (
     write_diagnosis_table,
 )
 from alkali_layers.engines import GPAWSettings
-from alkali_layers.engines.gpaw import dispersion_calculator
+from alkali_layers.engines.dispersion import dispersion_calculator
 
 pytestmark = pytest.mark.slow  # GPAW single points (~1 min in all)
 

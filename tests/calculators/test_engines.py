@@ -26,7 +26,9 @@ def test_settings_hash_is_stable_across_processes_and_changes_with_settings():
     "call, message",
     [
         (lambda: MLIPSettings(model="mace-mp-0"), "allowed .*7net-0"),
-        (lambda: MLIPSettings(dispersion="d4"), "d3bj, d3zero, none"),
+        (lambda: MLIPSettings(dispersion="d5"), "d3bj, d3zero, d4, none"),
+        (lambda: MLIPSettings(model="7net-MF-0"), "multi-fidelity: set modal"),
+        (lambda: MLIPSettings(modal="PBE"), "one fidelity: leave modal unset"),
         (lambda: make_calculator("vasp"), "allowed: mlip"),
         (lambda: engine_settings("mlip", cutoff=400), "unknown mlip setting"),
     ],
@@ -34,6 +36,30 @@ def test_settings_hash_is_stable_across_processes_and_changes_with_settings():
 def test_engine_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_settings_added_later_keep_the_identity_of_earlier_results():
+    # 7net-0 + D3(BJ) before the modal field existed (runs/*/results.db keys)
+    assert MLIPSettings().settings_hash() == "e4874e99544c8707"
+    assert MLIPSettings(model="7net-MF-0", modal="PBE").settings_hash() != (
+        MLIPSettings(model="7net-MF-0", modal="R2SCAN").settings_hash()
+    )
+
+
+@pytest.mark.slow  # loads four networks (~20 s)
+@pytest.mark.parametrize(
+    "settings",
+    [
+        MLIPSettings(model="7net-0_22May2024", dispersion="d4"),
+        MLIPSettings(model="7net-l3i5"),
+        MLIPSettings(model="7net-MF-0", modal="PBE", dispersion="none"),
+    ],
+)
+def test_every_shipped_model_runs_offline(settings):
+    atoms = graphite("AB", 3.35)
+    atoms.calc = make_calculator("mlip", settings)
+    energy = atoms.get_potential_energy() / len(atoms)
+    assert -10.5 < energy < -7.5  # eV per C: a graphite-like energy, all PBE-trained
 
 
 def test_calculator_carries_its_settings(mlip):
