@@ -47,6 +47,7 @@ def test_build_writes_any_ase_format(tmp_path, capsys):
     assert read(tmp_path / "kc8.cif").get_chemical_formula() == "C8K"
 
 
+@pytest.mark.slow  # one subprocess per case
 @pytest.mark.parametrize(
     "argv, message",
     [

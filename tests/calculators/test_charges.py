@@ -49,6 +49,7 @@ def lic6_analysis(lic6, tmp_path_factory):
     return charge_analysis(lic6, SMALL, gridrefinement=1, folder=folder), folder
 
 
+@pytest.mark.slow  # GPAW SCF / numba
 def test_compile_bader_partitions_two_gaussians(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     # two normalized Gaussians of 1 e each, far apart: 2 e in total
@@ -56,6 +57,7 @@ def test_compile_bader_partitions_two_gaussians(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []  # pybader leaves no bader.p behind
 
 
+@pytest.mark.slow  # GPAW SCF / numba
 def test_bader_charges_conserve_charge_and_li_gives_most_of_its_electron(
     lic6_analysis,
 ):
@@ -75,6 +77,7 @@ def test_bader_charges_conserve_charge_and_li_gives_most_of_its_electron(
         assert (folder / f"gpaw-{name}.txt").stat().st_size > 0
 
 
+@pytest.mark.slow  # GPAW SCF / numba
 def test_density_difference_integrates_to_zero_and_depletes_the_li_plane(
     lic6_analysis,
 ):
@@ -99,6 +102,7 @@ def test_density_difference_integrates_to_zero_and_depletes_the_li_plane(
     assert 0.02 < result["dq_z_per_atom_e"][0] < 0.5 * li_bader
 
 
+@pytest.mark.slow  # GPAW SCF / numba
 def test_grid_refinement_changes_li_charge_little(lic6):
     work = lic6.copy()
     calc, dft = gpaw_calculator(SMALL, work)
@@ -115,6 +119,7 @@ def test_grid_refinement_changes_li_charge_little(lic6):
         bader_from_density(lic6, 0.9 * rho, 2)  # 10 % of the electrons missing
 
 
+@pytest.mark.slow  # GPAW SCF / numba
 def test_ml_engine_has_no_charges(mlip, lic6, tmp_path):
     with pytest.raises(TypeError, match="gpaw"):
         bader_charges(mlip)
@@ -153,6 +158,7 @@ def test_plane_average_and_depletion_by_hand():
     assert depletion_around(z, drho, 0.25) == 0.0  # not in a depletion region
 
 
+@pytest.mark.slow  # GPAW SCF / numba
 def test_charges_cli_resumes_and_writes_table(lic6, tmp_path, capsys):
     structure = tmp_path / "LiC6.extxyz"
     write(structure, lic6)

@@ -99,6 +99,7 @@ def _energy(atoms, settings):
     return atoms.get_potential_energy()
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_d3_is_really_included_a_bilayer_binds_with_d3_and_not_without():
     near = bilayer_graphene(None, 0, "AB", gallery_height_A=3.4, vacuum=6.0)
     far = bilayer_graphene(None, 0, "AB", gallery_height_A=6.5, vacuum=6.0)
@@ -114,6 +115,7 @@ def test_d3_is_really_included_a_bilayer_binds_with_d3_and_not_without():
     assert binding_d3 - binding_pbe > 0.02
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_isolated_atom_is_spin_polarized():
     atoms = isolated_atom("Na", box_A=8.0)
     calc, dft = gpaw_calculator(TINY, atoms, spinpol=True, isolated=True)
@@ -129,6 +131,7 @@ def test_isolated_atom_is_spin_polarized():
     )
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_scf_failure_is_retried_then_reported_never_stored():
     tried = []
 
@@ -145,6 +148,7 @@ def test_scf_failure_is_retried_then_reported_never_stored():
     assert tried == ["default", "conservative"]
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_staged_relaxation_of_bulk_sodium(tmp_path):
     protocol = DFTProtocol(final=TINY, relax=TINY, prerelax=MLIPSettings())
     result = staged_relax(
@@ -199,6 +203,7 @@ def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatc
     assert again == results
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
     tmp_path, monkeypatch
 ):
@@ -241,6 +246,7 @@ def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
         )
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_interrupted_gpaw_relaxation_resumes_from_its_trajectory(tmp_path):
     from ase.io import Trajectory
 
@@ -292,6 +298,7 @@ def test_energy_window_follows_the_functional():
         check_energy(float("nan"), 1, "vdW-DF2", energy_bounds(vdw))
 
 
+@pytest.mark.slow  # GPAW SCF
 def test_vdw_df2_bcc_potassium_passes_the_guards():
     """Regression: the validation's vdW-DF2 bcc K failed with 'energy -35.13 eV/atom
     outside the sane range' although GPAW had converged."""

@@ -148,6 +148,7 @@ def test_a_grid_point_that_cannot_be_built_fails_alone(tmp_path, capsys):
     )
 
 
+@pytest.mark.slow  # subprocesses
 def test_worker_processes_give_the_same_results(tmp_path, done_campaign):
     spec = write_spec(tmp_path / "parallel")
     from alkali_layers.campaigns.backends import LocalBackend
@@ -161,6 +162,7 @@ def test_worker_processes_give_the_same_results(tmp_path, done_campaign):
         )
 
 
+@pytest.mark.slow  # subprocesses
 def test_task_folder_runs_as_a_plain_command(done_campaign, tmp_path):
     import subprocess
     import sys

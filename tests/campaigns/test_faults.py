@@ -9,10 +9,13 @@ import sys
 import time
 
 import ase.db
+import pytest
 
 from alkali_layers.cli import main
 
 from .conftest import write_spec
+
+pytestmark = pytest.mark.slow  # subprocess campaigns killed with SIGKILL (~1 min)
 
 
 def results(root):

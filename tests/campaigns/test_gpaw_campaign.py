@@ -10,6 +10,8 @@ from alkali_layers.cli import main
 
 from .conftest import write_spec
 
+pytestmark = pytest.mark.slow  # GPAW campaigns under mpiexec (minutes)
+
 GPAW_SPEC = """
 name = "gpaw_tiny"
 analysis = "formation"

@@ -16,6 +16,8 @@ from alkali_layers.cli import main
 
 from .conftest import write_spec
 
+pytestmark = pytest.mark.slow  # myqueue submission and collection (subprocesses)
+
 PORT = 39999  # myqueue's local scheduler port (fixed in myqueue)
 
 
