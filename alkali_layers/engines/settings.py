@@ -15,6 +15,7 @@ analysis can read settings cheaply:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import ClassVar
 
 from ..settings import stable_hash
 
@@ -30,13 +31,33 @@ DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "d4", "none")
 ML_MODELS: tuple[str, ...] = ("7net-0", "7net-0_22May2024", "7net-l3i5", "7net-MF-0")
 #: fidelity heads of the multi-fidelity models (training data: PBE = MPtrj)
 ML_MODALS: dict[str, tuple[str, ...]] = {"7net-MF-0": ("PBE", "R2SCAN")}
-#: MLIPSettings fields added after results were stored, with their defaults (left
-#: out of the hash at the default: earlier identities are kept)
-_ML_LATER_FIELDS: dict[str, object] = {"modal": None}
+
+
+class _Identified:
+    """Settings whose hash is part of every result's identity.
+
+    ``later_fields`` maps fields added after results were stored to their
+    defaults: at the default they are left out of the hash, so that adding a field
+    kept the identity (and the stored results) of every earlier setting.
+    """
+
+    later_fields: ClassVar[dict[str, object]] = {}
+
+    def hash_fields(self) -> dict:
+        """The fields that identify these settings."""
+        fields = asdict(self)
+        for name, default in self.later_fields.items():
+            if fields.get(name) == default:
+                fields.pop(name)
+        return fields
+
+    def settings_hash(self) -> str:
+        """Stable 16-hex-digit hash of the engine name and every setting."""
+        return stable_hash({"engine": self.engine, **self.hash_fields()})
 
 
 @dataclass(frozen=True)
-class MLIPSettings:
+class MLIPSettings(_Identified):
     """Settings of the machine-learned engine.
 
     Attributes
@@ -58,6 +79,7 @@ class MLIPSettings:
     dispersion: str = "d3bj"
     d3_functional: str = "pbe"
     modal: str | None = None
+    later_fields: ClassVar[dict[str, object]] = {"modal": None}
 
     def __post_init__(self) -> None:
         if self.model not in ML_MODELS:
@@ -83,19 +105,6 @@ class MLIPSettings:
     def engine(self) -> str:
         return "mlip"
 
-    def hash_fields(self) -> dict:
-        """The fields that identify these settings (later fields at their default
-        are left out, see :data:`_ML_LATER_FIELDS`)."""
-        fields = asdict(self)
-        for name, default in _ML_LATER_FIELDS.items():
-            if fields.get(name) == default:
-                fields.pop(name)
-        return fields
-
-    def settings_hash(self) -> str:
-        """Stable 16-hex-digit hash of the engine name and every setting."""
-        return stable_hash({"engine": self.engine, **self.hash_fields()})
-
     def describe(self) -> str:
         modal = f" ({self.modal} head)" if self.modal else ""
         return f"SevenNet {self.model}{modal}{DISPERSION_NAMES[self.dispersion]}"
@@ -117,16 +126,11 @@ DFT_DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "d4", "none")
 SETUPS: tuple[str, ...] = ("paw", "li-sc")
 
 
-#: Fields added after results were stored, with their defaults: at the default they
-#: are left out of the settings hash, so adding them kept every earlier identity.
-_LATER_FIELDS: dict[str, object] = {"setups": "paw"}
-
-
 MIXERS: tuple[str, ...] = ("default", "conservative")
 
 
 @dataclass(frozen=True)
-class GPAWSettings:
+class GPAWSettings(_Identified):
     """Settings of the GPAW engine (part of every result's identity).
 
     Attributes
@@ -166,6 +170,7 @@ class GPAWSettings:
     maxiter: int = 300
     mixer: str = "default"
     setups: str = "paw"
+    later_fields: ClassVar[dict[str, object]] = {"setups": "paw"}
 
     def __post_init__(self) -> None:
         if self.xc not in XCS:
@@ -197,19 +202,6 @@ class GPAWSettings:
     @property
     def engine(self) -> str:
         return "gpaw"
-
-    def hash_fields(self) -> dict:
-        """The fields that identify these settings (later fields at their default
-        are left out, see :data:`_LATER_FIELDS`)."""
-        fields = asdict(self)
-        for name, default in _LATER_FIELDS.items():
-            if fields.get(name) == default:
-                fields.pop(name)
-        return fields
-
-    def settings_hash(self) -> str:
-        """Stable 16-hex-digit hash of the engine name and every setting."""
-        return stable_hash({"engine": self.engine, **self.hash_fields()})
 
     def describe(self) -> str:
         vdw = DISPERSION_NAMES[self.dispersion]

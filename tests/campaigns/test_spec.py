@@ -51,7 +51,7 @@ def test_good_spec_expands_its_grid(tmp_path):
             'tasks = ["formation_energy"]',
             'tasks = ["phonons"]',
             "models[0].tasks",
-            "allowed: relax, formation_energy",
+            "allowed: relax, single_point, formation_energy",
         ),
         ('name = "mlip"', 'name = "vasp"', "engine.name", "allowed: mlip"),
         (
