@@ -132,7 +132,9 @@ def gpaw_calculator(
     if mixer is not None:
         kwargs["mixer"] = mixer
     if settings.setups == "li-sc":
-        li_semicore_setup()
+        from gpaw.xc import XC
+
+        li_semicore_setup(functional=XC(settings.xc).get_setup_name())
         kwargs["setups"] = {"Li": "sc"}
     layout = parallel_layout()
     if layout is not None:
@@ -150,17 +152,19 @@ def gpaw_calculator(
 #: ``gpaw dataset`` arguments of the Li setup with 1s in the valence: GPAW's own
 #: 3-electron parameters ('Li3' in gpaw/atom/generator2.py: projectors 1s,2s,2p,p,d,
 #: cutoff radius 1.5 bohr), written as Li.sc.PBE
-LI_SEMICORE_DATASET_ARGS: tuple[str, ...] = ("Li", "-f", "PBE", "-e", "3", "-t", "sc")
+LI_SEMICORE_DATASET_ARGS: tuple[str, ...] = ("Li", "-e", "3", "-t", "sc")
 
 
-def li_semicore_setup(directory=None):
+def li_semicore_setup(directory=None, functional: str = "PBE"):
     """Path of the Li PAW setup with 1s in the valence, generated if missing.
 
     GPAW's default Li setup (gpaw-data ``Li.PBE``) freezes the 1s shell (1 valence
     electron, cutoff radius 2.1 bohr).  This one is made by GPAW's own generator,
-    ``gpaw dataset Li -f PBE -e 3 -t sc -w`` (a few seconds; the same command run by
-    hand reproduces the file), in ``directory`` (default ``$ALKALI_LAYERS_SETUP_DIR``
-    or ``~/.cache/alkali_layers/setups``), which is put first on GPAW's setup path.
+    ``gpaw dataset Li -f <functional> -e 3 -t sc -w`` (a few seconds; the same
+    command run by hand reproduces the file), in ``directory`` (default
+    ``$ALKALI_LAYERS_SETUP_DIR`` or ``~/.cache/alkali_layers/setups``), which is put
+    first on GPAW's setup path.  ``functional`` is the setup functional GPAW uses
+    for the calculation's xc (PBE; revPBE for the vdW-DF family but BEEF-vdW).
     """
     import argparse
     import contextlib
@@ -176,19 +180,22 @@ def li_semicore_setup(directory=None):
         or os.environ.get("ALKALI_LAYERS_SETUP_DIR")
         or Path.home() / ".cache" / "alkali_layers" / "setups"
     )
-    path = directory / "Li.sc.PBE"
+    name = f"Li.sc.{functional}"
+    path = directory / name
     if not path.exists():
         if world.rank == 0:
             from gpaw.atom.generator2 import CLICommand
 
             parser = argparse.ArgumentParser()
             CLICommand.add_arguments(parser)
-            args = parser.parse_args([*LI_SEMICORE_DATASET_ARGS, "-w"])
+            args = parser.parse_args(
+                [*LI_SEMICORE_DATASET_ARGS, "-f", functional, "-w"]
+            )
             work = directory / f".generate-{os.getpid()}"
             work.mkdir(parents=True, exist_ok=True)
             with contextlib.chdir(work), contextlib.redirect_stdout(io.StringIO()):
-                CLICommand.run(args)  # checks the dataset, then writes Li.sc.PBE
-            os.replace(work / "Li.sc.PBE", path)
+                CLICommand.run(args)  # checks the dataset, then writes it
+            os.replace(work / name, path)
             work.rmdir()
         world.barrier()
     if str(directory) not in map(str, setup_paths):
