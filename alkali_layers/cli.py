@@ -403,10 +403,10 @@ def _converge(args) -> int:
 
     from .builders.intercalation import pristine_host
     from .builders.layers import bulk_metal
-    from .calculators.convergence import convergence_scan, write_scan
     from .calculators.references import reference_settings
     from .calculators.relax import RelaxSettings, relax
     from .engines import GPAWSettings, make_calculator
+    from .workflows.convergence import convergence_scan, write_scan
 
     atoms = _model_from_args(args)
     base = GPAWSettings(xc=args.xc, dispersion="d3bj" if args.xc == "PBE" else "none")
@@ -451,8 +451,8 @@ def _converge(args) -> int:
 
 
 def _validate(args) -> int:
-    from .calculators.validation import COMPOUNDS, TREATMENTS, run_validation
     from .engines import gpaw_settings
+    from .workflows.validation import COMPOUNDS, TREATMENTS, run_validation
 
     compounds = tuple(c for c in COMPOUNDS if c[0] in args.metals)
     names = args.treatments or tuple(TREATMENTS)
@@ -476,13 +476,13 @@ def _validate(args) -> int:
 def _diagnose(args) -> int:
     import json
 
-    from .calculators.diagnosis import (
+    from .analysis.diagnosis import write_diagnosis_table
+    from .engines import gpaw_settings
+    from .workflows.diagnosis import (
         diagnose,
         geometry_from_validation,
-        write_diagnosis_table,
     )
-    from .calculators.validation import COMPOUNDS, TREATMENTS
-    from .engines import gpaw_settings
+    from .workflows.validation import COMPOUNDS, TREATMENTS
 
     if args.treatment not in TREATMENTS:
         raise ValueError(
@@ -788,7 +788,7 @@ def _add_fill(sub) -> None:
     p.add_argument("--metal", required=True, help=", ".join(ALKALI_METALS))
     _add_pore_arguments(p)
     p.add_argument("--n-max", type=int, required=True, help="stop at this many atoms")
-    from .calculators.filling import DEFAULT_FILL_RELAX, FillingSettings
+    from .workflows.filling import DEFAULT_FILL_RELAX, FillingSettings
 
     # defaults None: FillingSettings and DEFAULT_FILL_RELAX hold the defaults (one
     # source of truth); the help texts read them from there
@@ -831,13 +831,13 @@ def _add_fill(sub) -> None:
 
 def _fill(args) -> int:
     from .analysis.hard_carbon import split_slope_plateau
-    from .calculators.filling import (
+    from .engines import make_calculator
+    from .workflows.filling import (
         DEFAULT_FILL_RELAX,
         FillingResult,
         FillingSettings,
         sequential_filling,
     )
-    from .engines import make_calculator
 
     if args.model not in PORE_MODELS:
         raise ValueError(

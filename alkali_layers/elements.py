@@ -137,6 +137,26 @@ def _build_table() -> dict[str, MetalData]:
 #: The element table: symbol -> :class:`MetalData`.
 METALS: dict[str, MetalData] = _build_table()
 
+#: --- measured and published reference values (validation and diagnosis) ---
+KJ_PER_MOL_TO_EV = 1.0 / 96.485
+#: stage-1 formation energies, eV per metal atom vs bcc metal and AB graphite,
+#: vdW-optPBE (Wang, Selbach and Grande, RSC Adv. 4, 4069 (2014): LiC6 -16.4, NaC6
+#: +20.8, NaC8 +19.9, KC8 -27.5 kJ/mol)
+PUBLISHED_FORMATION_EV: dict[str, float] = {
+    "LiC6": -16.4 * KJ_PER_MOL_TO_EV,
+    "NaC6": 20.8 * KJ_PER_MOL_TO_EV,
+    "NaC8": 19.9 * KJ_PER_MOL_TO_EV,
+    "KC8": -27.5 * KJ_PER_MOL_TO_EV,
+}
+#: graphite c/2 (A; Baskin & Meyer, Phys. Rev. 100, 544 (1955)) and interlayer
+#: binding (meV/atom; Zacharia et al., PRB 69, 155406 (2004): 52; Benedict et al.,
+#: Chem. Phys. Lett. 286, 490 (1998): 35 (+15/-10))
+GRAPHITE_SPACING_EXP_A = 3.354
+GRAPHITE_BINDING_EXP_MEV = (44.0, 52.0)
+#: measured stage-1 repeat distances (A; Dresselhaus & Dresselhaus, Adv. Phys. 30,
+#: 139 (1981))
+GIC_C_EXPERIMENT_A: dict[str, float] = {"LiC6": 3.70, "KC8": 5.35}
+
 STACKINGS: tuple[str, ...] = ("AA", "AB")
 PACKINGS: tuple[str, ...] = ("fcc", "hcp", "bcc")
 MAX_LAYERS = 4

@@ -51,13 +51,13 @@ def small_pore_comparison(
     fmax_eV_A: float = 0.1,
 ) -> dict:
     from alkali_layers.builders import closed_pore
-    from alkali_layers.calculators.filling import (
+    from alkali_layers.calculators.references import ReferenceEnergies
+    from alkali_layers.calculators.relax import RelaxSettings
+    from alkali_layers.workflows.filling import (
         FillingSettings,
         same_path,
         sequential_filling,
     )
-    from alkali_layers.calculators.references import ReferenceEnergies
-    from alkali_layers.calculators.relax import RelaxSettings
 
     relax = RelaxSettings(
         fmax_eV_A=fmax_eV_A, max_steps=max_steps, gallery_prescan=False
@@ -206,9 +206,9 @@ def thread_scaling(repeats: int) -> dict:
 def wedge_exhaustive_step(metal: str, threads: int) -> dict:
     """First step of ``wedge-<metal>-strict`` with every candidate relaxed."""
     from alkali_layers.builders import wedge_pore
-    from alkali_layers.calculators.filling import FillingSettings, sequential_filling
     from alkali_layers.calculators.relax import RelaxSettings
     from alkali_layers.engines import make_calculator
+    from alkali_layers.workflows.filling import FillingSettings, sequential_filling
 
     job = f"wedge-{metal}-strict"
     d = json.loads((WEDGE_RESULTS / f"{job}.json").read_text())

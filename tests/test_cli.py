@@ -125,8 +125,8 @@ def test_fill_passes_its_search_settings_on(
 ):
     """`fill` without --relax/--rank-steps uses FillingSettings' defaults (one source
     of truth); given, they reach the search."""
-    import alkali_layers.calculators.filling as filling
     import alkali_layers.engines as engines
+    import alkali_layers.workflows.filling as filling
 
     seen = {}
 
@@ -156,10 +156,10 @@ def test_fill_passes_its_search_settings_on(
 def test_fill_checkpoints_resumes_and_keeps_finished_results(monkeypatch, tmp_path):
     """`fill` writes <stem>.partial.json after every step, resumes from it when it
     exists, removes it when done and refuses to overwrite a finished result."""
-    import alkali_layers.calculators.filling as filling
     import alkali_layers.engines as engines
+    import alkali_layers.workflows.filling as filling
 
-    from .calculators.test_filling import ToyMetalCalculator
+    from .workflows.test_filling import ToyMetalCalculator
 
     seen = []
     real = filling.sequential_filling

@@ -143,7 +143,7 @@ def _drop(path: Path) -> None:
     removes)."""
     from ase.parallel import world
 
-    from alkali_layers.calculators.filling import FillingResult
+    from alkali_layers.workflows.filling import FillingResult
 
     if world.rank == 0:
         FillingResult.discard(path)
@@ -231,9 +231,9 @@ def run_gpaw_check(name: str, spec: dict) -> None:
 
 def run_fill(name: str, spec: dict, calc, refs) -> None:
     from alkali_layers.builders import max_layers
-    from alkali_layers.calculators.filling import FillingSettings, sequential_filling
     from alkali_layers.calculators.relax import RelaxSettings
     from alkali_layers.engines import engine_versions
+    from alkali_layers.workflows.filling import FillingSettings, sequential_filling
 
     pore = host_model(spec["host"])
     metal = spec["metal"]
@@ -279,9 +279,9 @@ def run_fill(name: str, spec: dict, calc, refs) -> None:
 
 def run_scan(name: str, spec: dict, calc, refs) -> None:
     from alkali_layers.builders import closed_pore, fill_pore, max_layers
-    from alkali_layers.calculators.filling import host_counts
     from alkali_layers.calculators.guards import ModelFailure
     from alkali_layers.calculators.relax import RelaxSettings, relax
+    from alkali_layers.workflows.filling import host_counts
 
     metal = spec["metal"]
     mu = refs.metal_eV_per_atom(metal)

@@ -176,7 +176,7 @@ def test_make_calculator_gpaw_needs_atoms():
 
 @pytest.mark.slow
 def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatch):
-    from alkali_layers.calculators.validation import run_validation
+    from alkali_layers.workflows.validation import run_validation
 
     treatments = {"PBE+D3(BJ)": {"xc": "PBE", "dispersion": "d3bj"}}
     results = run_validation(
@@ -189,7 +189,7 @@ def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatc
     assert "NaC8" in table and "+0.206" in table  # published vdW-optPBE value
 
     # a rerun resumes from the per-structure checkpoints: no new GPAW calculation
-    import alkali_layers.calculators.validation as validation
+    import alkali_layers.workflows.validation as validation
 
     def no_gpaw(*args, **kwargs):
         raise AssertionError("recomputed a finished structure")

@@ -9,7 +9,9 @@ from ase.neighborlist import neighbor_list
 
 from alkali_layers.builders import closed_pore, wedge_pore
 from alkali_layers.builders.sites import enumerate_sites
-from alkali_layers.calculators.filling import (
+from alkali_layers.calculators.relax import RelaxSettings
+from alkali_layers.settings import structure_hash
+from alkali_layers.workflows.filling import (
     FillingResult,
     FillingSettings,
     FillingStep,
@@ -18,8 +20,6 @@ from alkali_layers.calculators.filling import (
     same_path,
     sequential_filling,
 )
-from alkali_layers.calculators.relax import RelaxSettings
-from alkali_layers.settings import structure_hash
 
 RESULTS = Path(__file__).resolve().parents[2] / "runs" / "hard_carbon" / "results"
 

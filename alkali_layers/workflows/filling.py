@@ -65,12 +65,12 @@ from ase.geometry import get_distances
 
 from ..builders.pores import FILL_MODES
 from ..builders.sites import SITE_KINDS, Site, enumerate_sites
+from ..calculators.guards import ModelFailure
+from ..calculators.references import ReferenceEnergies
+from ..calculators.relax import RelaxResult, RelaxSettings, relax
 from ..elements import check_metal, metal_data
 from ..geometry import TAG_METAL_FIRST_LAYER, metal_mask
 from ..settings import structure_hash
-from .guards import ModelFailure
-from .references import ReferenceEnergies
-from .relax import RelaxResult, RelaxSettings, relax
 
 #: Relaxation of the kept candidates: 0.05 eV/A is enough to order configurations
 #: that differ by tenths of an eV; the sheets of a pore model are stiff in-plane.

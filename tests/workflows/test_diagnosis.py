@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from alkali_layers.calculators.diagnosis import (
+from alkali_layers.analysis.diagnosis import write_diagnosis_table
+from alkali_layers.engines import GPAWSettings
+from alkali_layers.engines.dispersion import dispersion_calculator
+from alkali_layers.workflows.diagnosis import (
     baseline_structures,
     diagnose,
     dispersion_energy,
     formation_from_parts,
-    write_diagnosis_table,
 )
-from alkali_layers.engines import GPAWSettings
-from alkali_layers.engines.dispersion import dispersion_calculator
 
 pytestmark = pytest.mark.slow  # GPAW single points (~1 min in all)
 
@@ -46,7 +46,7 @@ def test_baseline_structures_have_the_relaxed_geometry():
 
 
 def test_close_packed_references_keep_the_volume_per_atom():
-    from alkali_layers.calculators.diagnosis import _close_packed
+    from alkali_layers.workflows.diagnosis import _close_packed
 
     bcc = baseline_structures("Li", "LiC6", GEOMETRY)["metal"]
     for kind in ("fcc", "hcp"):

@@ -38,24 +38,16 @@ from pathlib import Path
 import numpy as np
 from ase.parallel import parprint, world
 
+from ..analysis.validation import write_validation_table
 from ..builders import bulk_metal, graphite, graphite_intercalation
-from ..elements import ALKALI_METALS, METALS
+from ..calculators.relax import RelaxSettings
+from ..calculators.staged import dft_relax
+from ..elements import ALKALI_METALS, METALS, PUBLISHED_FORMATION_EV
 from ..engines import GPAWSettings
 from ..engines.gpaw import gpaw_calculator, isolated_atom_energy, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
-from .relax import RelaxSettings
-from .staged import dft_relax
 
-KJ_PER_MOL_TO_EV = 1.0 / 96.485
-PUBLISHED_FORMATION_EV = {
-    "LiC6": -16.4 * KJ_PER_MOL_TO_EV,
-    "NaC6": 20.8 * KJ_PER_MOL_TO_EV,
-    "NaC8": 19.9 * KJ_PER_MOL_TO_EV,
-    "KC8": -27.5 * KJ_PER_MOL_TO_EV,
-}
-GRAPHITE_SPACING_EXP_A = 3.354
-GRAPHITE_BINDING_EXP_MEV = (44.0, 52.0)
 COMPOUNDS = (("Li", "LiC6"), ("Na", "NaC6"), ("Na", "NaC8"), ("K", "KC8"))
 
 #: the van der Waals treatments of the validation (name -> GPAWSettings fields);
@@ -237,80 +229,3 @@ def run_validation(
             (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
             write_validation_table(results, out_dir / "table.md")
     return results
-
-
-def _cell(table: dict, name: str, key: str, fmt: str) -> str:
-    """``fmt`` of ``table[name][key]``, or "-" where that treatment lacks it."""
-    value = table.get(name, {}).get(key)
-    return "-" if value is None else fmt.format(value)
-
-
-def write_validation_table(results: dict, path: Path) -> None:
-    """Markdown tables: metals, graphite, compounds; treatments side by side."""
-    names = list(results)
-    lines = ["# Validation of the GPAW engine", ""]
-    first = results[names[0]]
-    s = first["settings"]
-    lines += [
-        f"GPAW PW {s['ecut_eV']:g} eV, k-point density {s['kpt_density']:g}, "
-        f"Fermi-Dirac {s['smearing_eV']:g} eV; structures relaxed to 0.01 eV/A "
-        "(cells included). References: see alkali_layers/calculators/validation.py.",
-        "",
-    ]
-    lines += [
-        "## bcc metals",
-        "",
-        "| metal | a exp (A) | "
-        + " | ".join(f"a {n} (A)" for n in names)
-        + " | E_coh exp (eV) | "
-        + " | ".join(f"E_coh {n} (eV)" for n in names)
-        + " |",
-        "|" + "---|" * (2 + 2 * len(names) + 0) + "---|",
-    ]
-    for metal in first["metals"]:
-        row = [metal, f"{first['metals'][metal]['a_exp_A']:.2f}"]
-        row += [_cell(results[n]["metals"], metal, "a_A", "{:.3f}") for n in names]
-        row += [f"{first['metals'][metal]['cohesive_exp_eV']:.3f}"]
-        row += [
-            _cell(results[n]["metals"], metal, "cohesive_eV", "{:.3f}") for n in names
-        ]
-        lines.append("| " + " | ".join(row) + " |")
-    lines += [
-        "",
-        "## Graphite",
-        "",
-        "| quantity | experiment | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
-        f"| AB interlayer distance (A) | {GRAPHITE_SPACING_EXP_A} | "
-        + " | ".join(f"{results[n]['graphite_AB']['spacing_A']:.3f}" for n in names)
-        + " |",
-        f"| interlayer binding (meV/atom) | {GRAPHITE_BINDING_EXP_MEV[0]:g}-"
-        f"{GRAPHITE_BINDING_EXP_MEV[1]:g} | "
-        + " | ".join(
-            f"{results[n]['graphite_AB']['binding_meV_per_atom']:.1f}" for n in names
-        )
-        + " |",
-        "| AA interlayer distance (A) | - | "
-        + " | ".join(f"{results[n]['graphite_AA']['spacing_A']:.3f}" for n in names)
-        + " |",
-        "",
-        "## Stage-1 compounds (eV per metal atom)",
-        "",
-        "| compound | published (vdW-optPBE) | "
-        + " | ".join(
-            f"{n} vs AB graphite | {n} vs AA graphite | {n} c (A)" for n in names
-        )
-        + " |",
-        "|---|---|" + "---|---|---|" * len(names),
-    ]
-    for formula in first["compounds"]:
-        row = [formula, f"{first['compounds'][formula]['published_eV']:+.3f}"]
-        for n in names:
-            compounds = results[n]["compounds"]
-            row += [
-                _cell(compounds, formula, "formation_vs_AB_eV", "{:+.3f}"),
-                _cell(compounds, formula, "formation_vs_AA_eV", "{:+.3f}"),
-                _cell(compounds, formula, "c_A", "{:.3f}"),
-            ]
-        lines.append("| " + " | ".join(row) + " |")
-    path.write_text("\n".join(lines) + "\n")
