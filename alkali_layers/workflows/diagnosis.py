@@ -231,6 +231,16 @@ def factors(geometry: dict, c_exp_A: float | None) -> list[Factor]:
             group="compound structure",
         ),
         Factor(
+            "compound in-plane a +2.0 % (2.46 -> 2.509 A)",
+            structure={"compound": _scaled_in_plane(1.020)},
+            group="compound structure",
+        ),
+        Factor(
+            "compound in-plane a +2.5 % (2.46 -> 2.522 A)",
+            structure={"compound": _scaled_in_plane(1.025)},
+            group="compound structure",
+        ),
+        Factor(
             "graphite in-plane a +0.5 % (alone)",
             structure={"graphite": _scaled_in_plane(1.005)},
             group="compound structure",
