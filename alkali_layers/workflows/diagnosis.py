@@ -450,12 +450,15 @@ def diagnose(
         rows.append(row)
         parprint(f"    E_f {ef:+.3f} eV, Delta {row['delta_meV']:+.0f} meV", flush=True)
     stored = out_dir / diagnosis_filename(formula, treatment)
+    rows_now = rows
     if only_groups and stored.exists():  # keep the rows of the other groups
         names = {row["factor"] for row in rows}
-        earlier = json.loads(stored.read_text()).get("rows", [])
-        rows = [r for r in earlier if r["factor"] not in names] + rows
         order = [f.name for f in factors(geometry, GIC_C_EXPERIMENT_A.get(formula))]
-        rows.sort(key=lambda r: order.index(r["factor"]) if r["factor"] in order else 0)
+        earlier = json.loads(stored.read_text()).get("rows", [])
+        # rows of factors that no longer exist (renamed, dropped) are not kept
+        rows = [r for r in earlier if r["factor"] not in names and r["factor"] in order]
+        rows += [r for r in rows_now if r["factor"] in order]
+        rows.sort(key=lambda r: order.index(r["factor"]))
     result = {
         "metal": metal,
         "formula": formula,
