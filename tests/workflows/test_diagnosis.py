@@ -115,3 +115,29 @@ def test_li_semicore_row_runs_with_the_generated_setup(tmp_path, monkeypatch):
     assert np.isfinite(row["formation_eV"])
     logs = list((tmp_path / "diagnosis").glob("LiC6-metal.*.txt"))
     assert any("valence: 3" in p.read_text() for p in logs)
+
+
+def test_beef_ensemble_gives_2000_energies_and_a_formation_spread(tmp_path):
+    """BEEF-vdW single points carry the 2000-member ensemble; E_f of the ensemble
+    has a finite standard deviation (the error bar the diagnosis reports)."""
+    from dataclasses import replace
+
+    from alkali_layers.workflows.diagnosis import BEEF_ENSEMBLE_SIZE, SinglePoints
+
+    beef = replace(TINY, xc="BEEF-vdW", dispersion="none")
+    sp = SinglePoints(tmp_path, log=lambda *a: None)
+    s = baseline_structures("Li", "LiC6", GEOMETRY)
+    data = {role: sp(f"t-{role}", s[role], beef) for role in ("graphite", "metal")}
+    for d in data.values():
+        ensemble = np.asarray(d["beef_ensemble_eV"])
+        assert ensemble.shape == (BEEF_ENSEMBLE_SIZE,)
+        assert np.all(np.isfinite(ensemble))
+    # a toy "compound" = graphite + metal: E_f = 0 for the best fit, and the
+    # ensemble spread of that E_f is exactly zero (same members on both sides)
+    ens = {r: np.asarray(data[r]["beef_ensemble_eV"]) for r in data}
+    parts = {"compound": ens["graphite"] * 1.5 + ens["metal"], **ens}
+    units = {"n_C": 6, "graphite": 4, "metal": 1}
+    assert np.std(formation_from_parts(parts, units)) == pytest.approx(0, abs=1e-9)
+    # between different structures the members disagree: a real spread
+    spread = np.std(ens["graphite"] / 4 - ens["metal"])
+    assert spread > 1e-3
