@@ -127,7 +127,40 @@ def engine_summary(
         "sign_disagreements": signs,
         "gallery_height_mae_A": heights["mae"],
         "gallery_height_max_abs_A": heights["max_abs"],
+        "formation_error_meV_by_model": {
+            lab: 1000.0 * d for lab, _, _, d in ef["pairs"]
+        },
+        "gallery_height_error_A_by_model": {
+            lab: d for lab, _, _, d in heights["pairs"]
+        },
     }
+
+
+def _per_model_lines(ordered: Sequence[dict]) -> list[str]:
+    """Model-by-model errors (E_f in meV per metal atom, gallery height in A)."""
+    labels = sorted(
+        {lab for s in ordered for lab in s.get("formation_error_meV_by_model", {})}
+    )
+    if not labels:
+        return []
+    lines = [
+        "",
+        "## Model by model: E_f error (meV per metal atom) / gallery-height error (A)",
+        "",
+        "| engine | " + " | ".join(labels) + " |",
+        "|" + "---|" * (len(labels) + 1),
+    ]
+    for s in ordered:
+        ef = s.get("formation_error_meV_by_model", {})
+        gh = s.get("gallery_height_error_A_by_model", {})
+        cells = [
+            ""
+            if lab not in ef
+            else f"{ef[lab]:+.0f} / {gh.get(lab, float('nan')):+.2f}"
+            for lab in labels
+        ]
+        lines.append(f"| {s['engine']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_engine_summary(
@@ -172,6 +205,7 @@ def write_engine_summary(
     ]
     for s in ordered:
         lines.append("| " + " | ".join(cell(s[c]) for c in ENGINE_COLUMNS) + " |")
+    lines += _per_model_lines(ordered)
     path = directory / "table.md"
     path.write_text("\n".join(lines) + "\n")
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(ordered) + 1.5))

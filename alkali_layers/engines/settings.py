@@ -374,8 +374,6 @@ def engine_from_dict(data: dict):
     name = data.get("name", "mlip")
     fields = {k: v for k, v in data.items() if k != "name"}
     if name == "gpaw":
-        from .dft import DFTProtocol
-
         return DFTProtocol.from_dict(fields)
     if name == "mlip":
         return MLIPSettings(**fields)

@@ -207,7 +207,7 @@ def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatc
 def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
     tmp_path, monkeypatch
 ):
-    from alkali_layers.calculators import convergence
+    from alkali_layers.workflows import convergence
 
     atoms = bulk_metal("Na")
     checkpoint = tmp_path / "points.csv"
