@@ -18,7 +18,7 @@ from .mpi import init_mpi
 def main(argv=None) -> int:
     warnings.filterwarnings("ignore")
     init_mpi()
-    from .campaigns.tasks import run_task_folder
+    from .campaigns.worker import run_task_folder
 
     parser = argparse.ArgumentParser(
         prog="python -m alkali_layers.task", description=__doc__

@@ -25,7 +25,8 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-from .tasks import init_worker, mark_submitted, run_task_folder, worker_run_folder
+from .tasks import mark_submitted
+from .worker import init_worker, run_task_folder, worker_run_folder
 
 #: Engines whose tasks run as MPI programs (one process per core).
 MPI_ENGINES: tuple[str, ...] = ("gpaw",)

@@ -33,6 +33,7 @@ from ..calculators.energetics import formation_from_energy
 from ..calculators.guards import ModelFailure
 from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
+from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .store import ResultStore
 from .tasks import (
@@ -152,13 +153,13 @@ class Campaign:
                     )
                     models.append(self._entry(task, spec.relax))
                     continue
-                kind = "single_point" if "single_point" in group.tasks else "relax"
                 task = RelaxTask(
                     label,
                     "model",
                     atoms,
                     {"builder": group.builder, **point},
-                    kind=kind,
+                    kind=group.kind,
+                    options=group.options,
                 )
                 needs = None
                 if "formation_energy" in group.tasks and atoms.info.get("metal"):
@@ -287,12 +288,17 @@ class Campaign:
             entry.key, entry.task.atoms, self._values(entry, outcome), reason
         )
 
-    def _record(
-        self, entry: Entry, outcome: TaskOutcome, refs: dict[str, float]
-    ) -> str:
-        """Import one finished outcome; returns "ok", "failed" or "waiting"."""
+    def _record(self, entry: Entry, outcome: TaskOutcome) -> str:
+        """Import one finished outcome as it is (no physics here: formation energies
+        and capacities are computed from the database by :meth:`model_rows`);
+        returns "ok" or "failed"."""
         if not outcome.ok:
             self._record_failure(entry, outcome, outcome.reason)
+            return "failed"
+        if entry.task.role == "reference" and not outcome.converged:
+            self._record_failure(
+                entry, outcome, f"reference not converged in {outcome.n_steps} steps"
+            )
             return "failed"
         values = {
             **self._values(entry, outcome),
@@ -301,56 +307,25 @@ class Campaign:
             "cell_mode": outcome.cell_mode,
             "gallery_height_A": outcome.gallery_height_A,
             "prescan_delta_A": outcome.prescan_delta_A,
+            **outcome.values,
         }
-        atoms = outcome.atoms
-        if entry.task.role == "reference":
-            if not outcome.converged:
-                self._record_failure(
-                    entry,
-                    outcome,
-                    f"reference not converged in {outcome.n_steps} steps",
-                )
-                return "failed"
-            symbols = atoms.get_chemical_symbols()
-            bulk = atoms.info.get("host") == "bulk"
-            unit = len(symbols) if bulk else symbols.count("C")
-            values["energy_per_unit_eV"] = outcome.energy_eV / unit
-            if bulk:
-                values["bcc_a_relaxed_A"] = float(np.cbrt(2 * atoms.get_volume()))
-        else:
-            metal = entry.task.atoms.info.get("metal") or ""
-            if entry.references is not None:
-                metal_label, host_label = entry.references
-                if metal_label not in refs or host_label not in refs:
-                    return "waiting"
-                try:
-                    ef, host_energy = formation_from_energy(
-                        outcome.energy_eV,
-                        entry.task.atoms,
-                        refs[host_label],
-                        refs[metal_label],
-                    )
-                except ModelFailure as err:
-                    self._record_failure(entry, outcome, err.reason)
-                    return "failed"
-                values.update(
-                    formation_energy_eV_per_atom=ef,
-                    mu_metal_eV=refs[metal_label],
-                    host_energy_eV=host_energy,
-                    host_energy_per_carbon_eV=refs[host_label],
-                )
-            has_host = any(x != metal for x in atoms.get_chemical_symbols())
-            if metal and has_host:
-                values["capacity_total_mAh_g"] = atoms_capacity_mAh_g(
-                    atoms, metal, "total"
-                )
-                values["capacity_host_mAh_g"] = atoms_capacity_mAh_g(
-                    atoms, metal, "host"
-                )
-        self.store.record(
-            entry.key, atoms, values, settings_data(entry.engine, entry.settings)
-        )
+        data = settings_data(entry.engine, entry.settings)
+        if outcome.data:
+            data["outcome"] = outcome.data
+        self.store.record(entry.key, outcome.atoms, values, data)
         return "ok"
+
+    @staticmethod
+    def _reference_values(row) -> dict:
+        """Energy per unit (atom of a bulk metal, carbon atom of a host) and, for a
+        bulk metal, the relaxed bcc lattice constant, from a reference row."""
+        symbols = row.toatoms().get_chemical_symbols()
+        bulk = row.get("host") == "bulk"
+        unit = len(symbols) if bulk else symbols.count("C")
+        values = {"energy_per_unit_eV": float(row.energy) / unit}
+        if bulk:
+            values["bcc_a_relaxed_A"] = float(np.cbrt(2 * row.volume / row.natoms))
+        return values
 
     def _reference_energies(self) -> dict[str, float]:
         refs = {}
@@ -358,20 +333,17 @@ class Campaign:
             if e.task.role == "reference":
                 row = self.store.find(e.key)
                 if row is not None and row.get("status") == "ok":
-                    refs[e.label] = float(row["energy_per_unit_eV"])
+                    refs[e.label] = self._reference_values(row)["energy_per_unit_eV"]
         return refs
 
     def collect(self, entries: list[Entry] | None = None) -> Counter:
         """Import finished result files into the database (under its lock).
 
-        References first, so that models find the energies their formation energy
-        needs; a model whose references are not done yet waits for a later collect.
         A finished row is never replaced (only ``--force`` reruns do that).
         """
         counts: Counter = Counter()
         entries = self.entries() if entries is None else entries
         with self.store.lock():
-            refs = self._reference_energies()
             for role in ("reference", "model"):
                 for e in entries:
                     if e.task.role != role:
@@ -389,9 +361,7 @@ class Campaign:
                         continue
                     if row is not None and result["status"] == "failed":
                         continue  # this failure is already in the database
-                    counts[self._record(e, result_outcome(result), refs)] += 1
-                if role == "reference":
-                    refs = self._reference_energies()
+                    counts[self._record(e, result_outcome(result))] += 1
         return counts
 
     # -- running ------------------------------------------------------------------
@@ -452,26 +422,65 @@ class Campaign:
 
     # -- analysis (from the database only) ---------------------------------------
     def model_rows(self) -> tuple[list[dict], list[tuple[str, str]]]:
-        """(successful model rows as dicts, [(label, reason)] of failed models)."""
+        """(successful model rows as dicts, [(label, reason)] of failed models).
+
+        Each row holds the database key-value pairs, ``n_atoms``, ``formula``,
+        ``energy_eV`` and the kind's ``data``; for models of a ``formation_energy``
+        group also the formation energy per metal atom against the references in
+        the database (see :func:`~alkali_layers.calculators.energetics.
+        formation_from_energy`) and the capacities.  A model whose references are
+        not finished yet has no formation energy.
+        """
         rows, failed = [], []
+        refs = self._reference_energies()
         for e in self.entries():
             if e.task.role != "model":
                 continue
             row = self.store.find(e.key)
             if row is None:
                 continue
-            if row.get("status") == "ok":
-                rows.append(
-                    {
-                        **row.key_value_pairs,
-                        "n_atoms": row.natoms,
-                        "formula": row.formula,
-                        "energy_eV": row.get("energy"),
-                    }
-                )
-            else:
+            if row.get("status") != "ok":
                 failed.append((e.label, row.get("reason", "")))
+                continue
+            values = {
+                **row.key_value_pairs,
+                "n_atoms": row.natoms,
+                "formula": row.formula,
+                "energy_eV": row.get("energy"),
+                "data": row.data.get("outcome", {}),
+            }
+            try:
+                values.update(self._formation_values(e, row, refs))
+            except ModelFailure as err:
+                failed.append((e.label, err.reason))
+                continue
+            rows.append(values)
         return rows, failed
+
+    def _formation_values(self, entry: Entry, row, refs: dict[str, float]) -> dict:
+        """Formation energy (eV per metal atom) and capacities of a model row."""
+        values: dict = {}
+        atoms = row.toatoms()
+        metal = entry.task.atoms.info.get("metal") or ""
+        if entry.references is not None:
+            metal_label, host_label = entry.references
+            if metal_label in refs and host_label in refs and row.get("energy"):
+                ef, host_energy = formation_from_energy(
+                    float(row.energy),
+                    entry.task.atoms,
+                    refs[host_label],
+                    refs[metal_label],
+                )
+                values.update(
+                    formation_energy_eV_per_atom=ef,
+                    mu_metal_eV=refs[metal_label],
+                    host_energy_eV=host_energy,
+                    host_energy_per_carbon_eV=refs[host_label],
+                )
+        if metal and any(x != metal for x in atoms.get_chemical_symbols()):
+            values["capacity_total_mAh_g"] = atoms_capacity_mAh_g(atoms, metal, "total")
+            values["capacity_host_mAh_g"] = atoms_capacity_mAh_g(atoms, metal, "host")
+        return values
 
     def reference_lines(self) -> list[str]:
         lines = []
@@ -481,12 +490,13 @@ class Campaign:
             row = self.store.find(e.key)
             if row is None or row.get("status") != "ok":
                 continue
-            if "bcc_a_relaxed_A" in row:
-                extra, unit = f", relaxed a = {row['bcc_a_relaxed_A']:.3f} A", "atom"
+            ref = self._reference_values(row)
+            if "bcc_a_relaxed_A" in ref:
+                extra, unit = f", relaxed a = {ref['bcc_a_relaxed_A']:.3f} A", "atom"
             else:
                 extra, unit = f", sheet spacing {row['gallery_height_A']:.3f} A", "C"
             lines.append(
-                f"- {e.label}: {row['energy_per_unit_eV']:.4f} eV per {unit}{extra}"
+                f"- {e.label}: {ref['energy_per_unit_eV']:.4f} eV per {unit}{extra}"
             )
         return lines
 
@@ -552,7 +562,12 @@ class Campaign:
             f"{spec.engine.describe()}, fmax {spec.relax.fmax_eV_A} eV/A",
         )
 
-    def write_outputs(self) -> list[dict]:
+    def formation_outputs(self) -> list[dict]:
+        """The ``bilayer`` and ``formation`` layouts: table.md/.csv and the figure."""
         table = self.table()
         self.plot()
         return table
+
+    def write_outputs(self) -> list[dict]:
+        """Tables and figures of the spec's layout (``analysis``), from the database."""
+        return LAYOUTS[self.spec.analysis](self)

@@ -26,7 +26,10 @@ Example (the bilayer-graphene study)::
 
     [[models]]
     builder = "bilayer_graphene"
-    tasks = ["formation_energy"]      # "relax", "single_point", "formation_energy"
+    tasks = ["formation_energy"]      # a registered task kind ("relax" by default,
+                                      # "single_point", ...) and/or "formation_energy"
+    # [models.options]                # the task kind's own settings (they enter the
+                                      # task key)
     [models.grid]                     # every combination is one model
     metal = ["Li", "Na", "K", "Rb", "Cs"]
     n_layers = [1, 2, 3, 4]
@@ -44,28 +47,19 @@ import inspect
 import itertools
 import re
 import tomllib
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..builders import bilayer_graphene, bulk_metal, graphite, graphite_intercalation
 from ..calculators.relax import RelaxSettings
 from ..engines import ENGINES, DFTProtocol, MLIPSettings
+from . import kinds  # noqa: F401 - registers task kinds, builders and layouts
+from .registry import BUILDERS, LAYOUTS, TASK_KINDS
 
-#: Builders a spec may name, by name.
-BUILDERS: dict[str, Callable] = {
-    "bilayer_graphene": bilayer_graphene,
-    "graphite_intercalation": graphite_intercalation,
-    "graphite": graphite,
-    "bulk_metal": bulk_metal,
-}
-#: What can be computed for each model: a registered task kind (``relax``,
-#: ``single_point``; see :data:`alkali_layers.campaigns.tasks.TASK_KINDS`) and
-#: ``formation_energy``, which adds the relaxed references the formation energy
-#: needs (of a relaxed model, or of a ``single_point`` model at its geometry).
-TASK_KINDS: tuple[str, ...] = ("relax", "single_point", "formation_energy")
-#: Table and figure layouts.
-ANALYSES: tuple[str, ...] = ("bilayer", "formation")
+#: Besides the registered task kinds (``relax``, ``single_point``, ... see
+#: :data:`alkali_layers.campaigns.registry.TASK_KINDS`), ``tasks`` may name
+#: ``formation_energy``, which adds the relaxed references the formation energy needs
+#: (of a relaxed model, or of a ``single_point`` model at its geometry).
+FORMATION_ENERGY = "formation_energy"
 SPEC_FILENAME = "campaign.toml"
 
 _TOP_KEYS = (
@@ -78,7 +72,7 @@ _TOP_KEYS = (
     "resources",
     "models",
 )
-_MODEL_KEYS = ("builder", "tasks", "grid", "params")
+_MODEL_KEYS = ("builder", "tasks", "grid", "params", "options")
 _TIME = re.compile(r"^\d+(s|m|h|d)$")
 
 
@@ -103,6 +97,12 @@ class ModelGroup:
     params: dict
     tasks: tuple[str, ...]
     label_prefix: str = ""
+    options: dict = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """The registered task kind of every model of the group."""
+        return next((t for t in self.tasks if t != FORMATION_ENERGY), "relax")
 
     def points(self) -> list[dict]:
         """Builder keyword arguments of every grid point (grid order, last fastest)."""
@@ -209,31 +209,46 @@ def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
             raise _err(
                 path, f"{where}.grid.{key}", f"must be a non-empty list, got {values!r}"
             )
+    allowed_tasks = [*TASK_KINDS, FORMATION_ENERGY]
     tasks = table.get("tasks", ["relax"])
     if isinstance(tasks, str):
         tasks = [tasks]
     if not isinstance(tasks, list) or not tasks:
-        raise _err(path, f"{where}.tasks", f"must be a non-empty list of: {TASK_KINDS}")
-    for kind in tasks:
-        if kind not in TASK_KINDS:
-            raise _err(
-                path,
-                f"{where}.tasks",
-                f"unknown task {kind!r}; allowed: {', '.join(TASK_KINDS)}",
-            )
-    if "relax" in tasks and "single_point" in tasks:
         raise _err(
             path,
             f"{where}.tasks",
-            "'relax' and 'single_point' exclude each other (a model is either "
-            "relaxed or evaluated at its built geometry)",
+            f"must be a non-empty list of: {', '.join(allowed_tasks)}",
         )
+    for kind in tasks:
+        if kind not in allowed_tasks:
+            raise _err(
+                path,
+                f"{where}.tasks",
+                f"unknown task {kind!r}; allowed: {', '.join(allowed_tasks)}",
+            )
+    own = [t for t in tasks if t != FORMATION_ENERGY]
+    if len(own) > 1:
+        raise _err(
+            path,
+            f"{where}.tasks",
+            f"{' and '.join(map(repr, own))} exclude each other (each model is one "
+            "task of one kind; use another [[models]] group for another kind)",
+        )
+    kind = own[0] if own else "relax"
+    options_table = table.get("options", {})
+    if not isinstance(options_table, dict):
+        raise _err(path, f"{where}.options", f"must be a table, got {options_table!r}")
+    try:
+        options = TASK_KINDS[kind].options_dict(options_table)
+    except ValueError as err:
+        raise _err(path, f"{where}.options", str(err)) from err
     return ModelGroup(
         builder=builder,
         grid=dict(grid),
         params=dict(params),
         tasks=tuple(tasks),
         label_prefix=f"{builder}-" if prefix else "",
+        options=options,
     )
 
 
@@ -271,9 +286,9 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
             path, "name", f"must be letters, digits, '_', '.', '-'; got {name!r}"
         )
     analysis = data.get("analysis", "formation")
-    if analysis not in ANALYSES:
+    if analysis not in LAYOUTS:
         raise _err(
-            path, "analysis", f"unknown {analysis!r}; allowed: {', '.join(ANALYSES)}"
+            path, "analysis", f"unknown {analysis!r}; allowed: {', '.join(LAYOUTS)}"
         )
     engine_table = data.get("engine", {})
     if not isinstance(engine_table, dict):

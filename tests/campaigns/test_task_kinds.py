@@ -1,18 +1,20 @@
-"""The registry of task kinds: keys, the single_point kind, errors (ML engine)."""
+"""The registry of task kinds: keys, options, the single_point kind, errors."""
+
+from dataclasses import dataclass
 
 import pytest
 
 from alkali_layers.builders import bulk_metal, graphite_intercalation
 from alkali_layers.calculators.relax import RelaxSettings
 from alkali_layers.campaigns.campaign import Campaign
-from alkali_layers.campaigns.spec import SpecError, load_spec
-from alkali_layers.campaigns.tasks import (
+from alkali_layers.campaigns.registry import (
     TASK_KINDS,
-    RelaxTask,
     TaskKind,
     register_task_kind,
     task_kind,
 )
+from alkali_layers.campaigns.spec import SpecError, load_spec
+from alkali_layers.campaigns.tasks import RelaxTask, TaskOutcome
 from alkali_layers.engines import MLIPSettings
 from alkali_layers.settings import stable_hash, structure_hash
 
@@ -56,8 +58,10 @@ def test_keys_cover_exactly_the_settings_that_change_the_result():
 
 def test_unknown_and_duplicate_task_kinds_are_clear_errors():
     assert {"relax", "single_point"} <= set(TASK_KINDS)
-    with pytest.raises(ValueError, match="unknown task kind 'fill'; registered: relax"):
-        task_kind("fill")
+    with pytest.raises(
+        ValueError, match="unknown task kind 'no_such_kind'; registered: relax"
+    ):
+        task_kind("no_such_kind")
     with pytest.raises(ValueError, match="already registered"):
         register_task_kind(TaskKind("relax", "again", run=None))
 
@@ -87,3 +91,78 @@ def test_single_point_task_is_the_energy_at_the_built_geometry(tmp_path, mlip):
     kinds = {e.label: e.task.kind for e in campaign.entries()}
     assert kinds["K-KC8"] == "single_point"
     assert {k for label, k in kinds.items() if label != "K-KC8"} == {"relax"}
+
+
+@dataclass(frozen=True)
+class ToyOptions:
+    scale: float = 2.0
+    tag: str = "a"
+
+
+def _toy_run(task, engine, calc, settings, folder):
+    """A kind whose result depends on its options only: counts the calls."""
+    (folder / "calls").write_text(str(int(_toy_calls(folder)) + 1))
+    energy = task.options["scale"] * len(task.atoms)
+    return TaskOutcome(
+        task.label,
+        ok=True,
+        atoms=task.atoms,
+        energy_eV=energy,
+        converged=True,
+        values={"toy_energy_eV": energy},
+        data={"tag": task.options["tag"], "per_atom": [energy / len(task.atoms)]},
+    )
+
+
+def _toy_calls(folder) -> str:
+    path = folder / "calls"
+    return path.read_text() if path.exists() else "0"
+
+
+if "toy" not in TASK_KINDS:
+    register_task_kind(TaskKind("toy", "test kind", _toy_run, False, ToyOptions))
+
+TOY = """
+name = "toy"
+[engine]
+name = "mlip"
+[[models]]
+builder = "bulk_metal"
+tasks = ["toy"]
+[models.grid]
+metal = ["Na"]
+[models.options]
+scale = 3.0
+"""
+
+
+def test_options_enter_the_key_and_values_and_data_reach_the_rows(tmp_path):
+    campaign = Campaign(write_spec(tmp_path / "toy", text=TOY), stream=False)
+    campaign.run()
+    (row,), failed = campaign.model_rows()
+    assert not failed
+    assert row["toy_energy_eV"] == pytest.approx(3.0 * row["n_atoms"])
+    assert row["data"] == {"tag": "a", "per_atom": [3.0]}
+    (entry,) = campaign.entries()
+    assert entry.task.options == {"scale": 3.0, "tag": "a"}
+    # a rerun of the same spec reuses the task
+    again = Campaign(write_spec(tmp_path / "toy", text=TOY), stream=False)
+    again.run()
+    assert _toy_calls(entry.folder) == "1"
+    # editing an option gives a new task (not reused)
+    edited = TOY.replace("scale = 3.0", "scale = 4.0")
+    changed = Campaign(write_spec(tmp_path / "toy", text=edited), stream=False)
+    (new_entry,) = changed.entries()
+    assert new_entry.key != entry.key
+    changed.run()
+    (row,), _ = changed.model_rows()
+    assert row["toy_energy_eV"] == pytest.approx(4.0 * row["n_atoms"])
+
+
+def test_unknown_options_are_clear_errors(tmp_path):
+    text = TOY.replace("scale = 3.0", "scael = 3.0")
+    with pytest.raises(SpecError, match=r"unknown option\(s\) \['scael'\]"):
+        load_spec(write_spec(tmp_path / "bad", text=text))
+    text = TOY.replace('tasks = ["toy"]', 'tasks = ["relax"]')
+    with pytest.raises(SpecError, match="takes no options"):
+        load_spec(write_spec(tmp_path / "bad2", text=text))

@@ -1,0 +1,113 @@
+"""Run one campaign task folder: the code every backend (local pool, MPI, myqueue)
+executes.
+
+:func:`run_task_folder` reads ``task.json``, runs the task by its registered kind
+(importing :mod:`alkali_layers.campaigns.kinds` registers them all) and writes
+``result.json`` atomically; a finished folder is not run again unless forced.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from ..engines import make_calculator
+from ..jsonio import read_json, write_json_atomic
+from . import kinds  # noqa: F401 - registers the task kinds
+from .tasks import (
+    RESULT_FILE,
+    RUNNING_FILE,
+    TaskOutcome,
+    archive_result,
+    execute_task,
+    now,
+    outcome_to_result,
+    read_task_file,
+)
+
+
+def threads_from_environment() -> int | None:
+    """Threads for the ML engine: ALKALI_LAYERS_THREADS or SLURM_CPUS_PER_TASK."""
+    for name in ("ALKALI_LAYERS_THREADS", "SLURM_CPUS_PER_TASK"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return None
+
+
+def engine_for(engine, threads: int | None = None):
+    """A new ML calculator for a task (the network is loaded once per process).
+
+    For the GPAW protocol: the ML calculator of its pre-relaxation (or None); GPAW
+    calculators are made per task (their k points follow the cell).
+    """
+    if engine.engine == "gpaw":
+        engine = engine.prerelax
+        if engine is None:
+            return None
+    return make_calculator(engine.engine, engine, threads=threads)
+
+
+def run_task_folder(
+    folder: Path, calc=None, force: bool = False, threads: int | None = None
+) -> dict:
+    """Run the task in ``folder`` and write its ``result.json``; return the result.
+
+    A folder that already holds a finished (ok) result is not run again unless
+    ``force``; the earlier result is then kept as ``result.<time>.json``.  Under MPI
+    (``mpiexec -n N python -m alkali_layers.task``) every rank computes and rank 0
+    alone writes the files.
+    """
+    from ase.parallel import world
+
+    folder = Path(folder).resolve()
+    existing = read_json(folder / RESULT_FILE)
+    if existing is not None and existing.get("status") == "ok" and not force:
+        return existing
+    master = world.rank == 0
+    if master:
+        archive_result(folder)
+    task, key, engine, settings = read_task_file(folder)
+    started = now()
+    if master:
+        write_json_atomic(
+            folder / RUNNING_FILE,
+            {
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "started": started,
+                "mpi_ranks": world.size,
+            },
+        )
+    try:
+        threads = threads if threads is not None else threads_from_environment()
+        calc = calc if calc is not None else engine_for(engine, threads)
+        outcome = execute_task(task, calc, settings, folder=folder, engine=engine)
+    except Exception as err:  # noqa: BLE001 - e.g. a missing engine dependency
+        outcome = TaskOutcome(
+            task.label, ok=False, reason=f"{type(err).__name__}: {err}"
+        )
+    result = outcome_to_result(outcome, key, engine, settings, started)
+    result["provenance"]["mpi_ranks"] = world.size
+    if master:
+        write_json_atomic(folder / RESULT_FILE, result)
+        (folder / RUNNING_FILE).unlink(missing_ok=True)
+    world.barrier()
+    return result
+
+
+# --- worker processes -----------------------------------------------------------
+_WORKER: dict = {}
+
+
+def init_worker(threads: int | None) -> None:
+    """Process-pool initializer: limit the threads of this worker."""
+    _WORKER["threads"] = threads
+
+
+def worker_run_folder(folder: str, force: bool = False) -> tuple[str, dict]:
+    """Run one task folder in a worker process (engine loaded once per worker)."""
+    return folder, run_task_folder(
+        Path(folder), force=force, threads=_WORKER.get("threads")
+    )
