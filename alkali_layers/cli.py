@@ -15,6 +15,7 @@ compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
 compare-engines  rank several campaigns (engines) against a reference campaign
 charges  Bader charges and plane-averaged density differences of relaxed models (GPAW)
 fill     sequential filling of a hard-carbon pore model: E(n) and voltage profile
+finetune fine-tune the fast engine (SevenNet) on the DFT frames of campaigns
 
 Units everywhere: lengths in A, energies in eV (formation energies per metal atom),
 capacities in mAh/g, voltages in V vs M+/M.  Bad input prints one line and exits 2.
@@ -31,6 +32,7 @@ from pathlib import Path
 from ase.io.formats import UnknownFileTypeError
 
 from .builders.intercalation import DEFAULT_MAX_STRAIN
+from .calculators.relax import LAYERED_CELL_MODES
 from .elements import ALKALI_METALS, MAX_LAYERS, PACKINGS, STACKINGS
 from .mpi import init_mpi
 
@@ -163,6 +165,20 @@ def _add_validate(sub) -> None:
         default=None,
         help="comma-separated van der Waals treatments (default all: "
         "PBE+D3(BJ), vdW-DF2, vdW-optPBE); finished ones are read back",
+    )
+    p.add_argument(
+        "--layered-cell",
+        choices=LAYERED_CELL_MODES,
+        default="ac",
+        help="cell degrees of freedom of graphite and the compounds: 'ac' the "
+        "in-plane lattice and c (default), 'c' the stacking axis only (in-plane a "
+        "held at 2.46 A, the original protocol)",
+    )
+    p.add_argument(
+        "--li-frozen-core",
+        action="store_true",
+        help="keep Li 1s frozen (the standard PAW setup) instead of the li-sc setup "
+        "with 1s in the valence (the original protocol)",
     )
 
 
@@ -349,6 +365,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(sub)
     _add_charges(sub)
     _add_fill(sub)
+    p = sub.add_parser(
+        "import-fillings",
+        help="import verified old filling results into a campaign's fill tasks",
+        description="For every fill task of the campaign without a result, look for "
+        "an old filling result (<job>.json + .traj, as the retired "
+        "runs/hard_carbon/run.py wrote them) of the same metal, settings and pore: "
+        "the empty pore relaxed now must match its first structure and energy, and "
+        "mu_M must match; a verified one becomes the task's finished result, "
+        "anything else is left to `run`.  Finished results are never overwritten.",
+    )
+    p.add_argument("spec", help="campaign spec (campaign.toml or its directory)")
+    p.add_argument("--from", dest="source", required=True, help="folder of old results")
+    _add_finetune(sub)
     return parser
 
 
@@ -467,6 +496,8 @@ def _validate(args) -> int:
         treatments={n: TREATMENTS[n] for n in names},
         metals=args.metals,
         compounds=compounds,
+        layered_cell=args.layered_cell,
+        li_semicore=not args.li_frozen_core,
     )
     if _is_master():
         print(f"wrote {Path(args.out) / 'table.md'}")
@@ -897,6 +928,93 @@ def _fill(args) -> int:
     return 0
 
 
+def _add_finetune(sub) -> None:
+    from .engines.finetune import FinetuneSettings
+
+    defaults = FinetuneSettings()
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune SevenNet on the DFT frames of campaigns (CPU)",
+        description="Collect DFT energies and forces (GPAW relaxation steps in "
+        "tasks/*/gpaw-relax.traj, final single points in results.db; or extxyz "
+        "files of your own), hold out whole models for validation, fine-tune a "
+        "shipped SevenNet checkpoint with SevenNet's trainer and write "
+        "checkpoint.pth + finetune.json to --out.  Use it in a campaign with "
+        '[engine] finetuned = "<out>/finetune.json".  Rerunning resumes a killed '
+        "fine-tune; a finished one is never overwritten.",
+    )
+    p.add_argument("sources", nargs="+", help="campaign directories, frame files")
+    p.add_argument("-o", "--out", required=True, help="output directory")
+    p.add_argument(
+        "--hold-out",
+        action="append",
+        default=[],
+        help="model held out for validation (shell pattern, repeatable, e.g. "
+        "'*-Cs-*'); default: a fifth of the models, chosen by their name's hash",
+    )
+    p.add_argument(
+        "--protocol",
+        default=None,
+        help="DFT protocol to train on when the sources hold several (the error "
+        "lists them)",
+    )
+    p.add_argument(
+        "--base-model",
+        default=defaults.base_model,
+        help=f"pretrained model (default {defaults.base_model})",
+    )
+    p.add_argument(
+        "--epochs", type=int, default=defaults.epochs, help="default %(default)s"
+    )
+    p.add_argument(
+        "--lr", type=float, default=defaults.learning_rate, help="default %(default)s"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=defaults.batch_size,
+        help="default %(default)s",
+    )
+    p.add_argument(
+        "--seed", type=int, default=defaults.seed, help="default %(default)s"
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch threads")
+
+
+def _finetune(args) -> int:
+    from .engines.finetune import FinetuneSettings, finetune
+
+    settings = FinetuneSettings(
+        base_model=args.base_model,
+        epochs=args.epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
+    meta = finetune(
+        args.sources,
+        args.out,
+        settings,
+        hold_out=args.hold_out,
+        protocol=args.protocol,
+        threads=args.threads,
+    )
+    after = meta["errors"]["finetuned"]["validation"]
+    before = meta["errors"]["pretrained"]["validation"]
+    print(
+        f"{args.out}/finetune.json: checkpoint {meta['checkpoint_sha256']}, training "
+        f"data {meta['training_data_hash']}, {meta['n_frames']['train']} training / "
+        f"{meta['n_frames']['validation']} validation frames, {meta['cpu_s']:.0f} s "
+        "CPU\n  held out: "
+        + ", ".join(meta["held_out_models"])
+        + f"\n  validation force MAE {before['force_mae_eV_A']:.3f} -> "
+        f"{after['force_mae_eV_A']:.3f} eV/A, energy MAE "
+        f"{before['energy_mae_meV_per_atom']:.1f} -> "
+        f"{after['energy_mae_meV_per_atom']:.1f} meV/atom"
+    )
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``alkali-layers`` console script."""
     warnings.filterwarnings("ignore")
@@ -921,6 +1039,12 @@ def main(argv=None) -> int:
             return _charges(args)
         if args.verb == "fill":
             return _fill(args)
+        if args.verb == "import-fillings":
+            from .campaigns.fill_import import import_and_report
+
+            return import_and_report(args.spec, args.source)
+        if args.verb == "finetune":
+            return _finetune(args)
         return _campaign_verb(args)
     except (ValueError, OSError, RuntimeError, UnknownFileTypeError) as err:
         print(f"alkali-layers: error: {err}", file=sys.stderr)

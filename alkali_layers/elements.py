@@ -152,14 +152,95 @@ PUBLISHED_FORMATION_EV: dict[str, float] = {
 #: binding (meV/atom; Zacharia et al., PRB 69, 155406 (2004): 52; Benedict et al.,
 #: Chem. Phys. Lett. 286, 490 (1998): 35 (+15/-10))
 GRAPHITE_SPACING_EXP_A = 3.354
+#: graphite in-plane lattice constant (A; Baskin & Meyer, Phys. Rev. 100, 544 (1955):
+#: a = 2.4612 A at room temperature)
+GRAPHITE_A_EXP_A = 2.461
 GRAPHITE_BINDING_EXP_MEV = (44.0, 52.0)
 #: measured stage-1 repeat distances (A; Dresselhaus & Dresselhaus, Adv. Phys. 30,
 #: 139 (1981))
 GIC_C_EXPERIMENT_A: dict[str, float] = {"LiC6": 3.70, "KC8": 5.35}
+#: Raman G line of graphite (E2g optical mode at Gamma, cm^-1; Tuinstra & Koenig,
+#: J. Chem. Phys. 53, 1126 (1970)): 1582 cm^-1 = 47.43 THz
+GRAPHITE_G_MODE_CM1 = 1582.0
 
 STACKINGS: tuple[str, ...] = ("AA", "AB")
 PACKINGS: tuple[str, ...] = ("fcc", "hcp", "bcc")
 MAX_LAYERS = 4
+
+#: --- MoS2, the second host of the heterostructure study (docs/science.md,
+#: "Geometry conventions") ---
+#: bulk 2H-MoS2, P6_3/mmc, Mo at 2c (1/3, 2/3, 1/4), S at 4f (1/3, 2/3, z):
+#: a = 3.160 A, c = 12.294 A, z(S) = 0.621 (X-ray, Wildervanck & Jellinek,
+#: Z. anorg. allg. Chem. 328, 309 (1964); the values used by Boeker et al.,
+#: PRB 64, 235305 (2001)).  The S-S thickness of one layer is 2 (3/4 - z) c =
+#: 3.172 A and the Mo-S bond sqrt(a^2/3 + (thickness/2)^2) = 2.417 A.
+MOS2_2H_A = 3.160
+MOS2_2H_C_A = 12.294
+MOS2_2H_Z_S = 0.621
+#: bulk 1T-MoS2, P-3m1, a = 3.190 A (single-crystal X-ray, Fang et al., Angew.
+#: Chem. Int. Ed. 57, 1232 (2018)); its S-S thickness follows from the 2H Mo-S bond.
+MOS2_1T_A = 3.190
+#: 1T': short Mo-Mo distance inside the zigzag chains, 2.8 A, against 3.8 A between
+#: chains (EXAFS of single-layer MoS2, Gordon et al., PRB 65, 125407 (2002)); the
+#: builder dimerises the 1T lattice to it (the relaxation sets the final value).
+MOS2_1TPRIME_MO_MO_SHORT_A = 2.80
+MOS2_PHASES: tuple[str, ...] = ("2H", "1T'", "1T")
+#: Electrons per Mo above which 1T' becomes more stable than 2H (the charge analysis
+#: of the multilayer-alkali graphene/MoS2 study, issue 18; docs/science.md, "The
+#: phenomenon").
+MOS2_1TPRIME_ELECTRONS_PER_MO = 0.46
+#: Starting distance (A) between the graphene plane and the upper S plane of the empty
+#: heterostructure: the graphite spacing (vdW-corrected DFT puts graphene 3.3-3.4 A
+#: above the S plane); the relaxation sets it.
+GRAPHENE_MOS2_SPACING_A = 3.35
+#: Largest principal strain of graphene and of MoS2 in a heterostructure supercell.
+DEFAULT_HOST_STRAIN = 0.02
+#: 2D Young's moduli (N/m): graphene 340 (Lee et al., Science 321, 385 (2008)),
+#: monolayer MoS2 180 +- 60 (Bertolazzi et al., ACS Nano 5, 9703 (2011)).  The
+#: graphene/MoS2 mismatch is shared in inverse proportion (minimum elastic energy
+#: of two sheets forced onto one cell): graphene takes Y_MoS2 / (Y_G + Y_MoS2).
+GRAPHENE_2D_MODULUS_N_M = 340.0
+MOS2_2D_MODULUS_N_M = 180.0
+
+
+def graphene_strain_share() -> float:
+    """Fraction of the graphene/MoS2 lattice mismatch taken by graphene (0.346)."""
+    return MOS2_2D_MODULUS_N_M / (GRAPHENE_2D_MODULUS_N_M + MOS2_2D_MODULUS_N_M)
+
+
+def mos2_s_s_thickness_2h_A() -> float:
+    """S-S thickness (A) of one 2H layer from the bulk structure: ``2 (3/4 - z) c``."""
+    return 2.0 * (0.75 - MOS2_2H_Z_S) * MOS2_2H_C_A
+
+
+def mos2_mo_s_bond_A() -> float:
+    """Mo-S bond length (A) of 2H-MoS2, ``sqrt(a^2 / 3 + (t / 2)^2)``."""
+    return math.sqrt(MOS2_2H_A**2 / 3.0 + (mos2_s_s_thickness_2h_A() / 2.0) ** 2)
+
+
+def check_mos2_phase(phase: object) -> str:
+    """Validate a MoS2 phase name ("2H", "1T'" or "1T")."""
+    if phase not in MOS2_PHASES:
+        raise ValueError(
+            f"unknown MoS2 phase {phase!r}; allowed: {', '.join(MOS2_PHASES)}"
+        )
+    return str(phase)
+
+
+def mos2_lattice_constant_A(phase: str) -> float:
+    """Hexagonal lattice constant (A) of a phase: 2H 3.160, 1T and 1T' 3.190 (1T'
+    is built from the 1T lattice, see :data:`MOS2_1TPRIME_MO_MO_SHORT_A`)."""
+    check_mos2_phase(phase)
+    return MOS2_2H_A if phase == "2H" else MOS2_1T_A
+
+
+def mos2_thickness_A(phase: str) -> float:
+    """S-S thickness (A): 2H from the bulk structure (3.172); 1T/1T' from the same
+    Mo-S bond on the 1T lattice, ``2 sqrt(b^2 - a^2 / 3)`` (3.131)."""
+    if check_mos2_phase(phase) == "2H":
+        return mos2_s_s_thickness_2h_A()
+    a = mos2_lattice_constant_A(phase)
+    return 2.0 * math.sqrt(mos2_mo_s_bond_A() ** 2 - a**2 / 3.0)
 
 
 def metal_data(metal: str) -> MetalData:

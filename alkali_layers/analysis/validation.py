@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..elements import GRAPHITE_BINDING_EXP_MEV, GRAPHITE_SPACING_EXP_A
+from ..elements import (
+    GRAPHITE_A_EXP_A,
+    GRAPHITE_BINDING_EXP_MEV,
+    GRAPHITE_SPACING_EXP_A,
+)
 
 
 def _cell(table: dict, name: str, key: str, fmt: str) -> str:
@@ -21,10 +25,18 @@ def write_validation_table(results: dict, path: Path) -> None:
     lines = ["# Validation of the GPAW engine", ""]
     first = results[names[0]]
     s = first["settings"]
+    protocol = first.get("protocol", {"layered_cell": "c", "li_semicore": False})
+    cells = (
+        "c and the in-plane lattice"
+        if protocol["layered_cell"] == "ac"
+        else "c only, in-plane a = 2.46 A"
+    )
     lines += [
         f"GPAW PW {s['ecut_eV']:g} eV, k-point density {s['kpt_density']:g}, "
         f"Fermi-Dirac {s['smearing_eV']:g} eV; structures relaxed to 0.01 eV/A "
-        "(cells included). References: see alkali_layers/workflows/validation.py.",
+        f"(cells included; graphite and compounds: {cells}); Li 1s "
+        + ("in the valence (li-sc setup)" if protocol["li_semicore"] else "frozen")
+        + ". References: see alkali_layers/workflows/validation.py.",
         "",
     ]
     lines += [
@@ -63,15 +75,19 @@ def write_validation_table(results: dict, path: Path) -> None:
         "| AA interlayer distance (A) | - | "
         + " | ".join(f"{results[n]['graphite_AA']['spacing_A']:.3f}" for n in names)
         + " |",
+        f"| AB in-plane a (A) | {GRAPHITE_A_EXP_A} | "
+        + " | ".join(_cell(results[n], "graphite_AB", "a_A", "{:.3f}") for n in names)
+        + " |",
         "",
         "## Stage-1 compounds (eV per metal atom)",
         "",
         "| compound | published (vdW-optPBE) | "
         + " | ".join(
-            f"{n} vs AB graphite | {n} vs AA graphite | {n} c (A)" for n in names
+            f"{n} vs AB graphite | {n} vs AA graphite | {n} c (A) | {n} a (A)"
+            for n in names
         )
         + " |",
-        "|---|---|" + "---|---|---|" * len(names),
+        "|---|---|" + "---|---|---|---|" * len(names),
     ]
     for formula in first["compounds"]:
         row = [formula, f"{first['compounds'][formula]['published_eV']:+.3f}"]
@@ -81,6 +97,7 @@ def write_validation_table(results: dict, path: Path) -> None:
                 _cell(compounds, formula, "formation_vs_AB_eV", "{:+.3f}"),
                 _cell(compounds, formula, "formation_vs_AA_eV", "{:+.3f}"),
                 _cell(compounds, formula, "c_A", "{:.3f}"),
+                _cell(compounds, formula, "a_A", "{:.3f}"),
             ]
         lines.append("| " + " | ".join(row) + " |")
     path.write_text("\n".join(lines) + "\n")

@@ -14,6 +14,14 @@ For each van der Waals treatment (PBE + D3(BJ) and vdW-DF2) this computes
 and writes them side by side with reference values.  The spread between the two
 treatments is the functional-sensitivity error bar.
 
+Protocol.  ``layered_cell="ac"`` (the default) relaxes the in-plane lattice of
+graphite and of the compounds as well as c (energy scans, see
+:func:`~alkali_layers.calculators.relax.scan_cell_relax`), and ``li_semicore=True``
+puts Li 1s in the valence (the ``li-sc`` setup) for every structure holding Li.
+Both are measured corrections (runs/validation/diagnosis.md): LiC6 held at the
+graphite lattice with frozen Li 1s came out 0.1-0.2 eV/Li too high.  The original
+protocol (``layered_cell="c"``, ``li_semicore=False``) is kept for comparison.
+
 References
 ----------
 * bcc lattice constants: ``ase.data.reference_states`` (experiment, low T).
@@ -42,7 +50,7 @@ from ..analysis.validation import write_validation_table
 from ..builders import bulk_metal, graphite, graphite_intercalation
 from ..calculators.relax import RelaxSettings
 from ..calculators.staged import dft_relax
-from ..elements import ALKALI_METALS, METALS, PUBLISHED_FORMATION_EV
+from ..elements import ALKALI_METALS, GRAPHENE_A, METALS, PUBLISHED_FORMATION_EV
 from ..engines import GPAWSettings
 from ..engines.gpaw import gpaw_calculator, isolated_atom_energy, with_scf_retry
 from ..jsonio import write_json_atomic
@@ -97,38 +105,51 @@ def validate_treatment(
     log_dir: Path,
     metals=ALKALI_METALS,
     compounds=COMPOUNDS,
+    layered_cell: str = "ac",
+    li_semicore: bool = True,
 ) -> dict:
     """All validation numbers for one van der Waals treatment.
 
     Every structure's numbers are checkpointed under
-    ``log_dir/done-<settings hash>/`` (see :func:`_checkpointed`): a rerun resumes.
+    ``log_dir/done-<settings hash>-<relaxation settings hash>/`` of the settings it
+    was computed with (see :func:`_checkpointed`): a rerun resumes, and structures
+    whose settings a protocol change leaves alone (bcc Na-Cs) are not recomputed.
+    ``layered_cell`` and ``li_semicore``: see the module notes.
     """
-    rs = RelaxSettings(fmax_eV_A=0.01, max_steps=200, gallery_prescan=False)
+    rs_bulk = RelaxSettings(fmax_eV_A=0.01, max_steps=200, gallery_prescan=False)
+    rs_layered = replace(rs_bulk, layered_cell=layered_cell)
     log_dir.mkdir(parents=True, exist_ok=True)
-    done_dir = log_dir / f"done-{settings.settings_hash()}-{rs.settings_hash()}"
-    done_dir.mkdir(exist_ok=True)
     tag = name.replace("+", "_").replace("(", "").replace(")", "")
+
+    def with_li(has_li: bool) -> GPAWSettings:
+        return replace(settings, setups="li-sc") if has_li and li_semicore else settings
 
     def txt(label):
         return str(log_dir / f"{tag}-{label}.txt")
 
-    def done(label):
-        return done_dir / f"{tag}-{label}.json"
+    def done(label, s: GPAWSettings, rs: RelaxSettings):
+        folder = log_dir / f"done-{s.settings_hash()}-{rs.settings_hash()}"
+        folder.mkdir(exist_ok=True)
+        return folder / f"{tag}-{label}.json"
 
     out: dict = {
         "treatment": name,
         "settings": asdict(settings),
+        "protocol": {"layered_cell": layered_cell, "li_semicore": li_semicore},
         "metals": {},
         "compounds": {},
     }
     mu = {}
     for metal in metals:
+        s_metal = with_li(metal == "Li")
 
-        def bcc(metal=metal):
+        def bcc(metal=metal, s_metal=s_metal):
             t0 = time.perf_counter()
-            res = _relaxed_energy(bulk_metal(metal), settings, rs, txt(f"bcc-{metal}"))
+            res = _relaxed_energy(
+                bulk_metal(metal), s_metal, rs_bulk, txt(f"bcc-{metal}")
+            )
             e_atom = isolated_atom_energy(
-                metal, settings, txt=txt(f"atom-{metal}"), box_A=14.0
+                metal, s_metal, txt=txt(f"atom-{metal}"), box_A=14.0
             )
             return {
                 "a_A": float(np.cbrt(2 * res.atoms.get_volume())),
@@ -140,7 +161,9 @@ def validate_treatment(
                 "wall_s": round(time.perf_counter() - t0, 1),
             }
 
-        row = out["metals"][metal] = _checkpointed(done(f"bcc-{metal}"), bcc)
+        row = out["metals"][metal] = _checkpointed(
+            done(f"bcc-{metal}", s_metal, rs_bulk), bcc
+        )
         mu[metal] = row["energy_eV"]
         parprint(
             f"[{name}] bcc {metal}: a {row['a_A']:.3f} A, E_coh "
@@ -152,27 +175,36 @@ def validate_treatment(
 
         def host(stacking=stacking):
             res = _relaxed_energy(
-                graphite(stacking), settings, rs, txt(f"graphite-{stacking}")
+                graphite(stacking), settings, rs_layered, txt(f"graphite-{stacking}")
             )
             spacing = res.atoms.cell[2, 2] / (2 if stacking == "AB" else 1)
             return {
                 "spacing_A": float(spacing),
+                "a_A": float(np.linalg.norm(res.atoms.cell[0])),
                 "energy_eV_per_C": res.energy_eV / len(res.atoms),
                 "converged": res.converged,
             }
 
-        row = _checkpointed(done(f"graphite-{stacking}"), host)
+        row = _checkpointed(done(f"graphite-{stacking}", settings, rs_layered), host)
         out[f"graphite_{stacking}"] = dict(row)
         hosts[stacking] = row["energy_eV_per_C"]
 
     def graphene():
+        # the sheet at the in-plane lattice of the relaxed AB graphite
         sheet = graphite("AA")
+        a_ab = out["graphite_AB"].get("a_A", np.linalg.norm(sheet.cell[0]))
+        sheet.set_cell(
+            [*(sheet.cell[:2] * a_ab / np.linalg.norm(sheet.cell[0])), sheet.cell[2]],
+            scale_atoms=True,
+        )
         sheet.cell[2, 2] = 16.0
         sheet.center(axis=2)
         energy = _single_point(sheet, settings, txt("graphene"))
         return {"energy_eV_per_C": energy / len(sheet)}
 
-    e_sheet = _checkpointed(done("graphene"), graphene)["energy_eV_per_C"]
+    e_sheet = _checkpointed(done("graphene", settings, rs_layered), graphene)[
+        "energy_eV_per_C"
+    ]
     out["graphite_AB"]["binding_meV_per_atom"] = 1000 * (e_sheet - hosts["AB"])
     parprint(
         f"[{name}] graphite AB spacing {out['graphite_AB']['spacing_A']:.3f} A, "
@@ -180,22 +212,28 @@ def validate_treatment(
         flush=True,
     )
     for metal, formula in compounds:
+        s_compound = with_li(metal == "Li")
 
-        def compound(metal=metal, formula=formula):
-            res = _relaxed_energy(
-                graphite_intercalation(metal, formula), settings, rs, txt(formula)
-            )
+        def compound(metal=metal, formula=formula, s_compound=s_compound):
+            atoms = graphite_intercalation(metal, formula)
+            res = _relaxed_energy(atoms, s_compound, rs_layered, txt(formula))
+            n_c = res.atoms.get_chemical_symbols().count("C")
+            # in-plane lattice per graphene cell (2 C): a of the supercell / its
+            # number of graphene cells along a
+            scale = np.linalg.norm(res.atoms.cell[0]) / np.linalg.norm(atoms.cell[0])
             return {
                 "energy_eV": res.energy_eV,
-                "n_C": res.atoms.get_chemical_symbols().count("C"),
+                "n_C": n_c,
                 "c_A": float(res.atoms.cell[2, 2]),
+                "a_A": float(scale * GRAPHENE_A),
                 "converged": res.converged,
             }
 
-        row = _checkpointed(done(formula), compound)
+        row = _checkpointed(done(formula, s_compound, rs_layered), compound)
         n_c = row["n_C"]
         out["compounds"][formula] = {
             "c_A": row["c_A"],
+            "a_A": row.get("a_A"),
             "formation_vs_AB_eV": row["energy_eV"] - n_c * hosts["AB"] - mu[metal],
             "formation_vs_AA_eV": row["energy_eV"] - n_c * hosts["AA"] - mu[metal],
             "published_eV": PUBLISHED_FORMATION_EV[formula],
@@ -212,6 +250,8 @@ def run_validation(
     treatments=TREATMENTS,
     metals=ALKALI_METALS,
     compounds=COMPOUNDS,
+    layered_cell: str = "ac",
+    li_semicore: bool = True,
 ) -> dict:
     """Validate every treatment; write results.json, table.md (rank 0).
 
@@ -223,7 +263,13 @@ def run_validation(
     results = json.loads(stored.read_text()) if stored.exists() else {}
     for name, fields in treatments.items():
         results[name] = validate_treatment(
-            name, replace(base, **fields), out_dir / "logs", metals, compounds
+            name,
+            replace(base, **fields),
+            out_dir / "logs",
+            metals,
+            compounds,
+            layered_cell,
+            li_semicore,
         )
         if world.rank == 0:  # keep what is done if a later treatment fails
             (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")

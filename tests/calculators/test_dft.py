@@ -187,6 +187,13 @@ def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatc
     assert results["PBE+D3(BJ)"]["graphite_AB"]["binding_meV_per_atom"] > 20
     table = (tmp_path / "table.md").read_text()
     assert "NaC8" in table and "+0.206" in table  # published vdW-optPBE value
+    # the default protocol relaxes the in-plane lattice of layered cells as well
+    assert results["PBE+D3(BJ)"]["protocol"] == {
+        "layered_cell": "ac",
+        "li_semicore": True,
+    }
+    nac8 = results["PBE+D3(BJ)"]["compounds"]["NaC8"]
+    assert 2.3 < nac8["a_A"] < 2.6 and nac8["a_A"] != pytest.approx(2.46, abs=1e-4)
 
     # a rerun resumes from the per-structure checkpoints: no new GPAW calculation
     import alkali_layers.workflows.validation as validation

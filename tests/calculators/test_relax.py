@@ -190,3 +190,30 @@ def test_atoms_pulled_together_during_relaxation_fail_with_the_pair_named():
         ModelFailure, match=r"during relaxation: atoms collapsed, Na0-Na1"
     ):
         relax(atoms, Attract(), RelaxSettings(max_steps=200))
+
+
+def test_layered_cell_ac_relaxes_the_in_plane_lattice_too(mlip):
+    """LiC6 by energy scans: "ac" widens the in-plane lattice (intercalated graphite
+    is ~1 % wider than graphite, Guerard & Herold, Carbon 13, 337 (1975): a = 4.305 A
+    for the sqrt(3) cell, i.e. 2.485 A per graphene cell) and is never higher in
+    energy than the c-only scan; the default keeps its identity."""
+    from alkali_layers.builders import graphite_intercalation
+
+    assert RelaxSettings().settings_hash() == RelaxSettings(
+        layered_cell="c"
+    ).settings_hash()
+    assert RelaxSettings(layered_cell="ac").settings_hash() != (
+        RelaxSettings().settings_hash()
+    )
+    with pytest.raises(ValueError, match="layered_cell must be one of c, ac"):
+        RelaxSettings(layered_cell="abc")
+    atoms = graphite_intercalation("Li", "LiC6")
+    fast = RelaxSettings(fmax_eV_A=0.05, max_steps=50)
+    c_only = scan_cell_relax(atoms, mlip, fast)
+    both = scan_cell_relax(atoms, mlip, RelaxSettings(0.05, 50, layered_cell="ac"))
+    assert c_only.cell_mode == "c" and both.cell_mode == "ac"
+    a0 = np.linalg.norm(atoms.cell[0])
+    assert np.linalg.norm(c_only.atoms.cell[0]) == pytest.approx(a0)
+    assert np.linalg.norm(both.atoms.cell[0]) != pytest.approx(a0, rel=1e-4)
+    assert both.energy_eV <= c_only.energy_eV + 1e-3
+    assert both.prescan_evaluations >= 15  # three scans of at least five points
