@@ -71,7 +71,7 @@ def _add_model_arguments(p) -> None:
     p.add_argument(
         "model",
         help="bilayer-graphene | graphite-intercalation | graphite | bulk-metal "
-        "| wedge-pore | closed-pore",
+        "| wedge-pore | closed-pore | graphene-mos2 | mos2",
     )
     p.add_argument("--metal", help=f"alkali metal: {', '.join(ALKALI_METALS)}")
     p.add_argument(
@@ -112,6 +112,15 @@ def _add_model_arguments(p) -> None:
         help="stage-1 GIC: e.g. LiC6, NaC6, NaC8, KC8, RbC8, CsC8",
     )
     p.add_argument("--cubic", action="store_true", help="bulk metal: 2-atom cubic cell")
+    p.add_argument(
+        "--phase", default="2H", help="graphene-mos2, mos2: MoS2 phase 2H, 1T' or 1T"
+    )
+    p.add_argument(
+        "--n-metal",
+        type=int,
+        default=None,
+        help="graphene-mos2: partial loading, metal atoms kept (default: full planes)",
+    )
 
 
 def _add_compare(sub) -> None:
@@ -401,6 +410,21 @@ def _model_from_args(args):
         atoms = graphite(args.stacking or "AB")
     elif args.model == "bulk-metal":
         atoms = bulk_metal(args.metal, cubic=args.cubic)
+    elif args.model in ("graphene-mos2", "mos2"):
+        from .builders.mos2 import graphene_mos2, mos2
+
+        if args.model == "mos2":
+            atoms = mos2(args.phase, vacuum=args.vacuum)
+        else:
+            atoms = graphene_mos2(
+                args.metal,
+                args.layers,
+                args.packing,
+                args.phase,
+                n_metal=args.n_metal,
+                max_strain=args.max_strain,
+                vacuum=args.vacuum,
+            )
     elif args.model in PORE_MODELS:
         atoms = _pore_from_args(args)
     else:
@@ -687,8 +711,11 @@ def _campaign_verb(args) -> int:
             )
         )
     elif args.verb == "table":
-        table = campaign.table()
+        table = campaign.write_outputs()  # the spec's layout: tables and figures
         print(f"{len(table)} models in {campaign.root / 'table.md'}")
+    elif campaign.spec.analysis not in ("bilayer", "formation"):
+        campaign.write_outputs()  # other layouts write their figures with the tables
+        print(f"wrote the tables and figures of layout {campaign.spec.analysis!r}")
     else:
         path = campaign.plot()
         print(

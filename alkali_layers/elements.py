@@ -7,18 +7,18 @@ else in the package hard-codes these numbers.
 Sources
 -------
 * bcc lattice constants: ``ase.data.reference_states`` (experimental, low temperature),
-  as tabulated in docs/science.md, "Geometry conventions".
+  as tabulated in docs/science/geometry.md.
 * Atomic masses: ``ase.data.atomic_masses`` (IUPAC standard atomic weights, g/mol).
 * Close-packed geometry at bulk volume: an fcc crystal with the same volume per atom
   as bcc, ``a_fcc = (4 V_atom)**(1/3)``, nearest-neighbour distance ``a_fcc / sqrt(2)``
   and (111) layer spacing ``a_fcc / sqrt(3)``.
 * Stage-1 GIC interlayer distances (the height of one metal-filled gallery, carbon plane
   to carbon plane): LiC6 3.70 A, KC8 5.35 A, RbC8 5.65 A, CsC8 5.94 A (Dresselhaus &
-  Dresselhaus, Adv. Phys. 30, 139 (1981); docs/science.md, "Geometry conventions").
+  Dresselhaus, Adv. Phys. 30, 139 (1981); docs/science/geometry.md).
   NaC6/NaC8 are not observed experimentally; 4.50 A is the DFT-D estimate used as a
   starting value (Nobuhara et al., J. Power Sources 243, 585 (2013) report 4.4-4.6 A).
 * Experimental cohesive energies (eV/atom, Kittel, *Introduction to Solid State
-  Physics*, 8th ed., table 3.1; docs/science.md, "Energies").
+  Physics*, 8th ed., table 3.1; docs/science/energies.md).
 """
 
 from __future__ import annotations
@@ -167,8 +167,7 @@ STACKINGS: tuple[str, ...] = ("AA", "AB")
 PACKINGS: tuple[str, ...] = ("fcc", "hcp", "bcc")
 MAX_LAYERS = 4
 
-#: --- MoS2, the second host of the heterostructure study (docs/science.md,
-#: "Geometry conventions") ---
+#: --- MoS2, the second host of the heterostructure study (docs/science/geometry.md) ---
 #: bulk 2H-MoS2, P6_3/mmc, Mo at 2c (1/3, 2/3, 1/4), S at 4f (1/3, 2/3, z):
 #: a = 3.160 A, c = 12.294 A, z(S) = 0.621 (X-ray, Wildervanck & Jellinek,
 #: Z. anorg. allg. Chem. 328, 309 (1964); the values used by Boeker et al.,
@@ -186,8 +185,8 @@ MOS2_1T_A = 3.190
 MOS2_1TPRIME_MO_MO_SHORT_A = 2.80
 MOS2_PHASES: tuple[str, ...] = ("2H", "1T'", "1T")
 #: Electrons per Mo above which 1T' becomes more stable than 2H (the charge analysis
-#: of the multilayer-alkali graphene/MoS2 study, issue 18; docs/science.md, "The
-#: phenomenon").
+#: of the multilayer-alkali graphene/MoS2 study, issue 18;
+#: docs/science/phenomenon.md).
 MOS2_1TPRIME_ELECTRONS_PER_MO = 0.46
 #: Starting distance (A) between the graphene plane and the upper S plane of the empty
 #: heterostructure: the graphite spacing (vdW-corrected DFT puts graphene 3.3-3.4 A

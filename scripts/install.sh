@@ -22,7 +22,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 "$PYTHON" -m venv .venv
 # torch==2.13.0 (pinned in pyproject.toml) is the CPU build; an unpinned torch would
 # pull a multi-GB CUDA build.
-.venv/bin/pip install --quiet -e ".[dev]"
+.venv/bin/pip install --quiet -e ".[dev,docs]"  # docs: site + course notebooks
 .venv/bin/python - <<'PY'
 import alkali_layers, ase, dftd3, gpaw, sevenn, torch
 from alkali_layers.calculators.charges import compile_bader

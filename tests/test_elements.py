@@ -10,7 +10,7 @@ from alkali_layers.elements import (
     metal_data,
 )
 
-# docs/science.md, "Geometry conventions" (bcc a from ase.data.reference_states;
+# docs/science/geometry.md (bcc a from ase.data.reference_states;
 # close-packed nn and fcc(111) spacing at the bcc volume per atom), computed by hand:
 # V = a^3/2, a_fcc = (4V)^(1/3), nn = a_fcc/sqrt2, spacing = a_fcc/sqrt3.
 ELEMENT_TABLE = {

@@ -1,4 +1,4 @@
-"""Theoretical capacities (docs/science.md, "Capacity").
+"""Theoretical capacities (docs/science/capacity.md).
 
 ``Q = n_M * F / (3.6 * m)`` in mAh/g, with F = 96485.33212 C/mol, ``n_M`` the metal
 atoms per formula unit and ``m`` its mass (g/mol); 1 mAh = 3.6 C.

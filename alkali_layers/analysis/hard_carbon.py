@@ -408,8 +408,379 @@ def pore_size_scan(
     return sorted(out, key=lambda x: (x.metal, x.width_nm))
 
 
+# ------------------------------------------------------------------ filling reports
+#: Hosts of the hard-carbon study, in table order: title of ``voltage_<host>.png``
+#: and heading of ``protocol_check.md`` (runs/hard_carbon/campaign.toml).
+HOST_FIGURE_TITLES = {
+    "wedge": "wedge pore (3.4 x 0.78 nm)",
+    "closed": "1.0 nm closed pore (0.98 x 0.85 nm, 64 C)",
+    "closed-wide": "1.0 nm closed pore (0.98 x 1.70 nm, 128 C)",
+}
+HOST_TITLES = {
+    "closed": "the 1.0 nm closed pore (64 C)",
+    "closed-wide": "the 1.0 nm closed pore, twice the area (128 C)",
+    "wedge": "the wedge pore (C244H12)",
+}
+#: The protocol whose filling is the result where it has run (the others are drawn
+#: dotted for comparison).
+RESULT_PROTOCOL = "strict"
+FILLING_TABLE_NOTE = (
+    "Voltage profiles from sequential filling (7net-0 + D3(BJ)); voltages "
+    "in V vs M+/M along the lower convex hull of E(n) - n mu_M (mu_M = relaxed "
+    "bcc metal, same engine); capacities in mAh/g per gram of host (C + H) "
+    "unless 'total'; plateau = steps in (0, 0.1] V, sloping > 0.1 V; capacity "
+    "counted down to 0 V."
+)
+
+
+def filling_summary(
+    n_metal: Sequence[float],
+    energy_eV: Sequence[float],
+    mu_metal_eV: float,
+    metal: str,
+    host_counts: Mapping[str, float],
+) -> dict:
+    """Scalar summary of a filling path E(n) (database columns, units in names).
+
+    ``n_metal_max``; ``first_step_V``, the first hull step (V vs M+/M, None when
+    the hull has no step); ``stored_capacity_host_mAh_g`` /
+    ``stored_capacity_total_mAh_g``, the capacity above 0 V per gram of host (C + H)
+    / of host + metal; ``sloping_mAh_g``, ``plateau_mAh_g`` and ``plateau_V``
+    (:func:`split_slope_plateau`, host basis).
+    """
+    prof = voltage_profile(n_metal, energy_eV, mu_metal_eV, metal, host_counts)
+    total = voltage_profile(
+        n_metal, energy_eV, mu_metal_eV, metal, host_counts, "total"
+    )
+    split = split_slope_plateau(prof)
+    return {
+        "n_metal_max": int(max(n_metal)),
+        "first_step_V": prof.steps[0].voltage_V if prof.steps else None,
+        "stored_capacity_host_mAh_g": prof.capacity_mAh_g,
+        "stored_capacity_total_mAh_g": total.capacity_mAh_g,
+        "sloping_mAh_g": split.sloping_mAh_g,
+        "plateau_mAh_g": split.plateau_mAh_g,
+        "plateau_V": split.plateau_voltage_V,
+    }
+
+
+@dataclass
+class FillingRecord:
+    """One stored filling, as a report reads it.
+
+    Attributes
+    ----------
+    host : str
+        The host's name in the study ("wedge", "closed", "closed-wide").
+    metal : str
+    protocol : str
+        Name of the filling protocol ("strict", "fine", "coarse").
+    filling : dict
+        :meth:`~alkali_layers.workflows.filling.FillingResult.to_dict` (steps with
+        ``n_metal``, ``energy_eV``, ``label``, ``converged``, ``force_calls``,
+        ``wall_s``; ``mu_metal_eV``, ``host_counts``, ``settings``, ``wall_s``).
+    layers_fit : int, optional
+    complete : bool
+        False for a filling shown from its checkpoint.
+    """
+
+    host: str
+    metal: str
+    protocol: str
+    filling: dict
+    layers_fit: int | None = None
+    complete: bool = True
+
+    def profile(self, basis: str = "host") -> VoltageProfile:
+        steps = self.filling["steps"]
+        return voltage_profile(
+            [s["n_metal"] for s in steps],
+            [s["energy_eV"] for s in steps],
+            self.filling["mu_metal_eV"],
+            self.metal,
+            self.filling["host_counts"],
+            basis,
+        )
+
+
+def filling_table_row(record: FillingRecord) -> dict:
+    """The ``table.md`` row of a filling (rounded for reading)."""
+    d = record.filling
+    prof = record.profile()
+    total = record.profile("total")
+    split = split_slope_plateau(prof)
+    n = [s["n_metal"] for s in d["steps"]]
+    return dict(
+        host=f"{record.host} pore",
+        metal=record.metal,
+        protocol=record.protocol,
+        n_host_atoms=sum(d["host_counts"].values()),
+        n_metal_max=max(n),
+        atoms_per_step=d["settings"]["atoms_per_step"],
+        layers_fit=record.layers_fit,
+        first_step_V=round(prof.steps[0].voltage_V, 3) if prof.steps else None,
+        capacity_host_mAh_g=round(prof.capacity_mAh_g, 1),
+        capacity_total_mAh_g=round(total.capacity_mAh_g, 1),
+        sloping_mAh_g=round(split.sloping_mAh_g, 1),
+        plateau_mAh_g=round(split.plateau_mAh_g, 1),
+        plateau_V=None
+        if split.plateau_voltage_V is None
+        else round(split.plateau_voltage_V, 3),
+        path=" > ".join(s["label"] for s in d["steps"][1:]),
+        all_converged=all(s["converged"] for s in d["steps"]),
+        complete=record.complete,
+        wall_min=round(d["wall_s"] / 60, 1),
+    )
+
+
+def _by_host_metal(records: Sequence[FillingRecord]) -> dict:
+    out: dict = {}
+    for r in records:
+        out.setdefault((r.host, r.metal), []).append(r)
+    return out
+
+
+def write_filling_figures(
+    records: Sequence[FillingRecord], root, engine_text: str = "7net-0 + D3(BJ)"
+) -> list[dict]:
+    """``table.csv``/``table.md`` and ``voltage_<host>.png`` (+ ``.csv``) in
+    ``root``; returns the table rows.
+
+    Per host (in :data:`HOST_FIGURE_TITLES` order, then any other) and metal (Li to
+    Cs): the :data:`RESULT_PROTOCOL` filling is the result (solid line) and the
+    other protocols are drawn dotted; without a result-protocol filling, the other
+    one is the result.
+    """
+    import csv
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..elements import ALKALI_METALS
+    from .figures import save_figure
+
+    root = Path(root)
+    colors = dict(zip(ALKALI_METALS, plt.cm.tab10.colors, strict=False))
+    grouped = _by_host_metal(records)
+    hosts = list(HOST_FIGURE_TITLES) + sorted(
+        {h for h, _ in grouped} - set(HOST_FIGURE_TITLES)
+    )
+    table = []
+    for host in hosts:
+        curves = []
+        for metal in ALKALI_METALS:
+            runs = grouped.get((host, metal), [])
+            result = [r for r in runs if r.protocol == RESULT_PROTOCOL]
+            others = [r for r in runs if r.protocol != RESULT_PROTOCOL]
+            curves += [(r, True) for r in result]
+            curves += [(r, not result) for r in others]
+        if not curves:
+            continue
+        fig, ax = plt.subplots(figsize=(5.2, 3.8))
+        curve_rows = []
+        for record, solid in curves:
+            row = filling_table_row(record)
+            table.append(row)
+            q, v = record.profile().curve()
+            label = record.metal
+            if not record.complete:
+                label += f" (to n = {row['n_metal_max']}, unfinished)"
+            if record.protocol != RESULT_PROTOCOL:
+                label += f" ({record.protocol})"
+            ax.plot(
+                q,
+                v,
+                "-" if solid else ":",
+                lw=1.6 if solid else 1.0,
+                color=colors[record.metal],
+                label=label if solid else None,
+            )
+            curve_rows += [
+                (record.metal, record.protocol, qi, vi)
+                for qi, vi in zip(q, v, strict=True)
+            ]
+        if not all(solid for _, solid in curves):
+            ax.plot([], [], ":", color="0.3", lw=1.0, label="production protocol")
+        ax.axhspan(
+            0.0, PLATEAU_THRESHOLD_V, color="0.9", zorder=0, label="plateau (0-0.1 V)"
+        )
+        ax.axhline(0.0, color="0.4", lw=0.8)
+        ax.set_xlabel("capacity (mAh/g, per gram of host C + H)")
+        ax.set_ylabel("voltage (V vs M$^+$/M)")
+        ax.set_title(f"{HOST_FIGURE_TITLES.get(host, host)}, {engine_text}", fontsize=9)
+        ax.legend(frameon=False, fontsize=8)
+        save_figure(
+            fig,
+            root / f"voltage_{host}.png",
+            ["metal", "protocol", "capacity_host_mAh_g", "voltage_V"],
+            curve_rows,
+        )
+    if table:
+        cols = list(table[0])
+        with (root / "table.csv").open("w", newline="") as fh:
+            w = csv.DictWriter(fh, cols)
+            w.writeheader()
+            w.writerows(table)
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in table]
+        (root / "table.md").write_text(
+            FILLING_TABLE_NOTE + "\n\n" + "\n".join(lines) + "\n"
+        )
+    return table
+
+
+def write_protocol_check(records: Sequence[FillingRecord], root) -> bool:
+    """``protocol_check.md``: the production protocol ("cheap": any protocol but
+    :data:`RESULT_PROTOCOL`) against the strict one, per host and metal, over the
+    steps both have done; False (nothing written) when no pair exists."""
+    from pathlib import Path
+
+    from ..elements import ALKALI_METALS
+
+    lines = [
+        "# Filling protocol check, 7net-0 + D3(BJ)",
+        "",
+        "cheap = the production protocol (rank candidates by single points, relax the "
+        "best 1-2, BFGS capped at 30 steps, fmax 0.1 eV/A); strict = rank by 5-step "
+        "pre-relaxations, relax the best 3 to fmax 0.05 eV/A without a cap (7 "
+        "candidates per step). Same step sizes, candidate generator and seed, same "
+        "mu_M. Voltages in V vs M+/M along the lower hull; capacities per gram of "
+        "host (C + H). A strict run still in progress is compared over the steps it "
+        "has done (marked 'partial').",
+    ]
+    grouped = _by_host_metal(records)
+    details = []
+    for host in ("closed", "wedge"):
+        rows = []
+        for metal in ALKALI_METALS:
+            runs = grouped.get((host, metal), [])
+            cheap = [r for r in runs if r.protocol != RESULT_PROTOCOL and r.complete]
+            strict = [r for r in runs if r.protocol == RESULT_PROTOCOL]
+            if not cheap or not strict:
+                continue
+            pair = (cheap[0], strict[0])
+            n_done = (
+                None if pair[1].complete else pair[1].filling["steps"][-1]["n_metal"]
+            )
+            for name, rec in zip(("cheap", "strict"), pair, strict=True):
+                d = rec.filling
+                steps = [
+                    st for st in d["steps"] if n_done is None or st["n_metal"] <= n_done
+                ]
+                wall_s = (
+                    d["wall_s"] if n_done is None else sum(st["wall_s"] for st in steps)
+                )
+                prof = voltage_profile(
+                    [st["n_metal"] for st in steps],
+                    [st["energy_eV"] for st in steps],
+                    d["mu_metal_eV"],
+                    metal,
+                    d["host_counts"],
+                )
+                split = split_slope_plateau(prof)
+                volts = ", ".join(
+                    f"{st.voltage_V:+.3f} ({st.n1:g}->{st.n2:g})" for st in prof.steps
+                )
+                rows.append(
+                    f"| {metal} | {name}{'' if rec.complete else ' (partial)'} | "
+                    f"{wall_s / 60:.1f} | "
+                    f"{sum(st['force_calls'] for st in steps)} | {volts or '-'} | "
+                    f"{split.plateau_mAh_g:.1f} | {split.sloping_mAh_g:.1f} |"
+                )
+            by_n = [{st["n_metal"]: st for st in r.filling["steps"]} for r in pair]
+            details += [
+                "",
+                f"## {host} pore, {metal}: step by step",
+                "",
+                f"| n {metal} | cheap: configuration | strict: configuration | "
+                "E strict - E cheap (eV) | cheap: force calls | strict: force calls |",
+                "|---|---|---|---|---|---|",
+            ]
+            for n in sorted(set(by_n[0]) & set(by_n[1])):
+                a, b = by_n[0][n], by_n[1][n]
+                details.append(
+                    f"| {n} | {a['label']} | {b['label']} | "
+                    f"{b['energy_eV'] - a['energy_eV']:+.3f} | {a['force_calls']} | "
+                    f"{b['force_calls']} |"
+                )
+        if rows:
+            lines += [
+                "",
+                f"## {HOST_TITLES.get(host, host)}",
+                "",
+                "| metal | protocol | wall (min) | force calls "
+                "| hull steps: V (n1->n2) | plateau (mAh/g) | sloping (mAh/g) |",
+                "|---|---|---|---|---|---|---|",
+                *rows,
+            ]
+    if not details:
+        return False
+    (Path(root) / "protocol_check.md").write_text("\n".join(lines + details) + "\n")
+    return True
+
+
+def write_pore_scan(rows: Sequence[Mapping], root) -> list[dict]:
+    """``pore_scan.png`` (+ ``.csv``): the voltage of filling a closed pore
+    completely vs its width, and the layers that fit (rows as
+    :func:`pore_size_scan` takes them); returns the scan rows as dicts."""
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..elements import ALKALI_METALS
+    from .figures import save_figure
+
+    colors = dict(zip(ALKALI_METALS, plt.cm.tab10.colors, strict=False))
+    scan = [asdict(r) for r in pore_size_scan(rows)]
+    if not scan:
+        return []
+    metals = sorted({r["metal"] for r in scan})
+    fig, ax1 = plt.subplots(figsize=(5.0, 3.6))
+    ax2 = ax1.twinx()
+    for metal in metals:
+        mine = [r for r in scan if r["metal"] == metal]
+        ws = [r["width_nm"] for r in mine]
+        ax1.plot(
+            ws,
+            [
+                r["voltage_V"] if r["voltage_V"] is not None else float("nan")
+                for r in mine
+            ],
+            "o-",
+            color=colors[metal],
+            label=metal,
+        )
+        ax2.step(ws, [r["layers_fit"] for r in mine], where="mid", color="0.3", ls="--")
+    ax1.axhspan(0.0, PLATEAU_THRESHOLD_V, color="0.9", zorder=0)
+    ax1.axhline(0.0, color="0.4", lw=0.8)
+    ax1.set_xlabel("pore width (nm, carbon plane to plane)")
+    ref = "M" if len(metals) > 1 else metals[0]
+    ax1.set_ylabel(f"pore-filling voltage (V vs {ref}$^+$/{ref})")
+    ax2.set_ylabel(f"{', '.join(metals)} layers that fit (dashed)")
+    ax1.set_title(
+        f"{', '.join(metals)} in closed slit pores, 7net-0 + D3(BJ)", fontsize=9
+    )
+    cols = list(scan[0])
+    save_figure(
+        fig, Path(root) / "pore_scan.png", cols, ([r[c] for c in cols] for r in scan)
+    )
+    return scan
+
+
 __all__ = [
     "ASSUMPTIONS_PLATEAU",
+    "FillingRecord",
+    "filling_summary",
+    "filling_table_row",
+    "write_filling_figures",
+    "write_pore_scan",
+    "write_protocol_check",
     "ASSUMPTIONS_PORE_VOLUME",
     "FARADAY_C_MOL",
     "PoreScanRow",

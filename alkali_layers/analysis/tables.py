@@ -1,8 +1,8 @@
 """Result tables (CSV and Markdown) from stored rows (plain dicts); no calculators.
 
 The bilayer table has one row per model with the columns of :data:`BILAYER_COLUMNS`:
-formation energies in eV per metal atom (docs/science.md, "Energies"), capacities in
-mAh/g on the total-mass and host-mass bases (docs/science.md, "Capacity"), and the
+formation energies in eV per metal atom (docs/science/energies.md), capacities in
+mAh/g on the total-mass and host-mass bases (docs/science/capacity.md), and the
 voltage of the step from the previous layer count of the same metal and stacking (the
 first from the empty bilayer), in V vs M+/M.
 """
@@ -13,6 +13,8 @@ import csv
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+import numpy as np
 
 from ..elements import ALKALI_METALS
 from .voltage import successive_voltage_steps_V
@@ -53,6 +55,8 @@ _DECIMALS = {
     "capacity_total_mAh_g": 1,
     "capacity_host_mAh_g": 1,
     "voltage_step_V": 3,
+    "formation_energy_std_eV": 3,
+    "voltage_step_std_V": 3,
     "bader_metal_e_per_atom": 3,
     "bader_outer_e_per_atom": 3,
     "bader_inner_e_per_atom": 3,
@@ -112,13 +116,56 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
                 strict=True,
             )
         )
+        step_std = _voltage_step_std(contiguous, x)
         for r in group:
             row = {c: r.get(c) for c in BILAYER_COLUMNS}
             row["supercell"] = _compact_matrix(r["supercell"])
             row["voltage_step_V"] = steps.get(r["n_layers"])
             row["converged"] = bool(r["converged"])
+            if r.get("formation_energy_std_eV") is not None:
+                row["formation_energy_std_eV"] = r["formation_energy_std_eV"]
+            if r["n_layers"] in step_std:
+                row["voltage_step_std_V"] = step_std[r["n_layers"]]
             out.append(row)
     return out
+
+
+def _voltage_step_std(contiguous: list[dict], x: list[float]) -> dict[int, float]:
+    """Standard deviation of each voltage step over the BEEF ensemble (V), by layer
+    count, when every model of the series carries its E_f ensemble: each member's
+    steps are computed like the steps themselves."""
+    ensembles = [r.get("formation_energy_ensemble_eV") for r in contiguous]
+    if not ensembles or any(e is None for e in ensembles):
+        return {}
+    members = np.array(
+        [
+            successive_voltage_steps_V(x, [float(e[k]) for e in ensembles])
+            for k in range(len(ensembles[0]))
+        ],
+        dtype=float,
+    )
+    return {
+        r["n_layers"]: float(std)
+        for r, std in zip(contiguous, members.std(axis=0), strict=True)
+    }
+
+
+#: error-bar columns (BEEF ensemble standard deviations) and the column each follows
+ERROR_COLUMNS: dict[str, str] = {
+    "formation_energy_std_eV": "formation_energy_eV_per_atom",
+    "voltage_step_std_V": "voltage_step_V",
+}
+
+
+def with_error_columns(columns: Sequence[str], table: list[dict]) -> tuple[str, ...]:
+    """``columns`` with each error-bar column that some row of ``table`` carries
+    inserted right after its quantity (tables of engines without error bars keep
+    their columns)."""
+    out = list(columns)
+    for error, quantity in ERROR_COLUMNS.items():
+        if quantity in out and any(row.get(error) is not None for row in table):
+            out.insert(out.index(quantity) + 1, error)
+    return tuple(out)
 
 
 def formation_table(rows: Iterable[dict]) -> list[dict]:
@@ -127,6 +174,8 @@ def formation_table(rows: Iterable[dict]) -> list[dict]:
     for r in sorted(rows, key=lambda r: r["label"]):
         row = {c: r.get(c) for c in FORMATION_COLUMNS}
         row["converged"] = bool(r.get("converged"))
+        if r.get("formation_energy_std_eV") is not None:
+            row["formation_energy_std_eV"] = r["formation_energy_std_eV"]
         out.append(row)
     return out
 

@@ -1,4 +1,4 @@
-"""Formation energies and voltage steps (docs/science.md, "Energies").
+"""Formation energies and voltage steps (docs/science/energies.md).
 
 Formation energy per metal atom (eV)::
 

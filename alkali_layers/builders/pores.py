@@ -16,7 +16,7 @@ Wedge pore (cross-section in the y-z plane, x periodic)::
 
 A stack of graphene sheets whose gallery spacings grow linearly from
 ``spacing_min_nm`` to ``spacing_max_nm`` (default 0.56-1.14 nm, the published model
-in docs/science.md, "The phenomenon") so the interlayer spacing varies across the
+in docs/science/phenomenon.md) so the interlayer spacing varies across the
 model; the inner sheets are ribbons cut by a slit pore whose zigzag edge surfaces
 (H-terminated by default) face each other across the pore ``depth`` (default
 0.74 nm, edge carbon to edge carbon along y); the pore ``width`` (default 3.70 nm) is
@@ -154,7 +154,7 @@ def max_layers(
     surfaces: the free depth (edge carbon to edge carbon, less the C-H bonds; an H
     plane counts as a carbon plane) must hold one layer's gallery.
 
-    Examples (hand estimates from docs/science.md, "Geometry conventions"): a 1.0 nm
+    Examples (hand estimates from docs/science/geometry.md): a 1.0 nm
     slit holds 2 Na layers (3 need 0.450 + 2 x 0.308 = 1.065 nm) and 3 Li layers
     (0.370 + 2 x 0.254 = 0.878 nm; 4 need 1.132 nm).
     """

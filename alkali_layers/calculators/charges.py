@@ -1,7 +1,7 @@
 """Charge transfer: Bader charges and plane-averaged density differences (GPAW).
 
-Two methods, as in the multilayer-alkali literature (docs/science.md,
-"Charge transfer"); they differ instructively (Bader partitions space geometrically,
+Two methods, as in the multilayer-alkali literature (docs/science/charges.md);
+they differ instructively (Bader partitions space geometrically,
 the density difference only counts charge that moved):
 
 * **Bader** on the all-electron density (``get_all_electron_density``, grid

@@ -1,6 +1,6 @@
 """Formation energies of intercalated models (relaxation + references).
 
-Convention (docs/science.md, "Energies"):
+Convention (docs/science/energies.md):
 ``E_f = [E(host + n M) - E(host) - n mu_M] / n`` in eV per metal atom, with ``mu_M``
 the relaxed bcc metal and ``E(host)`` the relaxed pristine host of the same stacking
 in the same supercell (evaluated as ``n_C x`` the energy per carbon of the primitive

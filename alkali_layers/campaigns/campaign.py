@@ -25,9 +25,11 @@ from ..analysis.tables import (
     FORMATION_COLUMNS,
     bilayer_table,
     formation_table,
+    with_error_columns,
     write_csv,
     write_markdown,
 )
+from ..analysis.voltage import formation_energy_eV_per_atom
 from ..builders.intercalation import pristine_host
 from ..calculators.energetics import formation_from_energy
 from ..calculators.guards import ModelFailure
@@ -336,6 +338,23 @@ class Campaign:
                     refs[e.label] = self._reference_values(row)["energy_per_unit_eV"]
         return refs
 
+    def _reference_ensembles(self) -> dict[str, np.ndarray]:
+        """BEEF ensembles of the references per unit (see :meth:`_reference_values`)
+        where the engine computed them (``error_bars``)."""
+        out = {}
+        for e in self.entries():
+            if e.task.role != "reference":
+                continue
+            row = self.store.find(e.key)
+            if row is None or row.get("status") != "ok":
+                continue
+            ensemble = row.data.get("outcome", {}).get("beef_ensemble_eV")
+            if ensemble is not None:
+                ref = self._reference_values(row)
+                unit = float(row.energy) / ref["energy_per_unit_eV"]
+                out[e.label] = np.asarray(ensemble) / unit
+        return out
+
     def collect(self, entries: list[Entry] | None = None) -> Counter:
         """Import finished result files into the database (under its lock).
 
@@ -433,6 +452,7 @@ class Campaign:
         """
         rows, failed = [], []
         refs = self._reference_energies()
+        ensembles = self._reference_ensembles()
         for e in self.entries():
             if e.task.role != "model":
                 continue
@@ -454,8 +474,36 @@ class Campaign:
             except ModelFailure as err:
                 failed.append((e.label, err.reason))
                 continue
+            values.update(self._formation_ensemble(e, values, ensembles))
             rows.append(values)
         return rows, failed
+
+    @staticmethod
+    def _formation_ensemble(
+        entry: Entry, values: dict, ensembles: dict[str, np.ndarray]
+    ) -> dict:
+        """The BEEF ensemble of the formation energy (eV per metal atom) and its
+        standard deviation, when model and references carry ensembles: each member
+        is the same formula as E_f with that member's energies."""
+        model = values["data"].get("beef_ensemble_eV")
+        if model is None or entry.references is None:
+            return {}
+        metal_label, host_label = entry.references
+        if metal_label not in ensembles or host_label not in ensembles:
+            return {}
+        atoms = entry.task.atoms
+        symbols = atoms.get_chemical_symbols()
+        n_metal = symbols.count(atoms.info["metal"])
+        ensemble = formation_energy_eV_per_atom(
+            np.asarray(model),
+            n_metal,
+            symbols.count("C") * ensembles[host_label],
+            ensembles[metal_label],
+        )
+        return {
+            "formation_energy_ensemble_eV": ensemble,
+            "formation_energy_std_eV": float(np.std(ensemble)),
+        }
 
     def _formation_values(self, entry: Entry, row, refs: dict[str, float]) -> dict:
         """Formation energy (eV per metal atom) and capacities of a model row."""
@@ -508,6 +556,7 @@ class Campaign:
             table, columns = bilayer_table(rows), BILAYER_COLUMNS
         else:
             table, columns = formation_table(rows), FORMATION_COLUMNS
+        columns = with_error_columns(columns, table)
         write_csv(table, self.root / "table.csv", columns)
         notes = [
             f"{spec.description}".strip(),
@@ -533,6 +582,15 @@ class Campaign:
             "References:",
             *self.reference_lines(),
         ]
+        if "formation_energy_std_eV" in columns:
+            notes[1:1] = [
+                "",
+                "Error bars: *_std_eV and *_std_V are standard deviations over the "
+                "2000-member BEEF-vdW ensemble (ase.dft.bee; Wellendorff et al., PRB "
+                "85, 235149 (2012)) of one BEEF-vdW calculation per structure at its "
+                "final geometry: the sensitivity of each number to the exchange-"
+                "correlation functional, not a statistical error.",
+            ]
         if failed:
             notes += [
                 "",

@@ -113,12 +113,19 @@ class ModelGroup:
         return out
 
     def label(self, point: dict) -> str:
-        """Short unique name of a grid point, e.g. ``Na-3L-AB``."""
+        """Short unique name of a grid point, e.g. ``Na-3L-AB``; a name that would
+        read as a number (one numeric grid key) is prefixed with the key
+        (``width_nm-0.8``): the database refuses numbers given as strings."""
         parts = []
         for key in self.grid:
             value = point[key]
             parts.append(f"{value}L" if key == "n_layers" else str(value))
-        return self.label_prefix + "-".join(parts)
+        label = self.label_prefix + "-".join(parts)
+        try:
+            float(label)
+        except ValueError:
+            return label
+        return self.label_prefix + "-".join(f"{k}-{point[k]}" for k in self.grid)
 
     def build(self, point: dict):
         return BUILDERS[self.builder](**point)

@@ -308,3 +308,38 @@ def isolated_atom_energy(
 
     energy, _ = with_scf_retry(settings, attempt)
     return energy
+
+
+#: the ensemble size of BEEF-vdW error estimates (that of Wellendorff et al.,
+#: PRB 85, 235149 (2012))
+BEEF_ENSEMBLE_SIZE = 2000
+
+
+def beef_ensemble_energies(dft, size: int = BEEF_ENSEMBLE_SIZE) -> list[float]:
+    """The BEEF ensemble of a converged BEEF-vdW GPAW calculation ``dft`` (eV):
+    ``size`` non-self-consistent energies from ``ase.dft.bee.BEEFEnsemble``, the
+    same (fixed-seed) members for every structure, so that differences of
+    ensembles give the ensemble of a reaction energy."""
+    from ase.dft.bee import BEEFEnsemble
+
+    return [float(e) for e in BEEFEnsemble(dft).get_ensemble_energies(size)]
+
+
+def beef_single_point(
+    atoms: Atoms, settings: GPAWSettings, txt: str | None = None
+) -> tuple[float, list[float]]:
+    """(BEEF-vdW energy, its ensemble) at the geometry of ``atoms`` with the cutoff,
+    k points and smearing of ``settings`` (xc BEEF-vdW, no added dispersion; the
+    Li setup is kept).  Measured here on bulk cells (runs/validation/diagnosis.md);
+    GPAW's vdW-DF kernel with vacuum: see :func:`gpaw_calculator`."""
+    beef = replace(settings, xc="BEEF-vdW", dispersion="none")
+    work = atoms.copy()
+
+    def attempt(s: GPAWSettings):
+        calc, dft = gpaw_calculator(s, work, txt=txt)
+        work.calc = calc
+        energy = float(work.get_potential_energy())
+        return energy, beef_ensemble_energies(dft)
+
+    (energy, ensemble), _ = with_scf_retry(beef, attempt)
+    return energy, ensemble

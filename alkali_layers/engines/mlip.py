@@ -79,7 +79,12 @@ def _sevennet(
 def mlip_calculator(
     settings: MLIPSettings, device: str, threads: int | None
 ) -> Calculator:
-    ml = _sevennet(settings.model, device, threads, settings.modal)
+    model = settings.model
+    if settings.finetuned is not None:  # a checkpoint of `alkali-layers finetune`
+        from .finetune import finetuned_checkpoint
+
+        model = str(finetuned_checkpoint(settings).resolve())
+    ml = _sevennet(model, device, threads, settings.modal)
     if settings.dispersion == "none":
         return ml
     from ase.calculators.mixing import SumCalculator

@@ -73,13 +73,39 @@ class MLIPSettings(_Identified):
     modal : str or None
         Fidelity head of a multi-fidelity model ("PBE" or "R2SCAN" for 7net-MF-0);
         None for single-fidelity models.
+    finetuned : str or None
+        Metadata JSON (``finetune.json``) of a checkpoint fine-tuned from ``model``
+        by :func:`alkali_layers.engines.finetune.finetune`; None uses the shipped
+        weights.  The path is where to find the files, not their identity: it is
+        left out of the settings hash.
+    checkpoint_sha256 : str or None
+        Identity of the fine-tuned checkpoint (sha256 of the ``.pth``, 16 hex
+        digits); read from ``finetuned`` when left unset.
+    training_data_hash : str or None
+        Content hash of its training set; read from ``finetuned`` when unset.
+
+    The three fine-tuning fields enter the settings hash only when set, so the
+    hash of every shipped-model setting is the one stored results carry.
     """
 
     model: str = "7net-0"
     dispersion: str = "d3bj"
     d3_functional: str = "pbe"
     modal: str | None = None
-    later_fields: ClassVar[dict[str, object]] = {"modal": None}
+    finetuned: str | None = None
+    checkpoint_sha256: str | None = None
+    training_data_hash: str | None = None
+    later_fields: ClassVar[dict[str, object]] = {
+        "modal": None,
+        "checkpoint_sha256": None,
+        "training_data_hash": None,
+    }
+
+    def hash_fields(self) -> dict:
+        """The fields that identify these settings (never the checkpoint's path)."""
+        fields = super().hash_fields()
+        fields.pop("finetuned", None)
+        return fields
 
     def __post_init__(self) -> None:
         if self.model not in ML_MODELS:
@@ -100,6 +126,39 @@ class MLIPSettings(_Identified):
                 f"unknown dispersion {self.dispersion!r}; "
                 f"allowed: {', '.join(DISPERSIONS)}"
             )
+        self._check_finetuned()
+
+    def _check_finetuned(self) -> None:
+        """Fill the identity of a fine-tuned checkpoint from its metadata JSON."""
+        identity = (self.checkpoint_sha256, self.training_data_hash)
+        if self.finetuned is None:
+            if any(v is not None for v in identity):
+                raise ValueError(
+                    "checkpoint_sha256/training_data_hash belong to a fine-tuned "
+                    "checkpoint: set finetuned to its finetune.json as well"
+                )
+            return
+        if all(v is not None for v in identity):
+            return
+        import json
+        from pathlib import Path
+
+        path = Path(self.finetuned)
+        if not path.is_file():
+            raise ValueError(
+                f"finetuned: no metadata file {path} (the finetune.json written by "
+                "`alkali-layers finetune`)"
+            )
+        meta = json.loads(path.read_text())
+        if meta.get("base_model") != self.model:
+            raise ValueError(
+                f"{path} was fine-tuned from {meta.get('base_model')!r}; "
+                f"set model = {meta.get('base_model')!r}"
+            )
+        # absolute: task folders may run elsewhere (the path is not in the hash)
+        object.__setattr__(self, "finetuned", str(path.resolve()))
+        object.__setattr__(self, "checkpoint_sha256", meta["checkpoint_sha256"])
+        object.__setattr__(self, "training_data_hash", meta["training_data_hash"])
 
     @property
     def engine(self) -> str:
@@ -107,7 +166,8 @@ class MLIPSettings(_Identified):
 
     def describe(self) -> str:
         modal = f" ({self.modal} head)" if self.modal else ""
-        return f"SevenNet {self.model}{modal}{DISPERSION_NAMES[self.dispersion]}"
+        tuned = f" fine-tuned ({self.checkpoint_sha256})" if self.finetuned else ""
+        return f"SevenNet {self.model}{tuned}{modal}{DISPERSION_NAMES[self.dispersion]}"
 
 
 XCS: tuple[str, ...] = ("PBE", "vdW-DF2", "optPBE-vdW", "optB88-vdW", "BEEF-vdW")
@@ -282,12 +342,20 @@ class DFTProtocol:
         Settings of the relaxation (may equal ``final``).
     prerelax : MLIPSettings or None
         ML engine for the pre-relaxation; None skips it.
+    error_bars : bool
+        After the final energy, one more GPAW calculation with BEEF-vdW at the same
+        geometry and settings gives the 2000-member BEEF ensemble of its energy
+        (``ase.dft.bee``; Wellendorff et al., PRB 85, 235149 (2012)); tables then
+        carry the ensemble standard deviation of every formation energy and
+        voltage (``*_std_eV``, ``*_std_V``).  Off by default (it costs one SCF with
+        a nonlocal functional per structure).
     """
 
     final: GPAWSettings = PRESETS["final"]
     relax: GPAWSettings = PRESETS["fast"]
     prerelax: object = None  # MLIPSettings | None (import cycle avoided)
     reference_kpt_density: float = REFERENCE_KPT_DENSITY
+    error_bars: bool = False
 
     def for_reference(self) -> DFTProtocol:
         """The protocol for reference tasks (bcc metals, primitive hosts).
@@ -310,10 +378,13 @@ class DFTProtocol:
         return "gpaw"
 
     def settings_hash(self) -> str:
+        fields = asdict(self)
+        if not self.error_bars:  # added later: at its default it keeps the identity
+            fields.pop("error_bars")
         return stable_hash(
             {
                 "engine": self.engine,
-                **asdict(self),
+                **fields,
                 "final": self.final.hash_fields(),
                 "relax": self.relax.hash_fields(),
                 "prerelax": None
@@ -324,8 +395,10 @@ class DFTProtocol:
 
     def describe(self) -> str:
         pre = "ML pre-relax, " if self.prerelax is not None else ""
+        bars = ", BEEF-vdW ensemble error bars" if self.error_bars else ""
         return (
-            f"{pre}GPAW relax ({self.relax.describe()}), energy {self.final.describe()}"
+            f"{pre}GPAW relax ({self.relax.describe()}), energy "
+            f"{self.final.describe()}{bars}"
         )
 
     @classmethod
@@ -333,9 +406,9 @@ class DFTProtocol:
         """From a spec's ``[engine]`` table.
 
         Keys: ``final`` and ``relax`` (preset names, default "final" and "fast"),
-        ``prerelax`` ("mlip" or "none", default "mlip"), and any GPAWSettings field,
-        which then applies to both stages (e.g. ``xc = "vdW-DF2"``,
-        ``dispersion = "none"``).
+        ``prerelax`` ("mlip" or "none", default "mlip"), ``error_bars`` (true or
+        false, default false) and any GPAWSettings field, which then applies to both
+        stages (e.g. ``xc = "vdW-DF2"``, ``dispersion = "none"``).
         """
 
         table = dict(table)
@@ -343,6 +416,9 @@ class DFTProtocol:
         relax = table.pop("relax", "fast")
         prerelax = table.pop("prerelax", "mlip")
         ref_k = float(table.pop("reference_kpt_density", REFERENCE_KPT_DENSITY))
+        error_bars = table.pop("error_bars", False)
+        if not isinstance(error_bars, bool):
+            raise ValueError(f"error_bars must be true or false, got {error_bars!r}")
         if prerelax not in ("mlip", "none"):
             raise ValueError(f"unknown prerelax {prerelax!r}; allowed: mlip, none")
         return cls(
@@ -350,6 +426,7 @@ class DFTProtocol:
             relax=gpaw_settings(relax, **table),
             prerelax=MLIPSettings() if prerelax == "mlip" else None,
             reference_kpt_density=ref_k,
+            error_bars=error_bars,
         )
 
     def to_dict(self) -> dict:
@@ -366,6 +443,7 @@ class DFTProtocol:
             reference_kpt_density=data.get(
                 "reference_kpt_density", REFERENCE_KPT_DENSITY
             ),
+            error_bars=bool(data.get("error_bars", False)),
         )
 
 

@@ -10,7 +10,7 @@ and every point is compared with the most accurate one (highest cutoff and densi
 ``dE_meV_per_atom`` = change of the total energy per atom, ``dEf_meV`` = change of the
 formation energy per metal atom (meV).  The formation energy uses the bcc metal and
 the pristine primitive host of the model at the same cutoff, at fixed geometries
-(docs/science.md, "Energies"); the references use at least the reference k-point
+(docs/science/energies.md); the references use at least the reference k-point
 density (their own k convergence is scanned on the bcc metal itself), so the k scan
 measures the model's own k-point error.
 """
@@ -184,7 +184,12 @@ def scan_key(
     metal_reference: Atoms | None = None,
     host_reference: Atoms | None = None,
 ) -> str:
-    """Identity of a scan's points: structures and every setting but cutoff and k."""
+    """Identity of a scan's points: structures and every setting but cutoff and k.
+
+    The settings enter as :meth:`GPAWSettings.hash_fields`: a field added to
+    GPAWSettings later (``setups``) counts only away from its default, so points
+    computed before it existed keep their key (runs/convergence/Na3L_BLG_AA).
+    """
     return stable_hash(
         {
             "structure": structure_hash(atoms),
@@ -192,7 +197,7 @@ def scan_key(
                 structure_hash(r) if r is not None else None
                 for r in (metal_reference, host_reference)
             ],
-            "base": replace(base, ecut_eV=1.0, kpt_density=1.0),
+            "base": replace(base, ecut_eV=1.0, kpt_density=1.0).hash_fields(),
         }
     )
 

@@ -40,14 +40,12 @@ from ..builders import bulk_metal, graphite, graphite_intercalation
 from ..elements import GIC_C_EXPERIMENT_A, PUBLISHED_FORMATION_EV
 from ..engines import GPAWSettings
 from ..engines.dispersion import dispersion_calculator
-from ..engines.gpaw import gpaw_calculator, with_scf_retry
+from ..engines.gpaw import beef_ensemble_energies, gpaw_calculator, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
 from ..settings import stable_hash, structure_hash
 
 ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
-#: the ensemble size of BEEF-vdW error estimates
-BEEF_ENSEMBLE_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -320,10 +318,7 @@ class SinglePoints:
                 "settings": s.hash_fields(),
             }
             if s.xc == "BEEF-vdW":
-                from ase.dft.bee import BEEFEnsemble
-
-                ensemble = BEEFEnsemble(dft).get_ensemble_energies(BEEF_ENSEMBLE_SIZE)
-                data["beef_ensemble_eV"] = [float(e) for e in ensemble]
+                data["beef_ensemble_eV"] = beef_ensemble_energies(dft)
             return data
 
         data, _ = with_scf_retry(settings, attempt)

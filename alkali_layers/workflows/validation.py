@@ -85,6 +85,16 @@ def _single_point(atoms, settings: GPAWSettings, txt: str | None) -> float:
     return energy
 
 
+def _atoms_json(atoms) -> dict:
+    """The relaxed structure as ASE JSON (geometry only), kept in the checkpoint so
+    that later single points (e.g. BEEF-vdW error bars) start from it."""
+    from ase.io.jsonio import encode
+
+    work = atoms.copy()
+    work.calc = None
+    return json.loads(encode(work))
+
+
 def _checkpointed(path: Path, compute) -> dict:
     """``compute()`` once: its dict is stored at ``path`` (atomically, rank 0) and
     read back by a rerun with the same settings, so an interrupted validation resumes
@@ -159,6 +169,7 @@ def validate_treatment(
                 "energy_eV": res.energy_eV,
                 "converged": res.converged,
                 "wall_s": round(time.perf_counter() - t0, 1),
+                "atoms": _atoms_json(res.atoms),
             }
 
         row = out["metals"][metal] = _checkpointed(
@@ -183,6 +194,7 @@ def validate_treatment(
                 "a_A": float(np.linalg.norm(res.atoms.cell[0])),
                 "energy_eV_per_C": res.energy_eV / len(res.atoms),
                 "converged": res.converged,
+                "atoms": _atoms_json(res.atoms),
             }
 
         row = _checkpointed(done(f"graphite-{stacking}", settings, rs_layered), host)
@@ -227,6 +239,7 @@ def validate_treatment(
                 "c_A": float(res.atoms.cell[2, 2]),
                 "a_A": float(scale * GRAPHENE_A),
                 "converged": res.converged,
+                "atoms": _atoms_json(res.atoms),
             }
 
         row = _checkpointed(done(formula, s_compound, rs_layered), compound)

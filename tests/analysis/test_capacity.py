@@ -13,7 +13,7 @@ from alkali_layers.builders import bilayer_graphene, graphite_intercalation
 
 
 def test_lic6_host_basis_is_372():
-    # graphite convention (docs/science.md, "Capacity"):
+    # graphite convention (docs/science/capacity.md):
     # 96485.33 / (3.6 * 6 * 12.011) = 371.9
     assert composition_capacity_mAh_g({"C": 6, "Li": 1}, "Li", "host") == pytest.approx(
         371.9, abs=0.1

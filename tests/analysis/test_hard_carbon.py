@@ -152,3 +152,73 @@ def test_average_voltage_and_pore_scan():
     assert scan[1].capacity_host_mAh_g == pytest.approx(
         10 * FARADAY_C_MOL / (3.6 * 72 * C_MASS), rel=1e-4
     )
+
+
+# ------------------------------------------------------------------ filling reports
+def test_filling_summary_by_hand():
+    """4 Na into 64 C at g(4) = -0.2 eV: one hull step at +0.05 V (plateau window),
+    capacity 4 F / (3.6 x 64 x 12.011 g) = 139.46 mAh/g of host (the closed-pore
+    K/Rb/Cs rows of runs/hard_carbon/table.md), with Na: / (768.704 + 4 x 22.990)
+    = 124.6 mAh/g."""
+    from alkali_layers.analysis.hard_carbon import filling_summary
+
+    mu = -1.3
+    summary = filling_summary(
+        [0, 4], [-500.0, -500.0 + 4 * mu - 0.2], mu, "Na", {"C": 64}
+    )
+    q_host = 4 * FARADAY_C_MOL / (3.6 * 64 * C_MASS)
+    assert q_host == pytest.approx(139.46, abs=0.01)
+    assert summary["n_metal_max"] == 4
+    assert summary["first_step_V"] == pytest.approx(0.05)
+    assert summary["stored_capacity_host_mAh_g"] == pytest.approx(q_host)
+    assert summary["stored_capacity_total_mAh_g"] == pytest.approx(
+        4 * FARADAY_C_MOL / (3.6 * (64 * C_MASS + 4 * 22.990)), rel=1e-4
+    )
+    assert summary["plateau_mAh_g"] == pytest.approx(q_host)
+    assert summary["sloping_mAh_g"] == 0.0
+    assert summary["plateau_V"] == pytest.approx(0.05)
+
+
+def test_filling_report_writes_table_figures_and_protocol_check(tmp_path):
+    """The strict filling is the result (solid), the production one is compared:
+    table rows for both, one figure per host, protocol_check.md for the pair."""
+    from alkali_layers.analysis.hard_carbon import (
+        FillingRecord,
+        write_filling_figures,
+        write_protocol_check,
+    )
+
+    def filling(energies, wall_s):
+        steps = [
+            dict(
+                n_metal=n,
+                energy_eV=e,
+                label=f"s{n}",
+                converged=True,
+                force_calls=10,
+                wall_s=wall_s / 3,
+            )
+            for n, e in zip((0, 4, 8), energies, strict=True)
+        ]
+        return dict(
+            steps=steps,
+            mu_metal_eV=-1.0,
+            host_counts={"C": 64},
+            settings={"atoms_per_step": 4},
+            wall_s=wall_s,
+        )
+
+    strict = FillingRecord(
+        "closed", "Na", "strict", filling([0.0, -4.4, -8.5], 60.0), 2
+    )
+    cheap = FillingRecord("closed", "Na", "fine", filling([0.0, -4.2, -8.1], 30.0), 2)
+    table = write_filling_figures([cheap, strict], tmp_path)
+    assert [r["protocol"] for r in table] == ["strict", "fine"]
+    # strict: g = -0.4 at 4, -0.5 at 8: hull steps +0.10 V and +0.025 V
+    assert table[0]["first_step_V"] == pytest.approx(0.1)
+    assert table[0]["plateau_V"] is not None
+    assert (tmp_path / "voltage_closed.png").exists()
+    assert "| closed pore | Na | strict |" in (tmp_path / "table.md").read_text()
+    assert write_protocol_check([cheap, strict], tmp_path)
+    text = (tmp_path / "protocol_check.md").read_text()
+    assert "| 4 | s4 | s4 | -0.200 | 10 | 10 |" in text

@@ -24,7 +24,7 @@ def test_voltage_per_carbon_equals_the_direct_formula_in_one_supercell():
     # one supercell with N_C = 24: E(n) total energies, mu = -1.3 eV
     n_c, mu, e_host = 24, -1.3, -220.0
     e = {2: -223.2, 5: -227.0}
-    direct = -(e[5] - e[2] - 3 * mu) / 3  # docs/science.md, "Energies"
+    direct = -(e[5] - e[2] - 3 * mu) / 3  # docs/science/energies.md
     ef = {n: formation_energy_eV_per_atom(e[n], n, e_host, mu) for n in e}
     assert voltage_step_V(2 / n_c, ef[2], 5 / n_c, ef[5]) == pytest.approx(direct)
 

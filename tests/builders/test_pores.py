@@ -212,7 +212,7 @@ def test_pore_assembly_reaches_5000_atoms():
     "metal, width_nm, expected",
     [
         # hand estimates: n layers need gic + (n-1) * a_fcc/sqrt(3)
-        # (docs/science.md, "Geometry conventions")
+        # (docs/science/geometry.md)
         ("Li", 1.0, 3),  # 3.70 + 2 x 2.539 = 8.78 A <= 10 < 11.32 A
         ("Na", 1.0, 2),  # 4.50 + 3.077 = 7.58 A <= 10 < 10.65 A
         ("K", 1.0, 2),  # 5.35 + 3.804 = 9.15 A

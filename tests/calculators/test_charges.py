@@ -96,8 +96,7 @@ def test_density_difference_integrates_to_zero_and_depletes_the_li_plane(
     peak = z[np.argmax(drho)]
     assert 0.5 <= min(abs(peak - z_c), abs(peak - z_c - 3.7)) <= 1.2
     # dq_z counts much less than Bader: it only sees charge that moved out of the
-    # depletion region, Bader also partitions geometrically (docs/science.md,
-    # "Charge transfer")
+    # depletion region, Bader also partitions geometrically (docs/science/charges.md)
     li_bader = result["summary"]["layers"][0]["per_atom_e"]
     assert 0.02 < result["dq_z_per_atom_e"][0] < 0.5 * li_bader
 

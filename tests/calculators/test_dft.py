@@ -109,7 +109,7 @@ def test_d3_is_really_included_a_bilayer_binds_with_d3_and_not_without():
     binding_d3 = (_energy(far, TINY) - _energy(near, TINY)) / len(near)
     binding_pbe = (_energy(far.copy(), plain) - _energy(near.copy(), plain)) / len(near)
     # measured with these settings: D3 +23 meV/atom (a bilayer has half of graphite's
-    # ~50 meV/atom, docs/science.md, "Energies"), plain PBE -4 meV/atom (repulsive)
+    # ~50 meV/atom, docs/science/energies.md), plain PBE -4 meV/atom (repulsive)
     assert binding_d3 > 0.015  # eV/atom: the sheets bind with D3
     assert binding_pbe < 0.005  # plain PBE does not bind them
     assert binding_d3 - binding_pbe > 0.02

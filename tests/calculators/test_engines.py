@@ -99,7 +99,7 @@ def _interlayer_binding_meV_per_atom(calc):
 
 
 def test_d3_dispersion_is_included_and_binds_graphite(mlip):
-    # experiment: 44-52 meV/atom (docs/science.md, "Energies"); measured here with
+    # experiment: 44-52 meV/atom (docs/science/energies.md); measured here with
     # 7net-0 + D3(BJ): 68 meV/atom; 7net-0 alone (trained on plain PBE): see below
     with_d3 = _interlayer_binding_meV_per_atom(mlip)
     without = _interlayer_binding_meV_per_atom(

@@ -81,3 +81,68 @@ def test_ml_engine_refuses_mpi_ranks(tmp_path, capsys):
     spec = write_spec(tmp_path / "ml")
     assert main(["run", str(spec), "--mpi", "2"]) == 2
     assert "does not run under MPI" in capsys.readouterr().err
+
+
+ERROR_BARS_SPEC = """
+name = "gpaw_error_bars"
+analysis = "formation"
+
+[engine]
+name = "gpaw"
+final = "fast"
+relax = "fast"
+prerelax = "none"
+error_bars = true
+reference_kpt_density = 1.5
+ecut_eV = 250.0
+kpt_density = 1.5
+scf_energy_eV = 1e-4
+scf_density = 1e-3
+
+[relax]
+fmax_eV_A = 0.1
+
+[[models]]
+builder = "graphite_intercalation"
+tasks = ["single_point", "formation_energy"]
+[models.grid]
+metal = ["K"]
+stoichiometry = ["KC8"]
+"""
+
+
+def test_error_bars_give_the_beef_ensemble_spread_of_each_formation_energy(tmp_path):
+    """One BEEF-vdW calculation per structure: E_f of every ensemble member from
+    the members' energies (model, graphite per C, bcc K per atom), its standard
+    deviation in the table next to E_f."""
+    import csv
+
+    import numpy as np
+
+    from alkali_layers.campaigns.campaign import Campaign
+    from alkali_layers.engines.gpaw import BEEF_ENSEMBLE_SIZE
+
+    spec = write_spec(tmp_path / "bars", text=ERROR_BARS_SPEC)
+    assert main(["run", str(spec), "--workers", "1"]) == 0
+    campaign = Campaign(spec, stream=False)
+    (row,), failed = campaign.model_rows()
+    assert not failed
+    model = np.asarray(row["data"]["beef_ensemble_eV"])
+    assert model.shape == (BEEF_ENSEMBLE_SIZE,)
+    refs = {}
+    for e in campaign.entries():
+        if e.task.role == "reference":
+            stored = campaign.store.find(e.key)
+            ensemble = np.asarray(stored.data["outcome"]["beef_ensemble_eV"])
+            symbols = stored.toatoms().get_chemical_symbols()
+            unit = len(symbols) if stored.get("host") == "bulk" else symbols.count("C")
+            refs[stored.get("host")] = ensemble / unit
+    by_hand = model - 8 * refs["graphite"] - refs["bulk"]
+    assert row["formation_energy_std_eV"] == pytest.approx(np.std(by_hand))
+    assert 0.0 < row["formation_energy_std_eV"] < 1.0
+    with open(spec.parent / "table.csv") as fh:
+        (line,) = list(csv.DictReader(fh))
+    assert float(line["formation_energy_std_eV"]) == pytest.approx(
+        row["formation_energy_std_eV"], abs=1e-3
+    )
+    assert "BEEF-vdW ensemble" in (spec.parent / "table.md").read_text()

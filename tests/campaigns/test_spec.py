@@ -105,3 +105,16 @@ def test_cli_reports_a_bad_spec_in_one_line(tmp_path, capsys):
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown builder 'pore'" in err[0]
+
+
+def test_a_label_that_reads_as_a_number_gets_its_key():
+    """ase.db refuses a string that reads as a number ("0.8"): such labels name
+    their grid key; the usual labels stay as they are."""
+    from alkali_layers.campaigns.spec import ModelGroup
+
+    pores = ModelGroup("closed_pore", {"width_nm": [0.8]}, {}, ("relax",))
+    assert pores.label({"width_nm": 0.8}) == "width_nm-0.8"
+    bilayer = ModelGroup(
+        "bilayer_graphene", {"metal": ["Na"], "n_layers": [3]}, {}, ("relax",)
+    )
+    assert bilayer.label({"metal": "Na", "n_layers": 3}) == "Na-3L"

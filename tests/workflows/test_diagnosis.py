@@ -122,7 +122,8 @@ def test_beef_ensemble_gives_2000_energies_and_a_formation_spread(tmp_path):
     has a finite standard deviation (the error bar the diagnosis reports)."""
     from dataclasses import replace
 
-    from alkali_layers.workflows.diagnosis import BEEF_ENSEMBLE_SIZE, SinglePoints
+    from alkali_layers.engines.gpaw import BEEF_ENSEMBLE_SIZE
+    from alkali_layers.workflows.diagnosis import SinglePoints
 
     beef = replace(TINY, xc="BEEF-vdW", dispersion="none")
     sp = SinglePoints(tmp_path, log=lambda *a: None)

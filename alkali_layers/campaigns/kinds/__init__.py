@@ -2,7 +2,17 @@
 
 Importing this package registers them all (see
 :mod:`alkali_layers.campaigns.registry`); a new kind of study adds one module here
-and one import line below.
+and its name to the import below.
 """
 
-from . import builders, relax  # noqa: F401
+from . import (  # noqa: F401 - imported for their registrations
+    barrier,
+    builders,
+    charges,
+    convergence,
+    fill,
+    finetune_data,
+    heterostructure,
+    phonons,
+    relax,
+)

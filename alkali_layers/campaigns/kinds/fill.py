@@ -25,8 +25,24 @@ Files in the task folder
 
 Energies in eV; voltages in V vs M+/M along the lower convex hull of
 ``E(n) - n mu_M`` (mu_M: the relaxed bcc metal, same engine;
-:mod:`alkali_layers.analysis.hard_carbon`, docs/science.md "Energies");
+:mod:`alkali_layers.analysis.hard_carbon`, docs/science/energies.md and
+docs/science/hard-carbon.md);
 capacities in mAh/g of host (C + H) unless ``_total``.
+
+Also here: the ``fill_complete`` kind (a pore filled with all the layers that fit in
+one go: the pore-size scan), the builder ``hard_carbon_pore`` (the pore models of
+``runs/hard_carbon``) and the layout ``hard_carbon`` (table, voltage figures,
+protocol check, pore-size scan).  Example spec group::
+
+    [[models]]
+    builder = "hard_carbon_pore"
+    tasks = ["fill"]
+    grid = { host = ["closed"], metal = ["Na"], protocol = ["strict"] }
+    [models.options]
+    metal = "Na"
+    atoms_per_step = 4
+    n_max = 16
+    relax = { fmax_eV_A = 0.05, max_steps = 500 }
 """
 
 from __future__ import annotations
@@ -39,10 +55,18 @@ from pathlib import Path
 from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
-from ...analysis.hard_carbon import filling_summary
+from ...analysis.hard_carbon import (
+    FillingRecord,
+    average_voltage_V,
+    filling_summary,
+    write_filling_figures,
+    write_pore_scan,
+    write_protocol_check,
+)
 from ...builders.intercalation import DEFAULT_MAX_STRAIN
-from ...builders.pores import fill_pore, max_layers
-from ...calculators.relax import RelaxSettings
+from ...builders.pores import closed_pore, fill_pore, max_layers, wedge_pore
+from ...calculators.references import ReferenceEnergies
+from ...calculators.relax import RelaxSettings, relax
 from ...elements import check_metal
 from ...settings import plain, stable_hash, structure_hash
 from ...workflows.filling import (
@@ -51,10 +75,11 @@ from ...workflows.filling import (
     FillingSettings,
     sequential_filling,
 )
-from ..registry import TaskKind, register_task_kind
+from ..registry import TaskKind, register_builder, register_layout, register_task_kind
 from ..tasks import TaskOutcome
 
 TASK_KIND_FILL = "fill"
+TASK_KIND_FILL_COMPLETE = "fill_complete"
 #: The finished filling in a task folder (JSON; the structures in ``.traj``).
 FILL_RESULT = "filling.json"
 #: The checkpoint written after every step.
@@ -62,6 +87,23 @@ FILL_CHECKPOINT = "filling.partial.json"
 FILL_LOG = "fill.log"
 
 _SETTINGS_FIELDS = tuple(f.name for f in fields(FillingSettings))
+
+
+def _fill_relax(relax) -> RelaxSettings:
+    """``relax`` as RelaxSettings: a (partial) table applies on top of
+    :data:`DEFAULT_FILL_RELAX`."""
+    if isinstance(relax, dict):
+        known = {f.name for f in fields(RelaxSettings)}
+        unknown = sorted(set(relax) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown relax option(s) {unknown}; "
+                f"allowed: {', '.join(sorted(known))}"
+            )
+        relax = replace(DEFAULT_FILL_RELAX, **relax)
+    if not isinstance(relax, RelaxSettings):
+        raise ValueError(f"relax must be a table of RelaxSettings, got {relax!r}")
+    return relax
 
 
 @dataclass(frozen=True)
@@ -94,19 +136,7 @@ class FillOptions(FillingSettings):
     full_pore_max_strain: float = DEFAULT_MAX_STRAIN
 
     def __post_init__(self) -> None:
-        relax = self.relax
-        if isinstance(relax, dict):
-            known = {f.name for f in fields(RelaxSettings)}
-            unknown = sorted(set(relax) - known)
-            if unknown:
-                raise ValueError(
-                    f"unknown relax option(s) {unknown}; allowed: "
-                    f"{', '.join(sorted(known))}"
-                )
-            relax = replace(DEFAULT_FILL_RELAX, **relax)
-        if not isinstance(relax, RelaxSettings):
-            raise ValueError(f"relax must be a table of RelaxSettings, got {relax!r}")
-        object.__setattr__(self, "relax", relax)
+        object.__setattr__(self, "relax", _fill_relax(self.relax))
         for name in ("kinds", "modes"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not self.metal:
@@ -245,11 +275,13 @@ def run_fill(task, engine, calc, settings, folder: Path | None) -> TaskOutcome:
         )
     options = FillOptions(**task.options)
     pore = task.atoms
+    _check_fill_metal(pore, options.metal)
     fill_settings = options.filling_settings(pore)
     if folder is None:  # in memory (tests): no checkpoint
         result = sequential_filling(pore, options.metal, calc, fill_settings)
         return filling_outcome(task.label, pore, result)
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     final = folder / FILL_RESULT
     if final.exists():  # finished (or imported) before: read back, never recompute
         result = FillingResult.read(final)
@@ -291,6 +323,272 @@ def filling_json(folder: Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _check_fill_metal(pore: Atoms, metal: str) -> None:
+    """A model built for one metal (``info["fill_metal"]``) is filled with it."""
+    meant = pore.info.get("fill_metal")
+    if meant is not None and meant != metal:
+        raise ValueError(
+            f"this pore model was built for {meant} (builder parameter metal) but the "
+            f"task's options fill it with {metal}: make them agree"
+        )
+
+
+# ------------------------------------------------------------------ complete filling
+@dataclass(frozen=True)
+class CompleteFillOptions:
+    """Options of a ``fill_complete`` task: fill a pore completely in one go.
+
+    Attributes
+    ----------
+    metal : str
+        Li, Na, K, Rb or Cs (required).
+    mode, packing, max_strain
+        Of :func:`~alkali_layers.builders.pores.fill_pore` (all the close-packed
+        layers that fit).
+    relax : RelaxSettings
+        Relaxation of the filled pore; a partial table applies on top of
+        :data:`DEFAULT_FILL_RELAX`.  The empty pore is a single point (flat sheets).
+    """
+
+    metal: str = ""
+    mode: str = "sandwich"
+    packing: str = "fcc"
+    max_strain: float = DEFAULT_MAX_STRAIN
+    relax: RelaxSettings = DEFAULT_FILL_RELAX
+
+    def __post_init__(self) -> None:
+        if not self.metal:
+            raise ValueError("the fill_complete options need metal = 'Li' ... 'Cs'")
+        check_metal(self.metal)
+        object.__setattr__(self, "relax", _fill_relax(self.relax))
+
+
+def run_fill_complete(task, engine, calc, settings, folder) -> TaskOutcome:
+    """Fill ``task.atoms`` with all the metal layers that fit and relax it.
+
+    ``voltage_V = -[E(full) - E(empty) - n mu_M] / n`` (V vs M+/M,
+    :func:`~alkali_layers.analysis.hard_carbon.average_voltage_V`): the voltage of
+    filling the pore completely; E(empty) is a single point of the built pore,
+    mu_M the bcc metal relaxed with the same engine
+    (:class:`~alkali_layers.calculators.references.ReferenceEnergies`).  A pore
+    that holds no layer gives ``layers_fit = 0`` and no voltage.
+    """
+    import time
+
+    if engine is not None and getattr(engine, "engine", "mlip") != "mlip":
+        raise ValueError("the fill_complete task kind runs with the ML engine")
+    t0 = time.perf_counter()
+    options = CompleteFillOptions(**task.options)
+    pore = task.atoms
+    metal = options.metal
+    fit = max_layers(pore, metal, options.packing)
+    empty = pore.copy()
+    empty.calc = calc
+    energy_empty = float(empty.get_potential_energy())
+    mu = ReferenceEnergies(calc, options.relax).metal_eV_per_atom(metal)
+    counts = {k: v for k, v in _counts(pore).items() if k != metal}
+    values = {
+        "fill_metal": metal,
+        "layers_fit": fit,
+        "mu_metal_eV": mu,
+        "energy_empty_eV": energy_empty,
+    }
+    if not fit:
+        atoms = pore.copy()
+        atoms.calc = SinglePointCalculator(atoms, energy=energy_empty)
+        return TaskOutcome(
+            label=task.label,
+            ok=True,
+            atoms=atoms,
+            energy_eV=energy_empty,
+            converged=True,
+            wall_s=time.perf_counter() - t0,
+            cell_mode="fixed",
+            values=values,
+            data={"host_counts": counts},
+        )
+    filled = fill_pore(
+        pore,
+        metal,
+        mode=options.mode,
+        packing=options.packing,
+        max_strain=options.max_strain,
+    )
+    logfile = str(Path(folder) / "relax.log") if folder is not None else None
+    result = relax(filled, calc, options.relax, logfile=logfile)
+    n_metal = int(filled.info["n_metal"])
+    values.update(
+        energy_filled_eV=result.energy_eV,
+        n_metal=n_metal,
+        voltage_V=average_voltage_V(result.energy_eV, energy_empty, n_metal, mu),
+        metal_strain_pct=filled.info.get("metal_strain_pct"),
+    )
+    return TaskOutcome(
+        label=task.label,
+        ok=True,
+        atoms=result.atoms,
+        energy_eV=result.energy_eV,
+        converged=result.converged,
+        n_steps=result.n_steps,
+        fmax_final_eV_A=result.fmax_eV_A,
+        wall_s=time.perf_counter() - t0,
+        cell_mode=result.cell_mode,
+        values={k: v for k, v in values.items() if v is not None},
+        data={"host_counts": counts},
+    )
+
+
+def _counts(atoms: Atoms) -> dict[str, int]:
+    from collections import Counter
+
+    return dict(sorted(Counter(atoms.get_chemical_symbols()).items()))
+
+
+# ----------------------------------------------------------------------- builders
+#: The pore models of the hard-carbon study (``runs/hard_carbon``), by name.
+HARD_CARBON_HOSTS = ("wedge", "closed", "closed-wide")
+
+
+def hard_carbon_pore(host: str, metal: str, protocol: str = "") -> Atoms:
+    """A pore model of the hard-carbon study, to be filled with ``metal``.
+
+    Parameters
+    ----------
+    host : {"wedge", "closed", "closed-wide"}
+        ``"wedge"``: :func:`~alkali_layers.builders.pores.wedge_pore` at its
+        defaults (3.40 x 0.78 nm realized, C244H12); ``"closed"``:
+        ``closed_pore(1.0, size=(4, 2))`` (1.0 nm slit, 0.98 x 0.85 nm in plane,
+        64 C: small for the CPU budget); ``"closed-wide"``: ``closed_pore(1.0,
+        size=(4, 4))`` (0.98 x 1.70 nm, 128 C, the finite-size check).
+    metal : str
+        The metal the model is filled with (recorded as ``info["fill_metal"]``;
+        a ``fill`` task refuses options with another metal).
+    protocol : str
+        Name of the filling protocol ("strict", "fine", "coarse"), recorded as
+        ``info["fill_protocol"]`` for the tables; it does not change the structure.
+
+    Returns
+    -------
+    ase.Atoms
+        ``info["fill_host"] = host`` besides the builder's own metadata.
+    """
+    check_metal(metal)
+    if host == "wedge":
+        atoms = wedge_pore()
+    elif host == "closed":
+        atoms = closed_pore(1.0, size=(4, 2))
+    elif host == "closed-wide":
+        atoms = closed_pore(1.0, size=(4, 4))
+    else:
+        raise ValueError(
+            f"unknown hard-carbon host {host!r}; "
+            f"allowed: {', '.join(HARD_CARBON_HOSTS)}"
+        )
+    atoms.info.update(fill_host=host, fill_metal=metal, fill_protocol=str(protocol))
+    return atoms
+
+
+# ------------------------------------------------------------------------- layout
+def fill_records(campaign) -> tuple[list[FillingRecord], list[dict]]:
+    """The fillings of a campaign (finished ones from its database, unfinished ones
+    from their checkpoints) and its ``fill_complete`` rows.
+
+    A filling's host is ``info["fill_host"]`` (else the builder's ``host``), its
+    protocol ``info["fill_protocol"]`` (else "strict" when candidates are ranked by
+    pre-relaxations, else "production").
+    """
+    rows, _ = campaign.model_rows()
+    by_label = {e.label: e for e in campaign.entries()}
+    records, scan, seen = [], [], set()
+
+    def describe(entry, settings: dict) -> tuple[str, str]:
+        info = entry.task.atoms.info
+        host = info.get("fill_host") or info.get("host", "pore")
+        protocol = info.get("fill_protocol") or (
+            "strict" if settings.get("rank_steps") else "production"
+        )
+        return host, protocol
+
+    for row in rows:
+        entry = by_label.get(row["label"])
+        if entry is None:
+            continue
+        if row.get("task_kind") == TASK_KIND_FILL:
+            filling = row["data"]["filling"]
+            host, protocol = describe(entry, filling["settings"])
+            records.append(
+                FillingRecord(
+                    host,
+                    filling["metal"],
+                    protocol,
+                    filling,
+                    layers_fit=row.get("layers_fit"),
+                )
+            )
+            seen.add(row["label"])
+        elif row.get("task_kind") == TASK_KIND_FILL_COMPLETE:
+            scan.append(
+                {
+                    "metal": row["fill_metal"],
+                    "width_nm": row["width_nm"],
+                    "layers_fit": row["layers_fit"],
+                    "energy_empty_eV": row.get("energy_empty_eV"),
+                    "energy_filled_eV": row.get("energy_filled_eV"),
+                    "n_metal": row.get("n_metal"),
+                    "mu_metal_eV": row["mu_metal_eV"],
+                    "host_counts": row["data"]["host_counts"],
+                }
+            )
+    for entry in campaign.entries():  # fillings in progress: their checkpoints
+        if entry.task.kind != TASK_KIND_FILL or entry.label in seen:
+            continue
+        partial = entry.folder / FILL_CHECKPOINT
+        if entry.task.atoms is None or not partial.exists():
+            continue
+        try:
+            result = FillingResult.read(partial)
+        except (ValueError, OSError):
+            continue
+        filling = plain(result.to_dict())
+        host, protocol = describe(entry, filling["settings"])
+        try:
+            layers = max_layers(entry.task.atoms, result.metal)
+        except ValueError:
+            layers = None
+        records.append(
+            FillingRecord(host, result.metal, protocol, filling, layers, False)
+        )
+    return records, scan
+
+
+def write_hard_carbon_outputs(campaign) -> list[dict]:
+    """The ``hard_carbon`` layout: ``table.md``/``.csv``, ``voltage_<host>.png``,
+    ``protocol_check.md`` and ``pore_scan.png`` in the campaign directory
+    (:mod:`alkali_layers.analysis.hard_carbon`); returns the table rows."""
+    records, scan = fill_records(campaign)
+    table = write_filling_figures(records, campaign.root)
+    write_protocol_check(records, campaign.root)
+    write_pore_scan(scan, campaign.root)
+    _, failed = campaign.model_rows()
+    if failed and (campaign.root / "table.md").exists():
+        with (campaign.root / "table.md").open("a") as fh:
+            fh.write("\nFailed tasks (not in the table):\n\n")
+            fh.writelines(f"- {label}: {reason}\n" for label, reason in failed)
+    return table
+
+
+register_builder("hard_carbon_pore", hard_carbon_pore)
+register_layout("hard_carbon", write_hard_carbon_outputs)
+register_task_kind(
+    TaskKind(
+        TASK_KIND_FILL_COMPLETE,
+        "fill a pore with all the metal layers that fit, relax; voltage of the "
+        "complete filling",
+        run_fill_complete,
+        uses_relax_settings=False,
+        options=CompleteFillOptions,
+    )
+)
 FILL_KIND = register_task_kind(
     TaskKind(
         TASK_KIND_FILL,

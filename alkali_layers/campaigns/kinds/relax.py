@@ -43,6 +43,10 @@ def run_relax(
             scf_retried=any(
                 u.mixer == "conservative" for u in staged.settings_used.values()
             ),
+            # DFT forces of the final single point: training data of
+            # alkali_layers.engines.finetune (the relaxation's steps are in
+            # gpaw-relax.traj)
+            data={"dft_forces_eV_A": staged.atoms.get_forces().tolist()},
         )
         result.wall_s = sum(staged.wall_s.values())
     else:
@@ -89,6 +93,7 @@ def run_single_point(
         extra = dict(
             scf_iterations={"final": iterations},
             scf_retried=used.mixer == "conservative",
+            data={"dft_forces_eV_A": forces.tolist()},  # fine-tuning data
         )
     else:
         work = task.atoms.copy()
@@ -118,18 +123,40 @@ def run_single_point(
     )
 
 
+def with_error_bars(run):
+    """``run`` followed, for a GPAW protocol with ``error_bars``, by a BEEF-vdW
+    calculation at the final geometry: ``data["beef_ensemble_eV"]`` (2000 energies)
+    and ``values["beef_energy_eV"]``; the layouts turn the ensembles of model and
+    references into ``*_std_eV`` / ``*_std_V`` columns."""
+
+    def run_with_error_bars(task, engine, calc, settings, folder):
+        outcome = run(task, engine, calc, settings, folder)
+        if not (outcome.ok and getattr(engine, "error_bars", False)):
+            return outcome
+        from ...engines.gpaw import beef_single_point
+
+        txt = str(folder / "gpaw-beef.txt") if folder is not None else None
+        energy, ensemble = beef_single_point(outcome.atoms, engine.final, txt=txt)
+        outcome.values["beef_energy_eV"] = energy
+        outcome.data["beef_ensemble_eV"] = ensemble
+        return outcome
+
+    run_with_error_bars.__doc__ = run.__doc__
+    return run_with_error_bars
+
+
 register_task_kind(
     TaskKind(
         TASK_KIND_RELAX,
         "relax the structure (ML, or staged ML -> GPAW relax -> GPAW final energy)",
-        run_relax,
+        with_error_bars(run_relax),
     )
 )
 register_task_kind(
     TaskKind(
         TASK_KIND_SINGLE_POINT,
         "energy and forces at the built geometry (GPAW: the final settings)",
-        run_single_point,
+        with_error_bars(run_single_point),
         uses_relax_settings=False,
     )
 )

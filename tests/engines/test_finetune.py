@@ -1,0 +1,309 @@
+"""Fine-tuning data and identity (quick: EMT labels, no network) and one tiny
+end-to-end fine-tune with SevenNet's trainer (slow)."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import bulk
+from ase.calculators.emt import EMT
+from ase.calculators.singlepoint import SinglePointCalculator
+
+from alkali_layers.calculators.relax import RelaxSettings, relax
+from alkali_layers.campaigns.store import ResultStore
+from alkali_layers.campaigns.tasks import RelaxTask, write_task_file
+from alkali_layers.engines import PRESETS, DFTProtocol, MLIPSettings
+from alkali_layers.engines.finetune import (
+    FinetuneSettings,
+    collect_frames,
+    dft_frame,
+    finetune,
+    fit_energy_offsets,
+    protocol_key,
+    sha256_file,
+    split_by_model,
+    training_data_hash,
+    without_dispersion,
+)
+
+
+def emt_frame(atoms, model, protocol="p", dispersion="none"):
+    atoms = atoms.copy()
+    atoms.calc = EMT()
+    return dft_frame(
+        atoms,
+        atoms.get_potential_energy(),
+        atoms.get_forces(),
+        model,
+        protocol,
+        dispersion,
+        "test",
+    )
+
+
+def rattled(seed, element="Cu"):
+    atoms = bulk(element, "fcc", a=3.6, cubic=True)
+    atoms.rattle(0.05, seed=seed)
+    return atoms
+
+
+def test_default_engine_hash_unchanged_and_finetuned_identity_enters_it(tmp_path):
+    # the stored results of every campaign carry this hash (see runs/*/results.db)
+    assert MLIPSettings().settings_hash() == "e4874e99544c8707"
+    meta = tmp_path / "finetune.json"
+    meta.write_text(
+        '{"base_model": "7net-0", "checkpoint_sha256": "abc", '
+        '"training_data_hash": "def"}'
+    )
+    tuned = MLIPSettings(finetuned=str(meta))
+    assert (tuned.checkpoint_sha256, tuned.training_data_hash) == ("abc", "def")
+    assert tuned.settings_hash() != MLIPSettings().settings_hash()
+    # the path is where the files are, not their identity
+    moved = MLIPSettings(
+        finetuned="elsewhere/finetune.json",
+        checkpoint_sha256="abc",
+        training_data_hash="def",
+    )
+    assert moved.settings_hash() == tuned.settings_hash()
+    other_data = MLIPSettings(
+        finetuned=str(meta), checkpoint_sha256="abc", training_data_hash="xyz"
+    )
+    assert other_data.settings_hash() != tuned.settings_hash()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"checkpoint_sha256": "abc"}, "set finetuned"),
+        ({"finetuned": "missing/finetune.json"}, "no metadata file"),
+    ],
+)
+def test_finetuned_settings_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MLIPSettings(**kwargs)
+
+
+def test_finetune_settings_refuse_multifidelity_base():
+    with pytest.raises(ValueError, match="single-fidelity"):
+        FinetuneSettings(base_model="7net-MF-0")
+
+
+def test_split_holds_out_whole_models():
+    frames = [emt_frame(rattled(i), f"m{i % 5}") for i in range(15)]
+    train, valid = split_by_model(frames)
+    train_models = {f.info["model"] for f in train}
+    valid_models = {f.info["model"] for f in valid}
+    assert not train_models & valid_models
+    assert len(valid_models) == 1 and len(train) + len(valid) == 15
+    assert len(valid) == 3  # every frame of the held-out model
+    # deterministic, independent of the frame order
+    again = split_by_model(frames[::-1])[1]
+    assert {f.info["model"] for f in again} == valid_models
+    train, valid = split_by_model(frames, hold_out=["m1", "m[34]"])
+    assert {f.info["model"] for f in valid} == {"m1", "m3", "m4"}
+    assert not {f.info["model"] for f in train} & {"m1", "m3", "m4"}
+
+
+@pytest.mark.parametrize(
+    "hold_out, message",
+    [(["Cs*"], "matches no model"), (["m*"], "nothing left to train")],
+)
+def test_split_bad_input(hold_out, message):
+    frames = [emt_frame(rattled(i), f"m{i}") for i in range(3)]
+    with pytest.raises(ValueError, match=message):
+        split_by_model(frames, hold_out)
+
+
+def test_training_data_hash_follows_the_labels():
+    frames = [emt_frame(rattled(i), "m") for i in range(2)]
+    h = training_data_hash(frames)
+    assert h == training_data_hash([emt_frame(rattled(i), "m") for i in range(2)])
+    changed = [frames[0], emt_frame(rattled(1), "other-model")]
+    assert training_data_hash(changed) != h
+
+
+def test_energy_offsets_recovered_from_compositions():
+    # E = P + 2.0 eV * n_Cu - 0.5 eV * n_Al exactly: the fit returns the offsets
+    frames, predicted = [], []
+    for n_cu, n_al in [(4, 0), (3, 1), (2, 2), (1, 3)]:
+        atoms = Atoms(
+            ["Cu"] * n_cu + ["Al"] * n_al,
+            positions=np.arange(12.0).reshape(4, 3),
+            cell=[10, 10, 10],
+            pbc=True,
+        )
+        p = -3.0 * (n_cu + n_al) + 0.1 * n_al
+        frames.append(
+            dft_frame(
+                atoms,
+                p + 2.0 * n_cu - 0.5 * n_al,
+                np.zeros((4, 3)),
+                "m",
+                "p",
+                "none",
+                "test",
+            )
+        )
+        predicted.append(p)
+    offsets = fit_energy_offsets(frames, np.array(predicted))
+    assert offsets == pytest.approx({"Al": -0.5, "Cu": 2.0}, abs=1e-9)
+
+
+def test_dispersion_is_removed_from_labels():
+    from dftd3.ase import DFTD3
+
+    atoms = bulk("Li", "bcc", a=3.44, cubic=True)
+    atoms.rattle(0.05, seed=1)
+    frame = dft_frame(atoms, -4.0, np.zeros((2, 3)), "m", "p", "d3bj", "test")
+    d3 = atoms.copy()
+    d3.calc = DFTD3(method="PBE", damping="d3bj")
+    (label,) = without_dispersion([frame])
+    assert label.get_potential_energy() == pytest.approx(
+        -4.0 - d3.get_potential_energy(), abs=1e-10
+    )
+    assert np.allclose(label.get_forces(), -d3.get_forces(), atol=1e-10)
+    assert label.info["dispersion_removed"] == "d3bj"
+
+
+def tiny_gpaw_campaign(root):
+    """A campaign directory as a GPAW campaign leaves it: a task folder with the
+    relaxation trajectory (EMT stands in for GPAW) and a database row of the final
+    single point with its forces."""
+    protocol = DFTProtocol()
+    atoms = rattled(3)
+    task = RelaxTask("Cu-model", "model", atoms)
+    folder = root / "tasks" / "Cu-model.k1"
+    write_task_file(folder, task, "k1", protocol, RelaxSettings())
+    calc_atoms = atoms.copy()
+    result = relax(
+        calc_atoms,
+        EMT(),
+        RelaxSettings(fmax_eV_A=0.05, max_steps=5, gallery_prescan=False),
+        cell_mode="fixed",
+        trajectory=str(folder / "gpaw-relax.traj"),
+    )
+    final = result.atoms.copy()
+    final.calc = EMT()
+    energy, forces = final.get_potential_energy(), final.get_forces()
+    store = ResultStore(root / "results.db")
+    store.record(
+        "k1",
+        final,
+        {"label": "Cu-model", "engine": "gpaw", "role": "model"},
+        {
+            "engine_settings": protocol.to_dict(),
+            "outcome": {"dft_forces_eV_A": forces.tolist()},
+        },
+    )
+    # a row stored before forces were kept: skipped, unless it is one atom per
+    # cell (a bcc reference), whose force vanishes by translation invariance
+    data = {"engine_settings": protocol.to_dict()}
+    store.record("k0", final, {"label": "old", "engine": "gpaw"}, data)
+    metal = bulk("Na", "bcc", a=4.2)
+    metal.calc = SinglePointCalculator(metal, energy=-1.3)
+    store.record("k2", metal, {"label": "bulk-Na", "engine": "gpaw"}, data)
+    return protocol, energy, forces
+
+
+def test_collect_frames_from_campaign_directory(tmp_path):
+    protocol, energy, forces = tiny_gpaw_campaign(tmp_path)
+    relax_key, final_key = protocol_key(protocol.relax), protocol_key(protocol.final)
+    assert relax_key != final_key  # 400 vs 600 eV: absolute energies differ
+    with pytest.raises(ValueError, match="more than one DFT protocol"):
+        collect_frames([tmp_path])
+    steps = collect_frames([tmp_path], protocol=relax_key)
+    assert len(steps) >= 2  # every optimizer step of the relaxation
+    assert all(f.info["model"] == "Cu-model" for f in steps)
+    assert all(f.info["dispersion"] == PRESETS["fast"].dispersion for f in steps)
+    first = steps[0].copy()
+    first.calc = EMT()
+    assert steps[0].get_potential_energy() == pytest.approx(
+        first.get_potential_energy()
+    )
+    point, metal = collect_frames([tmp_path], protocol=final_key)
+    assert point.get_potential_energy() == pytest.approx(energy)
+    assert np.allclose(point.get_forces(), forces)
+    assert metal.info["model"] == "bulk-Na" and metal.get_potential_energy() == -1.3
+    assert np.array_equal(metal.get_forces(), np.zeros((1, 3)))
+
+
+def test_collect_frames_from_a_users_file(tmp_path):
+    from ase.io import write
+
+    frames = [emt_frame(rattled(i), f"m{i}") for i in range(2)]
+    write(tmp_path / "mine.extxyz", frames)
+    got = collect_frames([tmp_path / "mine.extxyz"])
+    assert [f.info["model"] for f in got] == ["m0", "m1"]
+    assert got[0].info["protocol"] == "p"
+    no_forces = Atoms("Cu", cell=[3, 3, 3], pbc=True)
+    write(tmp_path / "bad.extxyz", no_forces)
+    with pytest.raises(ValueError, match="needs an energy and forces"):
+        collect_frames([tmp_path / "bad.extxyz"])
+    with pytest.raises(FileNotFoundError):
+        collect_frames([tmp_path / "nothing"])
+
+
+@pytest.mark.slow
+def test_tiny_finetune_end_to_end(tmp_path):
+    """One epoch of SevenNet's trainer on four rattled bcc cells whose labels come
+    from 7net-0 itself (no DFT: a cheap, exact source), so the pretrained model has
+    zero error on them and the energy offsets vanish; the fine-tuned checkpoint
+    loads through make_calculator under its own settings hash."""
+    from ase.io import write
+
+    from alkali_layers.engines import make_calculator
+
+    net = make_calculator("mlip", dispersion="none")
+    frames = []
+    for i, (el, a) in enumerate([("Li", 3.44), ("Na", 4.23), ("Li", 3.5), ("Na", 4.3)]):
+        atoms = bulk(el, "bcc", a=a, cubic=True)
+        atoms.rattle(0.05, seed=i)
+        atoms.calc = net
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
+        atoms.info["model"] = f"{el}-{i}"
+        frames.append(atoms)
+    write(tmp_path / "frames.extxyz", frames)
+    out = tmp_path / "ft"
+    settings = FinetuneSettings(epochs=1, batch_size=2)
+    meta = finetune(
+        [tmp_path / "frames.extxyz"], out, settings, hold_out=["Na-3"], threads=1
+    )
+    assert meta["held_out_models"] == ["Na-3"]
+    assert meta["train_models"] == ["Li-0", "Li-2", "Na-1"]
+    assert meta["n_frames"] == {"train": 3, "validation": 1}
+    assert meta["cpu_s"] > 0 and meta["epochs"] == 1
+    assert all(abs(mu) < 1e-3 for mu in meta["energy_offsets_eV"].values())
+    before = meta["errors"]["pretrained"]["train"]
+    assert before["energy_mae_meV_per_atom"] < 0.1 and before["force_mae_eV_A"] < 1e-4
+    assert meta["checkpoint_sha256"] == sha256_file(out / "checkpoint.pth")
+
+    tuned = MLIPSettings(dispersion="none", finetuned=str(out / "finetune.json"))
+    assert tuned.training_data_hash == meta["training_data_hash"]
+    assert tuned.settings_hash() != MLIPSettings(dispersion="none").settings_hash()
+    calc = make_calculator("mlip", tuned)
+    probe = frames[3].copy()
+    probe.calc = calc
+    assert np.isfinite(probe.get_potential_energy())
+    assert calc.alkali_settings.checkpoint_sha256 == meta["checkpoint_sha256"]
+    with pytest.raises(ValueError, match="learned DFT without none"):
+        make_calculator(
+            "mlip", tuned.__class__(**{**vars(tuned), "dispersion": "d3bj"})
+        )
+
+    # a finished fine-tune is returned as is, never overwritten by another one
+    assert finetune([tmp_path / "frames.extxyz"], out, settings, ["Na-3"]) == meta
+    with pytest.raises(FileExistsError, match="never overwritten"):
+        finetune([tmp_path / "frames.extxyz"], out, settings, ["Li-0"])
+
+
+def test_finetune_command_says_what_is_missing(tmp_path, capsys):
+    from alkali_layers.cli import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["finetune", str(tmp_path / "empty"), "-o", str(tmp_path / "o")]) == 2
+    assert "no DFT frames with energies and forces" in capsys.readouterr().err
+    tiny_gpaw_campaign(tmp_path / "c")
+    assert main(["finetune", str(tmp_path / "c"), "-o", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--protocol" in err and "GPAW PW 400 eV" in err and "GPAW PW 600 eV" in err
+    assert not (tmp_path / "o").exists()  # nothing written before the data is sound

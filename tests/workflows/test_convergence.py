@@ -1,0 +1,33 @@
+"""Scan keys of the GPAW convergence scans (the scans themselves: test_dft.py)."""
+
+from dataclasses import replace
+
+from alkali_layers.builders import bulk_metal
+from alkali_layers.engines import GPAWSettings
+from alkali_layers.settings import stable_hash, structure_hash
+from alkali_layers.workflows.convergence import scan_key
+
+
+def test_scan_key_keeps_its_identity_when_settings_gain_a_field():
+    """A GPAWSettings field added later (``setups``) at its default leaves the key
+    of a scan as it was before the field existed (the committed points.csv of
+    runs/convergence/Na3L_BLG_AA stay valid); away from its default it is a new
+    scan.  Cutoff and k density never enter the key."""
+    atoms = bulk_metal("Na")
+    base = GPAWSettings()
+    before_setups = {
+        k: v
+        for k, v in vars(replace(base, ecut_eV=1.0, kpt_density=1.0)).items()
+        if k != "setups"
+    }
+    assert scan_key(atoms, base) == stable_hash(
+        {
+            "structure": structure_hash(atoms),
+            "refs": [None, None],
+            "base": before_setups,
+        }
+    )
+    assert scan_key(atoms, replace(base, ecut_eV=600.0, kpt_density=8.0)) == (
+        scan_key(atoms, base)
+    )
+    assert scan_key(atoms, replace(base, setups="li-sc")) != scan_key(atoms, base)
