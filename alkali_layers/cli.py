@@ -980,6 +980,13 @@ def _add_finetune(sub) -> None:
         "'*-Cs-*'); default: a fifth of the models, chosen by their name's hash",
     )
     p.add_argument(
+        "--test",
+        action="append",
+        default=[],
+        help="model left out of training and validation (shell pattern, "
+        "repeatable): unbiased errors; --hold-out models choose the checkpoint",
+    )
+    p.add_argument(
         "--protocol",
         default=None,
         help="DFT protocol to train on when the sources hold several (the error "
@@ -1025,6 +1032,7 @@ def _finetune(args) -> int:
         hold_out=args.hold_out,
         protocol=args.protocol,
         threads=args.threads,
+        test=args.test,
     )
     after = meta["errors"]["finetuned"]["validation"]
     before = meta["errors"]["pretrained"]["validation"]

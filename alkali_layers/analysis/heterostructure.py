@@ -179,7 +179,7 @@ def heterostructure_table(
     }
     loaded = [r for r in rows if int(r.get("n_layers", 0)) > 0]
     by_loading = {
-        (_cell_key(r), int(r["n_metal"]), r.get("packing"), r["phase"]): r
+        (_metal_of(r), _cell_key(r), int(r["n_metal"]), r.get("packing"), r["phase"]): r
         for r in loaded
     }
     table = []
@@ -192,7 +192,7 @@ def heterostructure_table(
             e_int = intercalation_energy_eV_per_metal(
                 float(r["energy_eV"]), e_empty, n_metal, mu_metal_eV[metal]
             )
-        key = (_cell_key(r), n_metal, r.get("packing"))
+        key = (metal, _cell_key(r), n_metal, r.get("packing"))
         two_h, one_tp = by_loading.get((*key, "2H")), by_loading.get((*key, "1T'"))
         d_e = None
         if two_h is not None and one_tp is not None:
@@ -346,18 +346,19 @@ def write_heterostructure_figures(table: Sequence[dict], root: Path) -> list[Pat
     charged = [t for t in table if t.get("charge_per_Mo_e") is not None]
     if charged:
         fig, ax = plt.subplots(figsize=(6, 4))
-        for phase in ("2H", "1T'"):
-            items = sorted(
-                (t for t in charged if t["phase"] == phase),
-                key=lambda t: t["x_per_Mo"],
+        groups: dict[tuple, list] = {}
+        for t in charged:
+            groups.setdefault((t["metal"], t["phase"]), []).append(t)
+        for (metal, phase), items in sorted(groups.items()):
+            items = sorted(items, key=lambda t: t["x_per_Mo"])
+            ax.plot(
+                [t["x_per_Mo"] for t in items],
+                [t["charge_per_Mo_e"] for t in items],
+                "o-" if phase == "2H" else "s--",
+                label=f"{metal} {phase}",
             )
-            if items:
-                ax.plot(
-                    [t["x_per_Mo"] for t in items],
-                    [t["charge_per_Mo_e"] for t in items],
-                    "o",
-                    label=phase,
-                )
+        ax.set_xlim(left=0.0)
+        ax.set_ylim(bottom=0.0, top=max(0.6, *(t["charge_per_Mo_e"] for t in charged)))
         ax.axhline(MOS2_1TPRIME_ELECTRONS_PER_MO, color="red", ls="--", lw=1)
         ax.set_xlabel("x (metal atoms per Mo)")
         ax.set_ylabel("electrons received per Mo (Bader)")

@@ -2,9 +2,10 @@
 
 Frequencies (THz) are read at the special points of the stored band path (Γ, M, K,
 A, ...), where the band path starts or ends a segment; modes are matched by order
-(sorted frequencies at each point), which is exact for non-degenerate spectra and
-pairs degenerate modes among themselves.  Pure functions of
-:class:`~alkali_layers.calculators.phonons.PhononResult` data.
+(sorted frequencies at each point), which pairs degenerate modes among themselves
+but mismatches the low modes when one result has imaginary modes that the other has
+not (the three acoustic modes then sit above them): pair those by character.  Pure
+functions of :class:`~alkali_layers.calculators.phonons.PhononResult` data.
 """
 
 from __future__ import annotations

@@ -291,10 +291,12 @@ class HeterostructureCell:
         return tuple(float(x) - 1.0 for x in sorted(s))
 
     def mos2_rotation_deg(self, phase: str) -> float:
-        """Rotation of the MoS2 lattice relative to graphene (degrees)."""
+        """Rotation of the MoS2 lattice relative to graphene (degrees), reduced
+        modulo the 120 degrees that map a MoS2 layer onto itself, into [-60, 60)."""
         u, _, vt = np.linalg.svd(self.mos2_map(phase).T)
         r = u @ vt
-        return float(np.degrees(np.arctan2(r[1, 0], r[0, 0])))
+        angle = float(np.degrees(np.arctan2(r[1, 0], r[0, 0])))
+        return (angle + 60.0) % 120.0 - 60.0
 
 
 def _check_strain(name: str, value: object) -> float:

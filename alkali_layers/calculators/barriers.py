@@ -26,11 +26,13 @@ Phys. 113, 9901 (2000)).  With a GPAW engine the band is first converged with th
 fast ML engine, then the endpoints are relaxed and the band refined with GPAW from
 the converged ML band (not from a new interpolation).
 
-Checkpoints (``folder``): ``endpoints.traj`` (relaxed endpoints with their
-energies and forces), ``band-<engine>.traj`` (the whole band, rewritten atomically
-after every optimizer step), ``band-<engine>.json`` (steps and force calls so far)
-and ``barrier.<settings hash>.json`` (the finished result, returned as is by a
-rerun with the same settings).
+Checkpoints (``folder``): ``endpoints.traj`` (ML-relaxed endpoints with their
+energies and forces), ``endpoint-gpaw-<initial|final>.traj`` (each GPAW-relaxed
+endpoint), ``band-<engine>.traj`` (the whole band, rewritten atomically after every
+optimizer step), ``band-<engine>.json`` (steps and force calls so far) and
+``barrier.<settings hash>.json`` (the finished result, returned as is by a rerun
+with the same settings).  With GPAW the band starts from the converged ML band's
+interior, shifted by the endpoints' DFT relaxation blended linearly along the band.
 """
 
 from __future__ import annotations
@@ -547,9 +549,11 @@ def barrier(
         return str(path) if path is not None else None
 
     counter: dict[str, int] = {}
-    stored_state = read_json(in_folder("band-mlip.json")) if folder else None
-    if stored_state:
-        counter.update(stored_state.get("force_calls", {}))
+    if folder is not None:  # force calls of an interrupted run (the latest state)
+        for state_name in ("band-mlip.json", "band-gpaw.json"):
+            stored_state = read_json(folder / state_name)
+            if stored_state:
+                counter.update(stored_state.get("force_calls", {}))
     ml_calc = calc or make_calculator("mlip", ml_settings)
     constraint = [FixAtoms(indices=fixed_idx)] if fixed_idx else []
 
@@ -699,32 +703,53 @@ def _refine_gpaw(
         calc, _ = gpaw_calculator(gpaw_settings, atoms, txt=log, symmetry=False)
         return calc
 
-    path = folder / "endpoints-gpaw.traj" if folder is not None else None
-    ends = _read_band(path, ml_images[0], 2) if path is not None else None
-    if ends is None:
-        ends = []
-        for which, atoms in (("initial", ml_images[0]), ("final", ml_images[-1])):
-            start = atoms.copy()
-            start.set_constraint(constraint)
-            counting = _CountingCalculator(new_calc(start, which), counter, "gpaw")
-            ends.append(
-                _relax_endpoint(
-                    start,
-                    counting,
-                    relax_settings,
-                    which,
-                    str(folder / f"relax-gpaw-{which}.log") if folder else None,
-                )
-            )
+    ends = []
+    # both endpoints in one file: written by the first version of this function
+    both = folder / "endpoints-gpaw.traj" if folder is not None else None
+    both = _read_band(both, ml_images[0], 2) if both is not None else None
+    for k, (which, atoms) in enumerate(
+        (("initial", ml_images[0]), ("final", ml_images[-1]))
+    ):
+        # each endpoint checkpointed on its own: a kill loses at most one relaxation
+        path = folder / f"endpoint-gpaw-{which}.traj" if folder is not None else None
+        done = _read_band(path, atoms, 1) if path is not None else None
+        if done is None and both is not None:
+            done = [both[k]]
+        if done is not None:
+            ends.append(done[0])
+            continue
+        start = atoms.copy()
+        start.set_constraint(constraint)
+        counting = _CountingCalculator(new_calc(start, which), counter, "gpaw")
+        relaxed = _relax_endpoint(
+            start,
+            counting,
+            relax_settings,
+            which,
+            str(folder / f"relax-gpaw-{which}.log") if folder else None,
+        )
         if path is not None:
-            _write_band(path, ends)
+            _write_band(path, [relaxed])
+        ends.append(relaxed)
     for end in ends:
         end.set_constraint(constraint)
     n = len(ml_images)
     band_path = folder / "band-gpaw.traj" if folder is not None else None
     images = _read_band(band_path, ml_images[0], n) if band_path else None
     if images is None:
-        images = [ends[0]] + [im.copy() for im in ml_images[1:-1]] + [ends[1]]
+        # the ML band's interior, shifted by the endpoints' DFT relaxation blended
+        # linearly along the band (image k of n moves by (1 - t) d_initial + t
+        # d_final, t = k / (n - 1)), so that it starts consistent with them
+        d_initial = ends[0].positions - ml_images[0].positions
+        d_final = ends[1].positions - ml_images[-1].positions
+        images = [ends[0]]
+        for k, ml_image in enumerate(ml_images[1:-1], 1):
+            t = k / (n - 1)
+            image = ml_image.copy()
+            image.set_constraint()
+            image.positions = ml_image.positions + (1 - t) * d_initial + t * d_final
+            images.append(image)
+        images.append(ends[1])
     else:
         images[0], images[-1] = ends[0], ends[1]
     for image in images[1:-1]:

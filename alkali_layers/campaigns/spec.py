@@ -191,7 +191,7 @@ def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
         raise _err(
             path,
             f"{where}.builder",
-            f"unknown builder {builder!r}; allowed: {', '.join(BUILDERS)}",
+            f"unknown builder {builder!r}; allowed: {', '.join(sorted(BUILDERS))}",
         )
     grid = table.get("grid", {})
     params = table.get("params", {})
@@ -295,7 +295,9 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
     analysis = data.get("analysis", "formation")
     if analysis not in LAYOUTS:
         raise _err(
-            path, "analysis", f"unknown {analysis!r}; allowed: {', '.join(LAYOUTS)}"
+            path,
+            "analysis",
+            f"unknown {analysis!r}; allowed: {', '.join(sorted(LAYOUTS))}",
         )
     engine_table = data.get("engine", {})
     if not isinstance(engine_table, dict):

@@ -673,6 +673,7 @@ def finetune(
     hold_out=(),
     protocol: str | None = None,
     threads: int | None = None,
+    test=(),
 ) -> dict:
     """Fine-tune a pretrained SevenNet model on DFT frames; return the metadata.
 
@@ -687,7 +688,12 @@ def finetune(
     settings : FinetuneSettings
         Base model and training settings.
     hold_out : iterable of str
-        Models held out for validation (see :func:`split_by_model`).
+        Models held out for validation (see :func:`split_by_model`).  SevenNet
+        keeps the checkpoint of the lowest validation loss, so these models take
+        part in choosing the model: their errors are slightly optimistic.
+    test : iterable of str
+        Models (shell patterns) left out of training *and* validation: their
+        errors (``errors[...]["test"]``) are the unbiased ones.
     protocol : str, optional
         The DFT protocol to train on when the sources hold several.
     threads : int, optional
@@ -709,15 +715,22 @@ def finetune(
         raise ValueError(
             f"frames of one protocol with different dispersions {dispersions}"
         )
-    train_raw, valid_raw = split_by_model(frames, hold_out)
+    test_raw: list[Atoms] = []
+    rest = frames
+    if test:
+        rest, test_raw = split_by_model(frames, test)
+    train_raw, valid_raw = split_by_model(rest, hold_out)
     identity = {
         "training_data_hash": data_hash,
         "settings": asdict(settings),
         "held_out_models": sorted({f.info["model"] for f in valid_raw}),
     }
+    if test_raw:  # (absent when unused: earlier metadata keeps its identity)
+        identity["test_models"] = sorted({f.info["model"] for f in test_raw})
     done = read_json(out / FINETUNE_FILE)
     if done is not None:
-        if all(done.get(k) == v for k, v in identity.items()):
+        keys = set(identity) | {"test_models"}
+        if all(done.get(k) == identity.get(k) for k in keys):
             return done
         raise FileExistsError(
             f"{out / FINETUNE_FILE} holds a fine-tune of other data or settings "
@@ -727,12 +740,14 @@ def finetune(
     out.mkdir(parents=True, exist_ok=True)
     train = without_dispersion(train_raw)
     valid = without_dispersion(valid_raw)
+    test_set = without_dispersion(test_raw)
     base = _network(settings.base_model, threads)
     offsets = {}
     if settings.align_energies:
         predicted, _ = _predict(base, train)
         offsets = fit_energy_offsets(train, predicted)
         train, valid = shifted(train, offsets), shifted(valid, offsets)
+        test_set = shifted(test_set, offsets)
     from ase.io import write
 
     write(str(out / TRAIN_FILE), train, format="extxyz")
@@ -759,7 +774,11 @@ def finetune(
         "protocol": frames[0].info["protocol"],
         "dispersion": dispersions[0],
         "sources": [str(s) for s in sources],
-        "n_frames": {"train": len(train), "validation": len(valid)},
+        "n_frames": {
+            "train": len(train),
+            "validation": len(valid),
+            "test": len(test_set),
+        },
         "train_models": sorted({f.info["model"] for f in train}),
         "epochs": settings.epochs,
         "resumed_from": None if resume is None else resume.name,
@@ -767,14 +786,12 @@ def finetune(
         "wall_s": round(wall_s, 1),
         "energy_offsets_eV": offsets,
         "errors": {
-            "pretrained": {
-                "train": errors(base, train),
-                "validation": errors(base, valid),
-            },
-            "finetuned": {
-                "train": errors(tuned, train),
-                "validation": errors(tuned, valid),
-            },
+            name: {
+                "train": errors(calc, train),
+                "validation": errors(calc, valid),
+                "test": errors(calc, test_set),
+            }
+            for name, calc in (("pretrained", base), ("finetuned", tuned))
         },
         "errors_note": "against the labels as trained (dispersion removed, energy "
         "offsets subtracted); energies per atom, forces per Cartesian component",

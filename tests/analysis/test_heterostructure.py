@@ -101,6 +101,19 @@ def test_table_uses_the_empty_cell_of_the_same_phase(tmp_path):
     assert (tmp_path / "intercalation_energy.csv").read_text().count("\n") == 5
 
 
+def test_metals_sharing_a_cell_are_not_mixed():
+    # Li and Na use the same 4-Mo cell: each metal's 2H/1T' pair stays its own
+    li = [
+        {**_row(1, p, 3, e), "metal": "Li", "cell_metal": "Li"}
+        for p, e in (("2H", -300.0), ("1T'", -296.0))
+    ]
+    na = [_row(1, "2H", 3, -206.0), _row(1, "1T'", 3, -205.0)]
+    table = heterostructure_table(li + na, {})
+    d_e = {(t["metal"], t["phase"]): t["dE_2H_minus_1Tp_eV_per_Mo"] for t in table}
+    assert d_e["Li", "2H"] == pytest.approx(-1.0)  # (-300 + 296) / 4
+    assert d_e["Na", "2H"] == pytest.approx(-0.25)
+
+
 def test_missing_reference_leaves_energy_empty():
     table = heterostructure_table([_row(1, "2H", 3, -206.0)], {"Na": -1.3})
     assert table[0]["intercalation_energy_eV"] is None
@@ -159,3 +172,16 @@ def test_free_layer_phase_energies_per_mo():
     # (-44.0 - -45.0) / 2 = +0.5 eV per Mo
     assert free_layer_phase_energies(rows) == {"1T'": pytest.approx(0.5)}
     assert free_layer_phase_energies(rows[1:]) == {}
+
+
+def test_charge_column_flags_the_criterion_and_is_plotted(tmp_path):
+    rows = [
+        _row(0, "2H", 0, -200.0),
+        {**_row(1, "2H", 3, -206.0), "charge_per_Mo_e": 0.332},
+        {**_row(2, "2H", 6, -213.0), "charge_per_Mo_e": 0.5},
+    ]
+    table = heterostructure_table(rows, {"Na": -1.3})
+    assert [t["above_0_46_e"] for t in table] == [False, True]
+    paths = write_heterostructure_figures(table, tmp_path)
+    assert paths[-1].name == "charge_per_Mo.png"
+    assert (tmp_path / "charge_per_Mo.csv").read_text().count("\n") == 3

@@ -199,9 +199,10 @@ def test_layered_cell_ac_relaxes_the_in_plane_lattice_too(mlip):
     energy than the c-only scan; the default keeps its identity."""
     from alkali_layers.builders import graphite_intercalation
 
-    assert RelaxSettings().settings_hash() == RelaxSettings(
-        layered_cell="c"
-    ).settings_hash()
+    assert (
+        RelaxSettings().settings_hash()
+        == RelaxSettings(layered_cell="c").settings_hash()
+    )
     assert RelaxSettings(layered_cell="ac").settings_hash() != (
         RelaxSettings().settings_hash()
     )

@@ -33,7 +33,7 @@ def test_good_spec_expands_its_grid(tmp_path):
             'builder = "bilayer_graphene"',
             'builder = "nanotube"',
             "models[0].builder",
-            "allowed: bilayer_graphene, graphite_intercalation",
+            "allowed: bilayer_graphene, bulk_metal",
         ),
         (
             'stacking = ["AA"]',
@@ -51,7 +51,7 @@ def test_good_spec_expands_its_grid(tmp_path):
             'tasks = ["formation_energy"]',
             'tasks = ["no_such_task"]',
             "models[0].tasks",
-            "allowed: relax, single_point, ",
+            "relax, single_point, ",
         ),
         ('name = "mlip"', 'name = "vasp"', "engine.name", "allowed: mlip"),
         (
@@ -71,7 +71,7 @@ def test_good_spec_expands_its_grid(tmp_path):
             'analysis = "bilayer"',
             'analysis = "voltage"',
             "analysis",
-            "allowed: bilayer, formation",
+            "allowed: barriers, bilayer, charges",
         ),
         (
             'analysis = "bilayer"',

@@ -266,11 +266,17 @@ def test_tiny_finetune_end_to_end(tmp_path):
     out = tmp_path / "ft"
     settings = FinetuneSettings(epochs=1, batch_size=2)
     meta = finetune(
-        [tmp_path / "frames.extxyz"], out, settings, hold_out=["Na-3"], threads=1
+        [tmp_path / "frames.extxyz"],
+        out,
+        settings,
+        hold_out=["Na-3"],
+        threads=1,
+        test=["Li-2"],
     )
-    assert meta["held_out_models"] == ["Na-3"]
-    assert meta["train_models"] == ["Li-0", "Li-2", "Na-1"]
-    assert meta["n_frames"] == {"train": 3, "validation": 1}
+    assert meta["held_out_models"] == ["Na-3"] and meta["test_models"] == ["Li-2"]
+    assert meta["train_models"] == ["Li-0", "Na-1"]
+    assert meta["n_frames"] == {"train": 2, "validation": 1, "test": 1}
+    assert meta["errors"]["finetuned"]["test"]["n_frames"] == 1
     assert meta["cpu_s"] > 0 and meta["epochs"] == 1
     assert all(abs(mu) < 1e-3 for mu in meta["energy_offsets_eV"].values())
     before = meta["errors"]["pretrained"]["train"]
@@ -291,9 +297,12 @@ def test_tiny_finetune_end_to_end(tmp_path):
         )
 
     # a finished fine-tune is returned as is, never overwritten by another one
-    assert finetune([tmp_path / "frames.extxyz"], out, settings, ["Na-3"]) == meta
+    again = finetune(
+        [tmp_path / "frames.extxyz"], out, settings, ["Na-3"], test=["Li-2"]
+    )
+    assert again == meta
     with pytest.raises(FileExistsError, match="never overwritten"):
-        finetune([tmp_path / "frames.extxyz"], out, settings, ["Li-0"])
+        finetune([tmp_path / "frames.extxyz"], out, settings, ["Na-3"])
 
 
 def test_finetune_command_says_what_is_missing(tmp_path, capsys):

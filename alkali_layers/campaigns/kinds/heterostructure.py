@@ -45,7 +45,9 @@ CHARGES_DIR = "charges"
 def attach_charges(campaign, rows: list[dict]) -> int:
     """Add the MoS2 charges of finished Bader analyses to the model rows.
 
-    Reads ``<campaign>/charges/tasks/*/result.json`` (status ok), matches a result
+    Reads ``<campaign>/charges/tasks/*/result.json`` and the committed copies
+    ``<campaign>/charges/*.json`` (status ok; task folders are not committed),
+    matches a result
     to the row of the same label and geometry (same atom count and symbols) and
     sets ``charge_per_Mo_e`` (electrons received by MoS2 per Mo) and the mean net
     charge per S of the upper (metal side) and lower S planes; returns how many
@@ -53,7 +55,8 @@ def attach_charges(campaign, rows: list[dict]) -> int:
     """
     by_label = {r.get("label"): r for r in rows}
     found = 0
-    for path in sorted((campaign.root / CHARGES_DIR / "tasks").glob("*/result.json")):
+    folder = campaign.root / CHARGES_DIR
+    for path in sorted([*folder.glob("tasks/*/result.json"), *folder.glob("*.json")]):
         result = read_json(path)
         if not result or result.get("status") != "ok":
             continue
@@ -94,9 +97,13 @@ def write_outputs(campaign) -> list[dict]:
         " electrons per Mo (column above_0_46_e, where Bader charges exist).",
         "Strains: largest principal strain (%) of each lattice in the common "
         "supercell; graphene and MoS2 share their mismatch by their 2D moduli.",
-        "",
-        "mu_M (eV/atom): " + ", ".join(f"{m} {v:.4f}" for m, v in sorted(mu.items())),
     ]
+    if mu:
+        notes += [
+            "",
+            "mu_M (eV/atom): "
+            + ", ".join(f"{m} {v:.4f}" for m, v in sorted(mu.items())),
+        ]
     free = free_layer_phase_energies(rows)
     if free:
         notes += [

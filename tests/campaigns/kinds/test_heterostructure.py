@@ -14,7 +14,7 @@ from alkali_layers.campaigns.kinds.heterostructure import (
 from alkali_layers.campaigns.registry import BUILDERS, LAYOUTS
 from alkali_layers.campaigns.spec import load_spec
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_builders_and_layout_are_registered():
