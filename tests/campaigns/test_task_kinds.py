@@ -59,7 +59,7 @@ def test_keys_cover_exactly_the_settings_that_change_the_result():
 def test_unknown_and_duplicate_task_kinds_are_clear_errors():
     assert {"relax", "single_point"} <= set(TASK_KINDS)
     with pytest.raises(
-        ValueError, match="unknown task kind 'no_such_kind'; registered: relax"
+        ValueError, match="unknown task kind 'no_such_kind'; registered: .*relax"
     ):
         task_kind("no_such_kind")
     with pytest.raises(ValueError, match="already registered"):
