@@ -127,6 +127,22 @@ class TaskOutcome:
     data: dict = field(default_factory=dict)
 
 
+def relaxed_outcome(label: str, result, **fields) -> TaskOutcome:
+    """A successful outcome from a :class:`~alkali_layers.calculators.relax.
+    RelaxResult` (structure, energy, convergence, steps, fmax, wall time, cell mode);
+    ``fields`` add or override outcome fields (``values``, ``data``, ...)."""
+    base = dict(
+        atoms=result.atoms,
+        energy_eV=result.energy_eV,
+        converged=result.converged,
+        n_steps=result.n_steps,
+        fmax_final_eV_A=result.fmax_eV_A,
+        wall_s=result.wall_s,
+        cell_mode=result.cell_mode,
+    )
+    return TaskOutcome(label=label, ok=True, **{**base, **fields})
+
+
 def execute_task(
     task: RelaxTask,
     calc,

@@ -76,7 +76,7 @@ from ...workflows.filling import (
     sequential_filling,
 )
 from ..registry import TaskKind, register_builder, register_layout, register_task_kind
-from ..tasks import TaskOutcome
+from ..tasks import TaskOutcome, relaxed_outcome
 
 TASK_KIND_FILL = "fill"
 TASK_KIND_FILL_COMPLETE = "fill_complete"
@@ -423,16 +423,10 @@ def run_fill_complete(task, engine, calc, settings, folder) -> TaskOutcome:
         voltage_V=average_voltage_V(result.energy_eV, energy_empty, n_metal, mu),
         metal_strain_pct=filled.info.get("metal_strain_pct"),
     )
-    return TaskOutcome(
-        label=task.label,
-        ok=True,
-        atoms=result.atoms,
-        energy_eV=result.energy_eV,
-        converged=result.converged,
-        n_steps=result.n_steps,
-        fmax_final_eV_A=result.fmax_eV_A,
+    return relaxed_outcome(
+        task.label,
+        result,
         wall_s=time.perf_counter() - t0,
-        cell_mode=result.cell_mode,
         values={k: v for k, v in values.items() if v is not None},
         data={"host_counts": counts},
     )

@@ -20,6 +20,7 @@ from ..tasks import (
     TASK_KIND_SINGLE_POINT,
     RelaxTask,
     TaskOutcome,
+    relaxed_outcome,
 )
 
 
@@ -56,16 +57,9 @@ def run_relax(
         height = gallery_height(result.atoms)
     except ValueError:
         height = None
-    return TaskOutcome(
-        label=task.label,
-        ok=True,
-        atoms=result.atoms,
-        energy_eV=result.energy_eV,
-        converged=result.converged,
-        n_steps=result.n_steps,
-        fmax_final_eV_A=result.fmax_eV_A,
-        wall_s=result.wall_s,
-        cell_mode=result.cell_mode,
+    return relaxed_outcome(
+        task.label,
+        result,
         gallery_height_A=height,
         prescan_delta_A=result.prescan_delta_A,
         prescan_evaluations=result.prescan_evaluations,
