@@ -187,7 +187,7 @@ def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
         raise _err(path, where, "must be a table ([[models]])")
     _check_keys(path, where, table, _MODEL_KEYS)
     builder = table.get("builder")
-    if builder not in BUILDERS:
+    if not isinstance(builder, str) or builder not in BUILDERS:
         raise _err(
             path,
             f"{where}.builder",
@@ -293,7 +293,7 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
             path, "name", f"must be letters, digits, '_', '.', '-'; got {name!r}"
         )
     analysis = data.get("analysis", "formation")
-    if analysis not in LAYOUTS:
+    if not isinstance(analysis, str) or analysis not in LAYOUTS:
         raise _err(
             path,
             "analysis",
