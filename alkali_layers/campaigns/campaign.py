@@ -319,41 +319,34 @@ class Campaign:
 
     @staticmethod
     def _reference_values(row) -> dict:
-        """Energy per unit (atom of a bulk metal, carbon atom of a host) and, for a
-        bulk metal, the relaxed bcc lattice constant, from a reference row."""
+        """Energy per unit (atom of a bulk metal, carbon atom of a host), the unit
+        count and, for a bulk metal, the relaxed bcc lattice constant, from a
+        reference row."""
         symbols = row.toatoms().get_chemical_symbols()
         bulk = row.get("host") == "bulk"
         unit = len(symbols) if bulk else symbols.count("C")
-        values = {"energy_per_unit_eV": float(row.energy) / unit}
+        values = {"energy_per_unit_eV": float(row.energy) / unit, "n_units": unit}
         if bulk:
             values["bcc_a_relaxed_A"] = float(np.cbrt(2 * row.volume / row.natoms))
         return values
 
-    def _reference_energies(self) -> dict[str, float]:
-        refs = {}
-        for e in self.entries():
-            if e.task.role == "reference":
-                row = self.store.find(e.key)
-                if row is not None and row.get("status") == "ok":
-                    refs[e.label] = self._reference_values(row)["energy_per_unit_eV"]
-        return refs
-
-    def _reference_ensembles(self) -> dict[str, np.ndarray]:
-        """BEEF ensembles of the references per unit (see :meth:`_reference_values`)
-        where the engine computed them (``error_bars``)."""
-        out = {}
+    def _references(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """(energy per unit, BEEF ensemble per unit where the engine computed one
+        (``error_bars``)) of every finished reference, by label: one pass over the
+        database (see :meth:`_reference_values`)."""
+        energies, ensembles = {}, {}
         for e in self.entries():
             if e.task.role != "reference":
                 continue
             row = self.store.find(e.key)
             if row is None or row.get("status") != "ok":
                 continue
+            ref = self._reference_values(row)
+            energies[e.label] = ref["energy_per_unit_eV"]
             ensemble = row.data.get("outcome", {}).get("beef_ensemble_eV")
             if ensemble is not None:
-                ref = self._reference_values(row)
-                unit = float(row.energy) / ref["energy_per_unit_eV"]
-                out[e.label] = np.asarray(ensemble) / unit
-        return out
+                ensembles[e.label] = np.asarray(ensemble) / ref["n_units"]
+        return energies, ensembles
 
     def collect(self, entries: list[Entry] | None = None) -> Counter:
         """Import finished result files into the database (under its lock).
@@ -451,8 +444,7 @@ class Campaign:
         not finished yet has no formation energy.
         """
         rows, failed = [], []
-        refs = self._reference_energies()
-        ensembles = self._reference_ensembles()
+        refs, ensembles = self._references()
         for e in self.entries():
             if e.task.role != "model":
                 continue
