@@ -9,7 +9,8 @@ collect  import finished task results into the campaign's ASE database
 table    the campaign's table (CSV + Markdown) from its database
 plot     the campaign's figure from its database
 converge GPAW cutoff / k-point convergence scan of one model
-validate GPAW against experiment and published values (metals, graphite, GICs)
+validate GPAW against experiment and published values (the runs/validation campaigns)
+import-validation  adopt verified checkpoints of the pre-campaign validate into them
 diagnose take a stage-1 formation energy apart one factor at a time (GPAW)
 compare  formation energies of two campaigns model by model (e.g. ML vs DFT)
 compare-engines  rank several campaigns (engines) against a reference campaign
@@ -155,13 +156,26 @@ def _add_validate(sub) -> None:
         "validate",
         help="validate the GPAW engine against experiment and published values",
         description="bcc Li-Cs lattice constants and cohesive energies, graphite "
-        "interlayer distance and binding, LiC6/NaC6/NaC8/KC8 formation energies, with "
-        "PBE+D3(BJ) and vdW-DF2, side by side with reference values (table.md, "
-        "results.json).  Run under MPI: `GPAW_MPI_BACKEND=cgpaw mpiexec -n N "
-        "alkali-layers validate --out runs/validation`.",
+        "interlayer distance and binding, LiC6/NaC6/NaC8/KC8 formation energies, "
+        "side by side with reference values.  A front end of the validation "
+        "campaigns (one per protocol and treatment, found below --out, e.g. "
+        "runs/validation/relaxed_lattice/vdw_optpbe): it adopts the verified "
+        "checkpoints of its pre-campaign version (OUT/logs), runs the unfinished tasks "
+        "of the chosen metals in this process (under MPI: `GPAW_MPI_BACKEND=cgpaw "
+        "mpiexec -n N alkali-layers validate ...`) and writes each campaign's "
+        "table.md and the protocol's side-by-side table.md.  Equivalent: "
+        "`alkali-layers run runs/validation/<protocol>/<treatment> --mpi N`.",
     )
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--preset", default="final", help="GPAW preset (default final)")
+    p.add_argument(
+        "--out",
+        default="runs/validation",
+        help="directory holding the validation campaigns (default runs/validation)",
+    )
+    p.add_argument(
+        "--preset",
+        default="final",
+        help="GPAW preset: only 'final', the campaigns' (edit a spec for others)",
+    )
     p.add_argument(
         "--metals",
         type=_csv_list,
@@ -296,8 +310,9 @@ def _add_charges(sub) -> None:
 def _add_campaign_verbs(sub) -> None:
     spec_help = (
         "campaign spec: a campaign.toml file, its directory "
-        "(e.g. runs/bilayer_graphene) "
-        "or a campaign name under ./runs (e.g. bilayer-graphene)"
+        "(e.g. runs/bilayer_graphene), "
+        "a campaign name under ./runs (e.g. bilayer-graphene), or a directory "
+        "without campaign.toml: every campaign below it (e.g. runs/validation)"
     )
     run = sub.add_parser(
         "run",
@@ -386,6 +401,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("spec", help="campaign spec (campaign.toml or its directory)")
     p.add_argument("--from", dest="source", required=True, help="folder of old results")
+    p = sub.add_parser(
+        "import-validation",
+        help="adopt verified checkpoints of the earlier `validate` into its campaigns",
+        description="For every unfinished task of the validation campaigns, look for "
+        "the checkpoint the pre-campaign `alkali-layers validate` wrote "
+        "(DIR/done-<GPAW settings hash>-<relax settings hash>/<tag>-<label>.json): "
+        "adopted only when its GPAW and relaxation settings hashes, its label and "
+        "its structure (stored, or rebuilt exactly where symmetry fixes every atom) "
+        "match the task and the structure its builder makes now; anything else "
+        "stays pending, with the reason printed.  Finished results are never "
+        "overwritten.",
+    )
+    p.add_argument("spec", nargs="+", help="campaign(s), or a directory of campaigns")
+    p.add_argument(
+        "--from",
+        dest="source",
+        action="append",
+        required=True,
+        help="folder of old checkpoints (e.g. runs/validation/logs; repeatable)",
+    )
     _add_finetune(sub)
     return parser
 
@@ -504,27 +539,28 @@ def _converge(args) -> int:
 
 
 def _validate(args) -> int:
-    from .engines import gpaw_settings
-    from .workflows.validation import COMPOUNDS, TREATMENTS, run_validation
+    from .campaigns.validation_import import run_validation_campaigns
+    from .workflows.validation import TREATMENTS
 
-    compounds = tuple(c for c in COMPOUNDS if c[0] in args.metals)
     names = args.treatments or tuple(TREATMENTS)
     unknown = [n for n in names if n not in TREATMENTS]
     if unknown:
         raise ValueError(
             f"unknown treatment(s) {unknown}; allowed: {', '.join(TREATMENTS)}"
         )
-    run_validation(
+    if args.preset != "final":
+        raise ValueError(
+            "the validation campaigns use the 'final' preset; for another, copy a "
+            "spec under runs/validation and edit its [engine]"
+        )
+    run_validation_campaigns(
         Path(args.out),
-        gpaw_settings(args.preset),
-        treatments={n: TREATMENTS[n] for n in names},
+        names,
         metals=args.metals,
-        compounds=compounds,
         layered_cell=args.layered_cell,
         li_semicore=not args.li_frozen_core,
+        stream=sys.stdout if _is_master() else None,
     )
-    if _is_master():
-        print(f"wrote {Path(args.out) / 'table.md'}")
     return 0
 
 
@@ -681,6 +717,24 @@ def _campaign(spec: str):
     return Campaign(path)
 
 
+def _campaigns(spec: str) -> list:
+    """The campaign ``spec`` names or, for a directory without a campaign.toml,
+    every campaign below it (e.g. runs/validation: one per protocol and
+    treatment), in path order."""
+    from .campaigns.spec import SPEC_FILENAME
+
+    path = Path(spec)
+    if path.is_dir() and not (path / SPEC_FILENAME).is_file():
+        below = sorted(
+            p.parent
+            for p in path.rglob(SPEC_FILENAME)
+            if "tasks" not in p.relative_to(path).parts
+        )
+        if below:
+            return [_campaign(str(p)) for p in below]
+    return [_campaign(spec)]
+
+
 def _run(args) -> int:
     from .campaigns.backends import LocalBackend, MyQueueBackend
 
@@ -690,13 +744,18 @@ def _run(args) -> int:
         backend = MyQueueBackend(args.cores, args.time)
     else:
         raise ValueError(f"unknown backend {args.backend!r}; allowed: local, myqueue")
-    campaign = _campaign(args.spec)
-    campaign.run(backend, force=args.force, retry_failed=args.retry_failed)
+    for campaign in _campaigns(args.spec):
+        campaign.run(backend, force=args.force, retry_failed=args.retry_failed)
     return 0
 
 
 def _campaign_verb(args) -> int:
-    campaign = _campaign(args.spec)
+    for campaign in _campaigns(args.spec):
+        _one_campaign_verb(args, campaign)
+    return 0
+
+
+def _one_campaign_verb(args, campaign) -> None:
     if args.verb == "status":
         print(campaign.status_report())
     elif args.verb == "collect":
@@ -724,7 +783,6 @@ def _campaign_verb(args) -> int:
             else "no figure for this campaign (no results yet, "
             "or its analysis has no figure)"
         )
-    return 0
 
 
 # ------------------------------------------------------------ hard-carbon pores
@@ -1074,6 +1132,12 @@ def main(argv=None) -> int:
             return _charges(args)
         if args.verb == "fill":
             return _fill(args)
+        if args.verb == "import-validation":
+            from .campaigns.validation_import import import_and_report as import_v
+
+            return import_v(
+                [c.root for s in args.spec for c in _campaigns(s)], args.source
+            )
         if args.verb == "import-fillings":
             from .campaigns.fill_import import import_and_report
 

@@ -14,8 +14,19 @@ calculator, per force call, as a fraction of one force call.  One bare
     .venv/bin/python benchmarks/bench_scaling.py --sizes 100 500   # quick
     python benchmarks/bench_scaling.py --device cuda --sizes 100 500 1000 2000 \
         5000 10000 20000 --steps 5 --out benchmarks/results/scaling_gpu
+    python benchmarks/bench_scaling.py --device cuda --dispersion-backend torch ...
 
 Writes ``results/scaling.json`` and ``results/scaling.md``.
+
+``--compare-d3`` times only the dispersion, both implementations of D3(BJ) on the
+same models (the ``dftd3`` package on the CPU, ``torch-dftd`` on ``--device``;
+energy, forces and stress per call, and their largest differences), and writes
+``results/d3_backends_<device>.{json,md}``::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_scaling.py --compare-d3 \
+        --sizes 100 500
+    python benchmarks/bench_scaling.py --compare-d3 --device cuda \
+        --sizes 100 500 1000 2000 5000 10000
 """
 
 from __future__ import annotations
@@ -155,7 +166,8 @@ def measure(target: int, calc, steps: int) -> dict:
 
 
 def split(row: dict) -> str:
-    ml, d3 = row.get("bare_SevenNetCalculator_s"), row.get("bare_DFTD3_s")
+    ml = row.get("bare_SevenNetCalculator_s")
+    d3 = row.get("bare_DFTD3_s", row.get("bare_TorchD3_s"))
     return "-" if ml is None or d3 is None else f"{ml} / {d3}"
 
 
@@ -179,8 +191,22 @@ def main(argv=None) -> int:
         "overhead at sizes where 7net-0 does not fit in memory",
     )
     p.add_argument("--device", default="cpu", help="torch device: cpu or cuda")
+    p.add_argument(
+        "--dispersion-backend",
+        default="dftd3",
+        choices=("dftd3", "torch"),
+        help="D3 implementation of the engine (MLIPSettings.dispersion_backend)",
+    )
+    p.add_argument(
+        "--compare-d3",
+        action="store_true",
+        help="time only D3(BJ), dftd3 package (CPU) vs torch-dftd on --device",
+    )
+    p.add_argument("--repeats", type=int, default=2, help="--compare-d3: calls each")
     p.add_argument("--out", default=str(HERE / "results" / "scaling"))
     args = p.parse_args(argv)
+    if args.compare_d3:
+        return compare_d3(args)
     from alkali_layers.engines import engine_versions, make_calculator
     from alkali_layers.engines.mlip_memory import max_edges_from_env
 
@@ -192,7 +218,12 @@ def main(argv=None) -> int:
         calc.alkali_settings = None
     else:
         # CPU: one torch thread (the 2-core machine); GPU: D3 uses every CPU core
-        calc = make_calculator("mlip", threads=threads, device=args.device)
+        calc = make_calculator(
+            "mlip",
+            threads=threads,
+            device=args.device,
+            dispersion_backend=args.dispersion_backend,
+        )
     rows = []
     for target in args.sizes:
         row = measure(target, calc, args.steps)
@@ -234,6 +265,89 @@ def main(argv=None) -> int:
             f"{'-' if r['peak_gpu_GB'] is None else r['peak_gpu_GB']} |"
         )
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+def time_d3(atoms, calc, repeats: int) -> tuple[float, tuple]:
+    """Best wall time of ``repeats`` fresh energy + forces + stress evaluations."""
+    best, out = np.inf, None
+    for _ in range(repeats):
+        calc.reset()
+        probe = atoms.copy()
+        probe.calc = calc
+        t = time.perf_counter()
+        out = (
+            probe.get_potential_energy(),
+            probe.get_forces(),
+            probe.get_stress(),
+        )
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def compare_d3(args) -> int:
+    """D3(BJ) alone: the ``dftd3`` package vs ``torch-dftd`` on ``args.device``."""
+    import torch
+
+    from alkali_layers.engines import engine_versions
+    from alkali_layers.engines.dispersion import dispersion_calculator
+
+    if args.device == "cpu":
+        torch.set_num_threads(1)
+    rows = []
+    for target in args.sizes:
+        atoms = model(target)
+        n = len(atoms)
+        ref = dispersion_calculator("d3bj", "PBE", backend="dftd3")
+        t_ref, (e_ref, f_ref, s_ref) = time_d3(atoms, ref, args.repeats)
+        reset_gpu_peak()
+        calc = dispersion_calculator("d3bj", "PBE", backend="torch", device=args.device)
+        time_d3(atoms, calc, 1)  # warm-up (device transfers, first kernels)
+        t_torch, (e, f, s) = time_d3(atoms, calc, args.repeats)
+        row = dict(
+            target=target,
+            n_atoms=n,
+            dftd3_s=round(t_ref, 4),
+            torch_s=round(t_torch, 4),
+            torch_over_dftd3=round(t_torch / t_ref, 2),
+            dE_eV_per_atom=float(f"{abs(e - e_ref) / n:.2e}"),
+            dF_max_eV_A=float(f"{np.abs(f - f_ref).max():.2e}"),
+            dS_max_eV_A3=float(f"{np.abs(s - s_ref).max():.2e}"),
+            peak_rss_GB=round(peak_rss_GB(), 2),
+            peak_gpu_GB=None if peak_gpu_GB() is None else round(peak_gpu_GB(), 2),
+        )
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    meta = dict(
+        device=describe_device(args.device),
+        cpu=platform.processor() or platform.machine(),
+        versions=engine_versions(),
+        date=time.strftime("%Y-%m-%d"),
+    )
+    device = "gpu" if args.device.startswith("cuda") else "cpu"
+    out = HERE / "results" / f"d3_backends_{device}"
+    out.with_suffix(".json").write_text(
+        json.dumps(dict(meta=meta, rows=rows), indent=1) + "\n"
+    )
+    lines = [
+        f"# D3(BJ) alone: dftd3 package (CPU) vs torch-dftd ({meta['device']})",
+        "",
+        f"{meta['date']}; energy + forces + stress, best of {args.repeats} calls; "
+        "the closed-pore models of `scaling.md`.",
+        "",
+        "| atoms | dftd3 (s) | torch-dftd (s) | torch / dftd3 | dE (eV/atom) | "
+        "max dF (eV/A) | max dS (eV/A^3) | peak memory (GB) | peak GPU memory (GB) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n_atoms']} | {r['dftd3_s']} | {r['torch_s']} | "
+            f"{r['torch_over_dftd3']} | {r['dE_eV_per_atom']} | {r['dF_max_eV_A']} | "
+            f"{r['dS_max_eV_A3']} | {r['peak_rss_GB']} | "
+            f"{'-' if r['peak_gpu_GB'] is None else r['peak_gpu_GB']} |"
+        )
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
     return 0
 
 

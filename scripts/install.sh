@@ -2,7 +2,7 @@
 # Install alkali_layers with everything it needs on a fresh Debian machine (Python 3.11):
 # system libraries for GPAW (libxc, OpenBLAS, Open MPI), then a virtual environment
 # .venv holding the package (editable), GPAW + PAW setups, SevenNet (7net-0 weights ship
-# in the wheel), dftd3, phonopy, pymatgen, a CPU build of torch 2.13.0 and the dev tools.
+# in the wheel), dftd3, torch-dftd, phonopy, pymatgen, a CPU build of torch 2.13.0 and the dev tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +24,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 # pull a multi-GB CUDA build.
 .venv/bin/pip install --quiet -e ".[dev,docs]"  # docs: site + course notebooks
 .venv/bin/python - <<'PY'
-import alkali_layers, ase, dftd3, gpaw, sevenn, torch
+import alkali_layers, ase, dftd3, gpaw, sevenn, torch, torch_dftd
 from alkali_layers.calculators.charges import compile_bader
 compile_bader()  # pybader compiles and caches its numba kernels once (~2 min)
 print(f"alkali_layers {alkali_layers.__version__}: ase {ase.__version__}, gpaw {gpaw.__version__}, "

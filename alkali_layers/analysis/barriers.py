@@ -38,6 +38,8 @@ BARRIER_COLUMNS: tuple[str, ...] = (
     "force_calls",
     "n_atoms",
     "hop_length_A",
+    "prefactor_THz",
+    "D_300K_cm2_s",
 )
 #: pathway order of tables and figures (builders.pathways.PATHWAYS)
 PATHWAY_ORDER: tuple[str, ...] = (
@@ -81,6 +83,9 @@ def barrier_table(rows: Sequence[dict]) -> list[dict]:
             entry["ml_barrier_fwd_eV"] = None
         if entry.get("spacing_A") is not None:
             entry["spacing_A"] = round(float(entry["spacing_A"]), 3)
+        for column in ("prefactor_THz", "D_300K_cm2_s"):
+            if entry.get(column) is not None:
+                entry[column] = float(f"{float(entry[column]):.3g}")
         out.append(entry)
     return out
 

@@ -140,3 +140,32 @@ def plot_voltage_steps_temperature(rows: list[dict], temperature_K: float, path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_pore_profiles(curves: dict, temperature_K: float, path: Path) -> Path:
+    """Voltage vs capacity of one pore filling under several treatments.
+
+    ``curves``: legend label -> (q, V) lists (mAh/g, V vs M+/M), drawn in order
+    (the first dashed: the 0 K hull).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, (q, v)) in enumerate(curves.items()):
+        ax.plot(
+            q,
+            v,
+            color=f"C{i}",
+            lw=1 if i == 0 else 1.5,
+            ls="--" if i == 0 else "-",
+            label=label,
+        )
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("capacity (mAh/g of host)")
+    ax.set_ylabel("V vs M+/M")
+    ax.set_title(f"closed pore at 0 K and {temperature_K:g} K")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

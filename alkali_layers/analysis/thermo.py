@@ -37,6 +37,32 @@ KB_EV_K = float(kB)
 CARBON_HOSTS = ("graphite", "bilayer_graphene")
 
 
+def harmonic_free_energy_eV(
+    frequencies_THz: Sequence[float], temperature_K: float, cutoff_THz: float = 0.1
+) -> float:
+    """``sum_nu [h nu / 2 + k_B T ln(1 - exp(-h nu / k_B T))]`` (eV) of a mode set.
+
+    Modes below ``cutoff_THz`` (acoustic modes at Γ, imaginary modes, given as
+    negative numbers) are left out, as phonopy does.  Used for the Γ-point-only
+    F_vib of a large cell (its 3N Γ frequencies stand for the whole zone).
+    h = ``ase.units._hplanck`` / ``ase.units._e`` (eV s), k_B = ``ase.units.kB``.
+    """
+    from ase.units import _e, _hplanck
+
+    if temperature_K < 0:
+        raise ValueError(f"temperature must be >= 0 K, got {temperature_K!r}")
+    nu = np.asarray(frequencies_THz, dtype=float)
+    e = (_hplanck / _e) * 1e12 * nu[nu >= cutoff_THz]  # h nu (eV)
+    total = 0.5 * e.sum()
+    if temperature_K > 0:
+        total += (
+            KB_EV_K
+            * temperature_K
+            * np.log1p(-np.exp(-e / (KB_EV_K * temperature_K))).sum()
+        )
+    return float(total)
+
+
 def lattice_gas_mu_shift_eV(c: float | np.ndarray, temperature_K: float):
     """``k_B T ln(c / (1 - c))`` (eV per metal atom), 0 < c < 1."""
     c = np.asarray(c, dtype=float)
@@ -111,6 +137,76 @@ def filling_profiles(filling: dict, temperature_K: float, basis: str = "host"):
     )
     stored = [s for s in profile.steps if s.voltage_V > profile.cutoff_V]
     return profile, profile_at_temperature(stored, temperature_K)
+
+
+def filling_profiles_vibrational(
+    filling: dict,
+    f_vib_eV: dict[int, float],
+    f_metal_per_atom_eV: float,
+    temperature_K: float,
+    basis: str = "host",
+    energies_eV: dict[int, float] | None = None,
+    mu_metal_eV: float | None = None,
+):
+    """Hull profiles of a pore filling at 0 K and at T with harmonic F_vib.
+
+    Only the steps whose ``n_metal`` has an F_vib enter (the 0 K hull structures,
+    whose phonons were computed; the empty pore, n = 0, is required).  At T every
+    energy becomes a free energy, ``E(n) -> E(n) + F_vib(n, T)`` (eV per pore cell,
+    zero-point energy included), and the metal reference
+    ``mu_M -> mu_M + f_M(T)`` (bcc metal, eV per atom), so a hull step n1 -> n2 is
+
+        V(T) = -[F(n2) - F(n1) - (n2 - n1) (mu_M + f_M(T))] / [(n2 - n1) e].
+
+    Its ideal-lattice-gas version (:func:`profile_at_temperature`) is centred on
+    V(T): configurational entropy broadens a step, it does not move its midpoint.
+
+    Parameters
+    ----------
+    filling : dict
+        The JSON of a finished filling (see :func:`filling_profiles`).
+    f_vib_eV : dict
+        ``{n_metal: F_vib(T) of that structure (eV per cell)}``.
+    f_metal_per_atom_eV : float
+        F_vib(T) of the bcc metal per atom (eV), same engine.
+    temperature_K : float
+        T (K), > 0; only used for the lattice gas (F_vib is given at T already).
+    energies_eV, mu_metal_eV : optional
+        Static energies ``{n_metal: E}`` and the metal's energy per atom to use
+        instead of the filling's (e.g. those of the structures re-relaxed before
+        their phonons, so that E and F_vib belong to the same geometry).
+
+    Returns
+    -------
+    (profile_0K, profile_T, (q, V) at T)
+        ``profile_0K``: static energies of the same structures;
+        ``profile_T``: F_vib included, steps at V(T);
+        ``(q, V)``: ``profile_T``'s steps above its cutoff as ideal lattice gases.
+    """
+    from .hard_carbon import voltage_profile
+
+    if 0 not in f_vib_eV:
+        raise ValueError("F_vib of the empty pore (n_metal = 0) is required")
+    steps = [s for s in filling["steps"] if int(s["n_metal"]) in f_vib_eV]
+    missing = sorted(set(f_vib_eV) - {int(s["n_metal"]) for s in steps})
+    if missing:
+        raise ValueError(f"no filling step with n_metal = {missing}")
+    n = [int(s["n_metal"]) for s in steps]
+    energy = {int(s["n_metal"]): s["energy_eV"] for s in steps}
+    if energies_eV is not None:
+        if set(energies_eV) != set(n):
+            raise ValueError(
+                f"energies_eV for n_metal {sorted(energies_eV)}, F_vib for {sorted(n)}"
+            )
+        energy = {int(k): float(v) for k, v in energies_eV.items()}
+    mu = filling["mu_metal_eV"] if mu_metal_eV is None else float(mu_metal_eV)
+    e0 = [energy[k] for k in n]
+    e_t = [energy[k] + f_vib_eV[k] for k in n]
+    args = (filling["metal"], filling["host_counts"])
+    static = voltage_profile(n, e0, mu, *args, basis=basis)
+    hot = voltage_profile(n, e_t, mu + f_metal_per_atom_eV, *args, basis=basis)
+    stored = [s for s in hot.steps if s.voltage_V > hot.cutoff_V]
+    return static, hot, profile_at_temperature(stored, temperature_K)
 
 
 def capacity_between_mAh_g(

@@ -1,15 +1,19 @@
 """The validation report: bcc metals, graphite and stage-1 compounds, treatments side
 by side with experiment and the published vdW-optPBE values (pure function of the
-results of :func:`alkali_layers.workflows.validation.run_validation`)."""
+per-treatment results that :func:`alkali_layers.campaigns.kinds.validation.
+treatment_results` reads from a campaign database)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..elements import (
+    ALKALI_METALS,
     GRAPHITE_A_EXP_A,
     GRAPHITE_BINDING_EXP_MEV,
     GRAPHITE_SPACING_EXP_A,
+    METALS,
+    PUBLISHED_FORMATION_EV,
 )
 
 
@@ -19,8 +23,21 @@ def _cell(table: dict, name: str, key: str, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def write_validation_table(results: dict, path: Path) -> None:
-    """Markdown tables: metals, graphite, compounds; treatments side by side."""
+def _ordered(keys, order) -> list:
+    """``keys`` in ``order``, unknown ones last (sorted)."""
+    keys = set(keys)
+    return [k for k in order if k in keys] + sorted(keys - set(order))
+
+
+def write_validation_table(
+    results: dict, path: Path, notes: list[str] | tuple = ()
+) -> None:
+    """Markdown tables: metals, graphite, compounds; treatments side by side.
+
+    ``results`` maps treatment name -> its results (``settings``, ``protocol``,
+    ``metals``, ``graphite_AB``, ``graphite_AA``, ``compounds``); a number a
+    treatment lacks (not computed yet) is "-".  ``notes`` end the file.
+    """
     names = list(results)
     lines = ["# Validation of the GPAW engine", ""]
     first = results[names[0]]
@@ -49,10 +66,13 @@ def write_validation_table(results: dict, path: Path) -> None:
         + " |",
         "|" + "---|" * (2 + 2 * len(names) + 0) + "---|",
     ]
-    for metal in first["metals"]:
-        row = [metal, f"{first['metals'][metal]['a_exp_A']:.2f}"]
+    metals = _ordered(
+        (m for n in names for m in results[n].get("metals", {})), ALKALI_METALS
+    )
+    for metal in metals:
+        row = [metal, f"{METALS[metal].bcc_a_A:.2f}"]
         row += [_cell(results[n]["metals"], metal, "a_A", "{:.3f}") for n in names]
-        row += [f"{first['metals'][metal]['cohesive_exp_eV']:.3f}"]
+        row += [f"{METALS[metal].cohesive_energy_exp_eV:.3f}"]
         row += [
             _cell(results[n]["metals"], metal, "cohesive_eV", "{:.3f}") for n in names
         ]
@@ -64,16 +84,21 @@ def write_validation_table(results: dict, path: Path) -> None:
         "| quantity | experiment | " + " | ".join(names) + " |",
         "|---|---|" + "---|" * len(names),
         f"| AB interlayer distance (A) | {GRAPHITE_SPACING_EXP_A} | "
-        + " | ".join(f"{results[n]['graphite_AB']['spacing_A']:.3f}" for n in names)
+        + " | ".join(
+            _cell(results[n], "graphite_AB", "spacing_A", "{:.3f}") for n in names
+        )
         + " |",
         f"| interlayer binding (meV/atom) | {GRAPHITE_BINDING_EXP_MEV[0]:g}-"
         f"{GRAPHITE_BINDING_EXP_MEV[1]:g} | "
         + " | ".join(
-            f"{results[n]['graphite_AB']['binding_meV_per_atom']:.1f}" for n in names
+            _cell(results[n], "graphite_AB", "binding_meV_per_atom", "{:.1f}")
+            for n in names
         )
         + " |",
         "| AA interlayer distance (A) | - | "
-        + " | ".join(f"{results[n]['graphite_AA']['spacing_A']:.3f}" for n in names)
+        + " | ".join(
+            _cell(results[n], "graphite_AA", "spacing_A", "{:.3f}") for n in names
+        )
         + " |",
         f"| AB in-plane a (A) | {GRAPHITE_A_EXP_A} | "
         + " | ".join(_cell(results[n], "graphite_AB", "a_A", "{:.3f}") for n in names)
@@ -89,8 +114,13 @@ def write_validation_table(results: dict, path: Path) -> None:
         + " |",
         "|---|---|" + "---|---|---|---|" * len(names),
     ]
-    for formula in first["compounds"]:
-        row = [formula, f"{first['compounds'][formula]['published_eV']:+.3f}"]
+    compounds = _ordered(
+        (f for n in names for f in results[n].get("compounds", {})),
+        list(PUBLISHED_FORMATION_EV),
+    )
+    for formula in compounds:
+        published = PUBLISHED_FORMATION_EV.get(formula)
+        row = [formula, "-" if published is None else f"{published:+.3f}"]
         for n in names:
             compounds = results[n]["compounds"]
             row += [
@@ -100,4 +130,6 @@ def write_validation_table(results: dict, path: Path) -> None:
                 _cell(compounds, formula, "a_A", "{:.3f}"),
             ]
         lines.append("| " + " | ".join(row) + " |")
+    if notes:
+        lines += ["", *notes]
     path.write_text("\n".join(lines) + "\n")

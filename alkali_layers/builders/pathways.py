@@ -293,6 +293,33 @@ def bulk_vacancy_hop(metal: str) -> tuple[Atoms, Atoms]:
     return _vacancy_pair(model, 0, info)
 
 
+#: Lattice geometry of each pathway for D = z a^2 k / (2 d): ``multiplicity`` z
+#: (equivalent hops from one site), ``dimension`` d and the diffusing species
+#: ("vacancy": the vacancy diffusivity, per vacancy).  Hollow sites of graphene and
+#: of an AA gallery form a triangular lattice (6 neighbouring hollows, 2D); the
+#: C6MC6 sites and a close-packed metal layer are triangular too (6 in-layer
+#: neighbours; only in-layer hops are computed, so D is the in-plane D); a bcc
+#: vacancy has 8 nearest neighbours (3D), giving D_v = a_bcc^2 k.
+HOP_GEOMETRY: dict[str, dict] = {
+    "graphene_hop": dict(multiplicity=6, dimension=2, species="metal atom"),
+    "gallery_hop": dict(multiplicity=6, dimension=2, species="metal atom"),
+    "bilayer_vacancy_hop": dict(multiplicity=6, dimension=2, species="vacancy"),
+    "multilayer_vacancy_hop": dict(multiplicity=6, dimension=2, species="vacancy"),
+    "interface_vacancy_hop": dict(multiplicity=6, dimension=2, species="vacancy"),
+    "bulk_vacancy_hop": dict(multiplicity=8, dimension=3, species="vacancy"),
+}
+
+
+def hop_geometry(pathway: str) -> dict:
+    """``{"multiplicity", "dimension", "species"}`` of a pathway (see
+    :data:`HOP_GEOMETRY`); a clear error for an unknown pathway."""
+    if pathway not in HOP_GEOMETRY:
+        raise ValueError(
+            f"unknown pathway {pathway!r}; allowed: {', '.join(HOP_GEOMETRY)}"
+        )
+    return dict(HOP_GEOMETRY[pathway])
+
+
 #: pathway name -> builder (``gallery_hop`` also takes ``spacing_A``)
 PATHWAYS = {
     "graphene_hop": graphene_hop,

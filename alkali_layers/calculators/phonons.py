@@ -50,6 +50,7 @@ settings is refused, never overwritten.
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -138,7 +139,10 @@ class PhononResult:
 
     Frequencies in THz (negative = imaginary), energies in eV per input cell,
     entropies and heat capacities in eV/K per input cell, q in reduced coordinates
-    of the primitive reciprocal lattice.
+    of the primitive reciprocal lattice.  ``commensurate_frequencies_THz``: the
+    frequencies at every q commensurate with the supercell (one list per q), exact
+    from the computed forces: for a 1x1x1 supercell, the Γ-point modes of the input
+    cell (empty in results computed before the field existed).
     """
 
     n_atoms: int
@@ -169,6 +173,7 @@ class PhononResult:
     stability: str = ""
     lowest_commensurate_THz: float = 0.0
     lowest_commensurate_q: list = field(default_factory=list)
+    commensurate_frequencies_THz: list = field(default_factory=list)
 
     def free_energy_at(self, temperature_K: float) -> float:
         """F_vib (eV per input cell) at ``temperature_K``, linear interpolation."""
@@ -366,7 +371,11 @@ def phonons(
     else:
         phonon.generate_displacements(distance=settings.displacement_A)
         if checkpoint is not None:
-            phonon.save(checkpoint, settings={"force_sets": False})
+            # written under a private name, then renamed: under MPI every rank
+            # runs this, and a rank that finds the file must find it whole
+            tmp = checkpoint.with_name(f".{checkpoint.name}.tmp-{os.getpid()}")
+            phonon.save(tmp, settings={"force_sets": False})
+            os.replace(tmp, checkpoint)
 
     supercells = phonon.supercells_with_displacements
     n = len(supercells)
@@ -477,6 +486,7 @@ def phonons(
         stability=stability,
         lowest_commensurate_THz=comm_lowest,
         lowest_commensurate_q=[round(float(x), 6) for x in comm_q[icomm]],
+        commensurate_frequencies_THz=np.asarray(comm_f).round(5).tolist(),
         mesh=[int(m) for m in mesh],
         band=band,
         dos={
@@ -493,6 +503,63 @@ def phonons(
         max_frequency_THz=float(np.max(mesh_f)),
         notes=notes,
     )
+
+
+def load_phonopy(folder: str | Path):
+    """The ``Phonopy`` object of a finished checkpoint folder of :func:`phonons`.
+
+    Reads ``phonopy_disp.yaml`` and every ``forces/disp-NNNN.json``, builds the
+    force constants and imposes the acoustic sum rule, as :func:`phonons` does by
+    default.  No force is computed: a folder with a missing displacement is refused.
+    """
+    import phonopy
+
+    folder = Path(folder)
+    path = folder / CHECKPOINT_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: not a phonons() folder")
+    phonon = phonopy.load(path, produce_fc=False, log_level=0)
+    n = len(phonon.supercells_with_displacements)
+    forces = []
+    for i in range(n):
+        stored = read_json(folder / FORCES_DIR / f"disp-{i:04d}.json")
+        if stored is None:
+            raise ValueError(
+                f"{folder}: forces of displacement {i} of {n} missing (unfinished run)"
+            )
+        forces.append(stored["forces_eV_A"])
+    phonon.forces = np.array(forces)
+    phonon.produce_force_constants(show_drift=False)
+    phonon.symmetrize_force_constants(show_drift=False)
+    return phonon
+
+
+def modes_at(phonon, qpoint) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(frequencies THz ascending, eigenvectors as columns, commensurate) at ``qpoint``.
+
+    ``qpoint`` in reduced coordinates of the primitive reciprocal lattice;
+    ``commensurate``: whether the supercell's forces give these frequencies exactly
+    (otherwise they are Fourier-interpolated from the force constants).
+    """
+    q = np.asarray(qpoint, dtype=float)
+    phonon.run_qpoints([q], with_eigenvectors=True)
+    freqs = np.asarray(phonon.qpoints.frequencies[0])
+    vecs = np.asarray(phonon.qpoints.eigenvectors[0])
+    smat = np.rint(np.linalg.inv(phonon.primitive.primitive_matrix))
+    folded = smat.T @ q
+    return freqs, vecs, bool(np.allclose(folded, np.round(folded), atol=1e-6))
+
+
+def special_qpoints(phonon, pbc=(True, True, True)) -> dict[str, list[float]]:
+    """ASE's special points of the primitive cell's lattice (labels as in the band
+    path, "Γ" for Gamma), reduced coordinates of the primitive reciprocal lattice."""
+    from ase.cell import Cell
+
+    path = Cell(phonon.primitive.cell).bandpath(npoints=0, pbc=list(pbc))
+    return {
+        ("Γ" if k == "G" else k): np.asarray(v, dtype=float).tolist()
+        for k, v in path.special_points.items()
+    }
 
 
 def _ev_to_kj_mol() -> float:

@@ -26,7 +26,9 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.filters import FrechetCellFilter
 from ase.optimize import BFGS, FIRE, LBFGS
-from ase.optimize.precon import PreconLBFGS
+from ase.optimize.fire2 import FIRE2
+from ase.optimize.ode import ODE12r
+from ase.optimize.precon import Exp, PreconLBFGS
 
 from ..geometry import (
     DEFAULT_MIN_RATIO,
@@ -47,7 +49,18 @@ from .guards import (
 CELL_MODES = ("fixed", "c", "ac", "hydrostatic")
 #: cell degrees of freedom of layered bulk hosts (graphite, stage-1 GICs)
 LAYERED_CELL_MODES = ("c", "ac")
-OPTIMIZERS = {"BFGS": BFGS, "LBFGS": LBFGS, "FIRE": FIRE, "PreconLBFGS": PreconLBFGS}
+OPTIMIZERS = {
+    "BFGS": BFGS,
+    "LBFGS": LBFGS,
+    "FIRE": FIRE,
+    "PreconLBFGS": PreconLBFGS,
+    "FIRE2": FIRE2,
+    "ODE12r": ODE12r,
+}
+#: optimizers that take a preconditioner (``RelaxSettings.precon``)
+PRECON_OPTIMIZERS = ("PreconLBFGS", "ODE12r")
+#: preconditioners of ``ase.optimize.precon`` selectable by name
+PRECONS = ("Exp",)
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,19 @@ class RelaxSettings:
     max_steps : int
         Step cap; a relaxation that reaches it is stored with ``converged=False``.
     optimizer : str
-        One of BFGS, LBFGS, FIRE, PreconLBFGS (ASE optimizers).
+        One of BFGS, LBFGS, FIRE, FIRE2, PreconLBFGS (with an Armijo line search),
+        ODE12r (ASE optimizers; the last two take ``precon``).  BFGS stays the
+        default: on the bilayer models with 7net-0 + D3(BJ) no other one reached
+        its minima with fewer force calls (``benchmarks/README.md``,
+        ``bench_optimizer.py``).
+    precon : {None, "Exp"}
+        Preconditioner of PreconLBFGS and ODE12r (``ase.optimize.precon.Exp``:
+        an inverse-Hessian guess from the bond graph with its energy scale ``mu``
+        fitted to the structure, Packwood et al., J. Chem. Phys. 144, 164109
+        (2016)).  None keeps each optimizer's own default (PreconLBFGS: Exp from
+        100 atoms up, none below; ODE12r: none).  Applied to position-only
+        relaxations (cell mode ``"fixed"``); with a cell filter the optimizer runs
+        with its default.  Enters the settings hash only when set.
     gallery_prescan : bool
         Before optimizing a bilayer model, scan the metal-carbon distance rigidly
         (:func:`prescan_gallery`) and start from the best one: a few single points
@@ -85,6 +110,7 @@ class RelaxSettings:
     optimizer: str = "BFGS"
     gallery_prescan: bool = True
     layered_cell: str = "c"
+    precon: str | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -92,6 +118,17 @@ class RelaxSettings:
                 f"unknown optimizer {self.optimizer!r}; "
                 f"allowed: {', '.join(OPTIMIZERS)}"
             )
+        if self.precon is not None:
+            if self.precon not in PRECONS:
+                raise ValueError(
+                    f"unknown precon {self.precon!r}; allowed: None, "
+                    f"{', '.join(PRECONS)}"
+                )
+            if self.optimizer not in PRECON_OPTIMIZERS:
+                raise ValueError(
+                    f"precon {self.precon!r} needs a preconditioned optimizer "
+                    f"({', '.join(PRECON_OPTIMIZERS)}), not {self.optimizer!r}"
+                )
         if not self.fmax_eV_A > 0:
             raise ValueError(f"fmax_eV_A must be positive, got {self.fmax_eV_A!r}")
         if not (isinstance(self.max_steps, int) and self.max_steps >= 0):
@@ -104,10 +141,19 @@ class RelaxSettings:
                 f"{self.layered_cell!r}"
             )
 
-    def settings_hash(self) -> str:
-        """Stable hash of the settings; ``layered_cell`` enters it only when it is
-        not the original ``"c"`` (stored results keep their identity)."""
+    def key_dict(self) -> dict:
+        """The fields as task keys that nest these settings store them
+        (``dataclasses.asdict`` but ``precon`` only when set: results stored before
+        it existed keep their identity)."""
         fields = asdict(self)
+        if fields["precon"] is None:
+            fields.pop("precon")
+        return fields
+
+    def settings_hash(self) -> str:
+        """Stable hash of :meth:`key_dict`, ``layered_cell`` only when it is not the
+        original ``"c"`` (stored results keep their identity)."""
+        fields = self.key_dict()
         if fields["layered_cell"] == "c":
             fields.pop("layered_cell")
         return stable_hash(fields)
@@ -308,6 +354,18 @@ def relax(
         kwargs.update(trajectory=trajectory, append_trajectory=True)
     if settings.optimizer == "PreconLBFGS":
         kwargs["use_armijo"] = True
+    if settings.precon == "Exp" and cell_mode == "fixed":
+        # a new one per relaxation (it caches mu and P); positions only: its mu
+        # fit divides by zero on a 1-atom bcc cell under a cell filter
+        kwargs["precon"] = Exp()
+    if settings.optimizer == "PreconLBFGS" and cell_mode != "fixed":
+        # measured: ASE's PreconLBFGS logs the filter's free_energy, which summed
+        # calculators (ML + D3) do not provide
+        raise ValueError(
+            f"PreconLBFGS cannot relax the cell (cell mode {cell_mode!r}) of "
+            f"{atoms.get_chemical_formula()}: use BFGS, LBFGS, FIRE, FIRE2 or "
+            "ODE12r for cells"
+        )
     opt = opt_cls(target, **kwargs)
     opt.attach(guard, interval=1)
     try:

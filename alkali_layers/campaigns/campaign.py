@@ -123,8 +123,10 @@ class Campaign:
             print(text, file=self.stream, flush=True)
 
     # -- expansion ----------------------------------------------------------------
-    def _entry(self, task: RelaxTask, settings: RelaxSettings, refs=None) -> Entry:
-        engine = self.spec.engine
+    def _entry(
+        self, task: RelaxTask, settings: RelaxSettings, refs=None, engine=None
+    ) -> Entry:
+        engine = self.spec.engine if engine is None else engine
         if task.role == "reference" and hasattr(engine, "for_reference"):
             engine = engine.for_reference()  # e.g. denser k points for bcc metals
         key = task.key(engine, settings)
@@ -141,6 +143,7 @@ class Campaign:
         models: list[Entry] = []
         refs: dict[str, Entry] = {}
         for group in spec.models:
+            engine, relax_settings = spec.engine_of(group), spec.relax_of(group)
             for point in group.points():
                 label = group.label(point)
                 try:
@@ -153,7 +156,7 @@ class Campaign:
                         {"builder": group.builder, **point},
                         build_error=str(err),
                     )
-                    models.append(self._entry(task, spec.relax))
+                    models.append(self._entry(task, relax_settings, engine=engine))
                     continue
                 task = RelaxTask(
                     label,
@@ -193,7 +196,7 @@ class Campaign:
                             ref_settings,
                         )
                     needs = (metal_label, host_label)
-                models.append(self._entry(task, spec.relax, needs))
+                models.append(self._entry(task, relax_settings, needs, engine))
         labels = Counter(e.label for e in models)
         clash = [label for label, n in labels.items() if n > 1]
         if clash:
@@ -330,18 +333,22 @@ class Campaign:
             values["bcc_a_relaxed_A"] = float(np.cbrt(2 * row.volume / row.natoms))
         return values
 
+    def _finished_references(self):
+        """(entry, database row, :meth:`_reference_values`) of every reference task
+        that finished, in entry order."""
+        for e in self.entries():
+            if e.task.role != "reference":
+                continue
+            row = self.store.find(e.key)
+            if row is not None and row.get("status") == "ok":
+                yield e, row, self._reference_values(row)
+
     def _references(self) -> tuple[dict[str, float], dict[str, np.ndarray]]:
         """(energy per unit, BEEF ensemble per unit where the engine computed one
         (``error_bars``)) of every finished reference, by label: one pass over the
         database (see :meth:`_reference_values`)."""
         energies, ensembles = {}, {}
-        for e in self.entries():
-            if e.task.role != "reference":
-                continue
-            row = self.store.find(e.key)
-            if row is None or row.get("status") != "ok":
-                continue
-            ref = self._reference_values(row)
+        for e, row, ref in self._finished_references():
             energies[e.label] = ref["energy_per_unit_eV"]
             ensemble = row.data.get("outcome", {}).get("beef_ensemble_eV")
             if ensemble is not None:
@@ -524,13 +531,7 @@ class Campaign:
 
     def reference_lines(self) -> list[str]:
         lines = []
-        for e in self.entries():
-            if e.task.role != "reference":
-                continue
-            row = self.store.find(e.key)
-            if row is None or row.get("status") != "ok":
-                continue
-            ref = self._reference_values(row)
+        for e, row, ref in self._finished_references():
             if "bcc_a_relaxed_A" in ref:
                 extra, unit = f", relaxed a = {ref['bcc_a_relaxed_A']:.3f} A", "atom"
             else:

@@ -40,7 +40,9 @@ class TaskKind:
     options : type or None
         A dataclass of the kind's own settings (with defaults).  A spec sets them in
         ``[models.options]``; all of them, defaults filled in, enter the task key, so
-        editing one gives a new task.
+        editing one gives a new task (a class with a ``key_dict()`` method says
+        itself which fields enter: options added after tasks were computed can
+        then enter only when set, keeping the earlier keys).
     """
 
     name: str
@@ -68,6 +70,8 @@ class TaskKind:
             value = self.options(**table)
         except TypeError as err:
             raise ValueError(f"options of task kind {self.name!r}: {err}") from err
+        if hasattr(value, "key_dict"):  # fields added later enter the key when set
+            return value.key_dict()
         return asdict(value) if is_dataclass(value) else dict(value)
 
 

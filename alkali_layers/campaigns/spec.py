@@ -36,6 +36,10 @@ Example (the bilayer-graphene study)::
     stacking = ["AA", "AB"]
     [models.params]                   # fixed builder arguments
     packing = "fcc"
+    # [models.engine]                 # this group's engine fields merged onto
+    # setups = "li-sc"                # [engine] (GPAW: both stages); they enter
+                                      # its task keys
+    # [models.relax]                  # likewise for [relax] (RelaxSettings fields)
 
 Every mistake raises :class:`SpecError` (a ``ValueError``) whose message names the
 file, the key and the allowed values.
@@ -47,7 +51,7 @@ import inspect
 import itertools
 import re
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..calculators.relax import RelaxSettings
@@ -72,7 +76,7 @@ _TOP_KEYS = (
     "resources",
     "models",
 )
-_MODEL_KEYS = ("builder", "tasks", "grid", "params", "options")
+_MODEL_KEYS = ("builder", "tasks", "grid", "params", "options", "engine", "relax")
 _TIME = re.compile(r"^\d+(s|m|h|d)$")
 
 
@@ -98,6 +102,10 @@ class ModelGroup:
     tasks: tuple[str, ...]
     label_prefix: str = ""
     options: dict = field(default_factory=dict)
+    #: the group's engine / relaxation settings where ``[models.engine]`` /
+    #: ``[models.relax]`` override the campaign's (None: the campaign's)
+    engine: object = None
+    relax: RelaxSettings | None = None
 
     @property
     def kind(self) -> str:
@@ -150,6 +158,14 @@ class CampaignSpec:
         """The campaign directory (where the spec file is)."""
         return self.path.parent
 
+    def engine_of(self, group: ModelGroup):
+        """The engine settings of ``group``'s tasks (its override or the campaign's)."""
+        return group.engine if group.engine is not None else self.engine
+
+    def relax_of(self, group: ModelGroup) -> RelaxSettings:
+        """The relaxation settings of ``group``'s tasks."""
+        return group.relax if group.relax is not None else self.relax
+
 
 def _err(path: Path, key: str, message: str) -> SpecError:
     return SpecError(f"{path}: {key}: {message}")
@@ -181,7 +197,44 @@ def _builder_parameters(name: str) -> list[str]:
     return list(inspect.signature(BUILDERS[name]).parameters)
 
 
-def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
+def _group_overrides(path: Path, where: str, table: dict, engine, relax):
+    """(engine, relax) of a group with ``[models.engine]`` / ``[models.relax]``
+    merged onto the campaign's (None where not overridden).  GPAW fields apply to
+    both stages of a :class:`DFTProtocol` (its ``final`` and ``relax`` settings)."""
+    out = []
+    for sub, base in (("engine", engine), ("relax", relax)):
+        over = table.get(sub)
+        if over is None:
+            out.append(None)
+            continue
+        if not isinstance(over, dict) or not over:
+            raise _err(
+                path, f"{where}.{sub}", f"must be a non-empty table, got {over!r}"
+            )
+        try:
+            if isinstance(base, DFTProtocol):
+                merged = replace(
+                    base,
+                    final=replace(base.final, **over),
+                    relax=replace(base.relax, **over),
+                )
+            else:
+                merged = replace(base, **over)
+        except (TypeError, ValueError) as err:
+            allowed = ", ".join(
+                f.name
+                for f in fields(base.final if isinstance(base, DFTProtocol) else base)
+            )
+            raise _err(
+                path, f"{where}.{sub}", f"{err}; allowed fields: {allowed}"
+            ) from err
+        out.append(merged)
+    return tuple(out)
+
+
+def _model_group(
+    path: Path, index: int, table, prefix: bool, engine=None, relax=None
+) -> ModelGroup:
     where = f"models[{index}]"
     if not isinstance(table, dict):
         raise _err(path, where, "must be a table ([[models]])")
@@ -249,6 +302,14 @@ def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
         options = TASK_KINDS[kind].options_dict(options_table)
     except ValueError as err:
         raise _err(path, f"{where}.options", str(err)) from err
+    group_engine, group_relax = _group_overrides(path, where, table, engine, relax)
+    if FORMATION_ENERGY in tasks and (group_engine or group_relax):
+        raise _err(
+            path,
+            where,
+            "a group with its own [models.engine]/[models.relax] cannot have "
+            "'formation_energy' (the references are shared by every group)",
+        )
     return ModelGroup(
         builder=builder,
         grid=dict(grid),
@@ -256,6 +317,8 @@ def _model_group(path: Path, index: int, table, prefix: bool) -> ModelGroup:
         tasks=tuple(tasks),
         label_prefix=f"{builder}-" if prefix else "",
         options=options,
+        engine=group_engine,
+        relax=group_relax,
     )
 
 
@@ -337,7 +400,7 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
     if not isinstance(models, list) or not models:
         raise _err(path, "models", "at least one [[models]] table is required")
     groups = tuple(
-        _model_group(path, i, table, prefix=len(models) > 1)
+        _model_group(path, i, table, prefix=len(models) > 1, engine=engine, relax=relax)
         for i, table in enumerate(models)
     )
     if analysis == "bilayer" and any(g.builder != "bilayer_graphene" for g in groups):

@@ -91,5 +91,10 @@ def mlip_calculator(
 
     from .dispersion import dispersion_calculator
 
-    disp = dispersion_calculator(settings.dispersion, settings.d3_functional.upper())
+    disp = dispersion_calculator(
+        settings.dispersion,
+        settings.d3_functional.upper(),
+        backend=settings.dispersion_backend,
+        device=device,  # "torch": D3 on the network's device
+    )
     return SumCalculator([ml, disp])

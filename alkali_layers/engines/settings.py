@@ -23,6 +23,9 @@ ENGINES: tuple[str, ...] = ("mlip", "gpaw")
 
 
 DISPERSIONS: tuple[str, ...] = ("d3bj", "d3zero", "d4", "none")
+#: implementations of D3 (see :mod:`alkali_layers.engines.dispersion`): the
+#: ``dftd3`` package on the CPU, or ``torch-dftd`` on the network's torch device
+DISPERSION_BACKENDS: tuple[str, ...] = ("dftd3", "torch")
 
 
 #: SevenNet models whose weights ship inside the ``sevenn`` wheel (run offline):
@@ -83,6 +86,11 @@ class MLIPSettings(_Identified):
         digits); read from ``finetuned`` when left unset.
     training_data_hash : str or None
         Content hash of its training set; read from ``finetuned`` when unset.
+    dispersion_backend : {"dftd3", "torch"}
+        Implementation of D3: the ``dftd3`` package (CPU) or ``torch-dftd`` on the
+        device of the network (GPU runs); the same two-body D3(BJ) within 1e-7
+        eV/atom (tests/engines/test_dispersion.py).  Enters the hash only when
+        not "dftd3".
 
     The three fine-tuning fields enter the settings hash only when set, so the
     hash of every shipped-model setting is the one stored results carry.
@@ -95,10 +103,12 @@ class MLIPSettings(_Identified):
     finetuned: str | None = None
     checkpoint_sha256: str | None = None
     training_data_hash: str | None = None
+    dispersion_backend: str = "dftd3"
     later_fields: ClassVar[dict[str, object]] = {
         "modal": None,
         "checkpoint_sha256": None,
         "training_data_hash": None,
+        "dispersion_backend": "dftd3",
     }
 
     def hash_fields(self) -> dict:
@@ -125,6 +135,19 @@ class MLIPSettings(_Identified):
             raise ValueError(
                 f"unknown dispersion {self.dispersion!r}; "
                 f"allowed: {', '.join(DISPERSIONS)}"
+            )
+        if self.dispersion_backend not in DISPERSION_BACKENDS:
+            raise ValueError(
+                f"unknown dispersion_backend {self.dispersion_backend!r}; "
+                f"allowed: {', '.join(DISPERSION_BACKENDS)}"
+            )
+        if self.dispersion_backend == "torch" and self.dispersion not in (
+            "d3bj",
+            "d3zero",
+        ):
+            raise ValueError(
+                "dispersion_backend 'torch' computes D3 (d3bj, d3zero), not "
+                f"{self.dispersion!r}: use the default 'dftd3' backend"
             )
         self._check_finetuned()
 
@@ -167,7 +190,11 @@ class MLIPSettings(_Identified):
     def describe(self) -> str:
         modal = f" ({self.modal} head)" if self.modal else ""
         tuned = f" fine-tuned ({self.checkpoint_sha256})" if self.finetuned else ""
-        return f"SevenNet {self.model}{tuned}{modal}{DISPERSION_NAMES[self.dispersion]}"
+        backend = " (torch-dftd)" if self.dispersion_backend == "torch" else ""
+        return (
+            f"SevenNet {self.model}{tuned}{modal}"
+            f"{DISPERSION_NAMES[self.dispersion]}{backend}"
+        )
 
 
 XCS: tuple[str, ...] = ("PBE", "vdW-DF2", "optPBE-vdW", "optB88-vdW", "BEEF-vdW")

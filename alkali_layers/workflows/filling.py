@@ -158,7 +158,10 @@ class FillingSettings:
                 )
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The settings as stored with a result; the relaxation settings as their
+        :meth:`~alkali_layers.calculators.relax.RelaxSettings.key_dict` (fields
+        added later appear only when set, so stored results keep matching)."""
+        return {**asdict(self), "relax": self.relax.key_dict()}
 
 
 @dataclass(frozen=True)

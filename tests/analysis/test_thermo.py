@@ -142,3 +142,61 @@ def test_capacity_between_voltages_by_hand():
     v = [0.2, -0.2, 0.05, 0.05]
     assert capacity_between_mAh_g(q, v) == pytest.approx(50.0 + 50.0)
     assert capacity_between_mAh_g(q, v, 0.0, 0.1) == pytest.approx(25.0 + 50.0)
+
+
+def test_harmonic_free_energy_by_hand():
+    from alkali_layers.analysis.thermo import harmonic_free_energy_eV
+
+    # one 10 THz mode: h nu = 4.135667696e-15 eV s * 1e13 /s = 0.04135668 eV;
+    # k_B T (300 K) = 8.617333262e-5 * 300 = 0.02585200 eV; x = 1.599747,
+    # e^-x = 0.2019476, ln(1 - e^-x) = -0.2255811;
+    # F = h nu / 2 + k_B T ln(1 - e^-x) = 0.02067834 - 0.00583172 = 0.01484662 eV
+    assert harmonic_free_energy_eV([10.0], 300.0) == pytest.approx(0.0148466, abs=2e-7)
+    # 0 K: the zero-point energy; acoustic (0) and imaginary (< 0) modes left out
+    assert harmonic_free_energy_eV([0.0, -1.0, 10.0], 0.0) == pytest.approx(
+        0.02067834, abs=1e-8
+    )
+    with pytest.raises(ValueError, match="temperature"):
+        harmonic_free_energy_eV([10.0], -1.0)
+
+
+def test_pore_step_with_vibrational_free_energies_by_hand():
+    from alkali_layers.analysis.thermo import filling_profiles_vibrational
+
+    filling = {
+        "metal": "Na",
+        "mu_metal_eV": -1.3,
+        "host_counts": {"C": 64},
+        "steps": [
+            {"n_metal": 0, "energy_eV": -400.0},
+            {"n_metal": 2, "energy_eV": -402.0},  # above the hull, no phonons
+            {"n_metal": 4, "energy_eV": -406.0},
+        ],
+    }
+    # 0 K: -(-406 + 400 + 4 * 1.3) / 4 = 0.2 V.  300 K with F_vib(0) = 9.0 eV,
+    # F_vib(4) = 9.1 eV, f_Na = -0.08 eV/atom:
+    # -[(-406 + 9.1) - (-400 + 9.0) - 4 (-1.3 - 0.08)] / 4 = -(-5.9 + 5.52) / 4
+    # = 0.095 V: the compound gains less vibrational free energy than 4 bcc Na
+    static, hot, (q, v) = filling_profiles_vibrational(
+        filling, {0: 9.0, 4: 9.1}, -0.08, 300.0
+    )
+    assert [(s.n1, s.n2) for s in static.steps] == [(0, 4)]
+    assert static.steps[0].voltage_V == pytest.approx(0.2)
+    assert hot.steps[0].voltage_V == pytest.approx(0.095)
+    # the lattice gas is centred on the 300 K step
+    assert v[20] == pytest.approx(0.095)
+    # other static energies (re-relaxed structures): -(-406.4 + 400 + 4 * 1.3) / 4
+    static2, hot2, _ = filling_profiles_vibrational(
+        filling,
+        {0: 9.0, 4: 9.1},
+        -0.08,
+        300.0,
+        energies_eV={0: -400.0, 4: -406.4},
+        mu_metal_eV=-1.3,
+    )
+    assert static2.steps[0].voltage_V == pytest.approx(0.3)
+    assert hot2.steps[0].voltage_V == pytest.approx(0.195)
+    with pytest.raises(ValueError, match="empty pore"):
+        filling_profiles_vibrational(filling, {4: 9.1}, -0.08, 300.0)
+    with pytest.raises(ValueError, match="no filling step"):
+        filling_profiles_vibrational(filling, {0: 9.0, 5: 9.1}, -0.08, 300.0)

@@ -174,42 +174,6 @@ def test_make_calculator_gpaw_needs_atoms():
         make_calculator("gpaw", "ultra", atoms=bulk_metal("Na"))
 
 
-@pytest.mark.slow
-def test_validation_runs_end_to_end_on_a_subset_and_resumes(tmp_path, monkeypatch):
-    from alkali_layers.workflows.validation import run_validation
-
-    treatments = {"PBE+D3(BJ)": {"xc": "PBE", "dispersion": "d3bj"}}
-    results = run_validation(
-        tmp_path, TINY, treatments, metals=("Na",), compounds=(("Na", "NaC8"),)
-    )
-    na = results["PBE+D3(BJ)"]["metals"]["Na"]
-    assert 0.5 < na["cohesive_eV"] < 1.6  # exp 1.113 eV (tiny settings)
-    assert results["PBE+D3(BJ)"]["graphite_AB"]["binding_meV_per_atom"] > 20
-    table = (tmp_path / "table.md").read_text()
-    assert "NaC8" in table and "+0.206" in table  # published vdW-optPBE value
-    # the default protocol relaxes the in-plane lattice of layered cells as well
-    assert results["PBE+D3(BJ)"]["protocol"] == {
-        "layered_cell": "ac",
-        "li_semicore": True,
-    }
-    nac8 = results["PBE+D3(BJ)"]["compounds"]["NaC8"]
-    assert 2.3 < nac8["a_A"] < 2.6 and nac8["a_A"] != pytest.approx(2.46, abs=1e-4)
-
-    # a rerun resumes from the per-structure checkpoints: no new GPAW calculation
-    import alkali_layers.workflows.validation as validation
-
-    def no_gpaw(*args, **kwargs):
-        raise AssertionError("recomputed a finished structure")
-
-    monkeypatch.setattr(validation, "_relaxed_energy", no_gpaw)
-    monkeypatch.setattr(validation, "_single_point", no_gpaw)
-    monkeypatch.setattr(validation, "isolated_atom_energy", no_gpaw)
-    again = run_validation(
-        tmp_path, TINY, treatments, metals=("Na",), compounds=(("Na", "NaC8"),)
-    )
-    assert again == results
-
-
 @pytest.mark.slow  # GPAW SCF
 def test_convergence_scan_reports_errors_and_resumes_from_checkpoint(
     tmp_path, monkeypatch

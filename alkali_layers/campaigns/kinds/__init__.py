@@ -13,6 +13,8 @@ from . import (  # noqa: F401 - imported for their registrations
     fill,
     finetune_data,
     heterostructure,
+    md,
     phonons,
     relax,
+    validation,
 )

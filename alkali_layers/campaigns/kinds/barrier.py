@@ -17,19 +17,36 @@ resumes where its band was and a finished one is read back, never recomputed.
 Layout ``barriers``: ``table.md``/``table.csv`` (pathway, metal, spacing_A, engine,
 barrier_fwd_eV, barrier_bwd_eV, n_images, converged, force_calls, ...),
 ``profiles.png``, ``barrier_vs_spacing.png`` and ``na_pathways.png``, each figure
-with its data as CSV (:mod:`alkali_layers.analysis.barriers`).
+with its data as CSV (:mod:`alkali_layers.analysis.barriers`); with ``diffusion``
+or ``md_diffusion`` tasks also ``diffusion.md``/``.csv``, ``arrhenius.png``,
+``md_vs_htst.md``/``.csv`` and ``msd.png`` (:mod:`alkali_layers.analysis.diffusion`).
+
+Kind ``diffusion`` (:class:`DiffusionOptions`: the NEB options plus the Hessian's):
+the barrier as above -- the checkpoints of a finished ``barrier`` task of the same
+structure, engine, relaxation and NEB settings in the same campaign are copied in
+first, so a study switched from ``barrier`` to ``diffusion`` does not redo its
+bands -- then the Gamma-point Hessians at the relaxed initial state and at the
+climbing image (``vib-minimum/``, ``vib-saddle/``: ``ase.vibrations`` caches, one
+file per displacement), the Vineyard prefactor and D(T)
+(:mod:`alkali_layers.calculators.diffusion`); columns ``prefactor_THz``,
+``rate_300K_per_s``, ``D_300K_cm2_s``, ``diffusing_species`` ("vacancy": the vacancy
+diffusivity), ``hop_multiplicity``, ``diffusion_dimension``, ``hessian_atoms``,
+``saddle_imaginary_THz``, ``Ea_over_kT_300K``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import shutil
+from copy import copy
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
 from ...analysis.barriers import write_barrier_outputs
-from ...builders.pathways import migration_path, path_endpoints
+from ...analysis.diffusion import write_diffusion_outputs
+from ...builders.pathways import hop_geometry, migration_path, path_endpoints
 from ...calculators.barriers import (
     DEFAULT_FMAX_EV_A,
     DEFAULT_MAX_STEPS,
@@ -37,6 +54,18 @@ from ...calculators.barriers import (
     BarrierResult,
     barrier,
     check_band_settings,
+)
+from ...calculators.diffusion import (
+    DEFAULT_DELTA_A,
+    DEFAULT_IMAGINARY_TOLERANCE_THZ,
+    KB_EV_K,
+    DiffusionInputError,
+    frequencies_from_hessian,
+    hessian,
+    hessian_indices,
+    hop_rate_per_s,
+    htst,
+    vineyard_prefactor,
 )
 from ...calculators.relax import RelaxSettings
 from ..registry import TaskKind, register_builder, register_layout, register_task_kind
@@ -162,15 +191,219 @@ def write_outputs(campaign) -> list[dict]:
     """The ``barriers`` layout: table and figures from the campaign's database."""
     rows, failed = campaign.model_rows()
     spec = campaign.spec
-    return write_barrier_outputs(
-        rows,
-        failed,
-        campaign.root,
-        spec.title or spec.name,
-        engine_line=spec.engine.describe(),
+    title = spec.title or spec.name
+    md_rows = [r for r in rows if r.get("task_kind") == "md_diffusion"]
+    rows = [r for r in rows if r.get("task_kind") != "md_diffusion"]
+    # one barrier row per path: the Hessian-convergence rows repeat their band
+    main = [r for r in rows if not (r.get("hessian_shell") or 0) > 0]
+    table = write_barrier_outputs(
+        main, failed, campaign.root, title, engine_line=spec.engine.describe()
     )
+    diffusion_rows = [r for r in rows if r.get("task_kind") == TASK_KIND_DIFFUSION]
+    if diffusion_rows or md_rows:
+        write_diffusion_outputs(diffusion_rows, md_rows, campaign.root, title)
+    return table
 
 
+# --- diffusion: barrier + harmonic TST -------------------------------------------
+TASK_KIND_DIFFUSION = "diffusion"
+#: temperatures (K) of the stored D(T) (Arrhenius plots; 300 K is a column)
+DIFFUSION_TEMPERATURES_K: tuple[float, ...] = tuple(
+    float(t) for t in range(200, 1201, 50)
+)
+#: barrier checkpoint files reused from a finished ``barrier`` task of the same
+#: structure, engine, relaxation and NEB settings
+_BARRIER_FILES = (
+    "barrier.*.json",
+    "endpoints.traj",
+    "band-*.traj",
+    "band-*.json",
+    "endpoint-gpaw-*.traj",
+)
+
+
+@dataclass(frozen=True)
+class DiffusionOptions(BarrierOptions):
+    """NEB settings (:class:`BarrierOptions`) plus the harmonic-TST Hessian.
+
+    Attributes
+    ----------
+    hessian_shell : float
+        Atoms in the Hessian: the hopping atom and every free atom within
+        ``hessian_shell`` x d_nn of it at the minimum or at the saddle (d_nn: the
+        hopping atom's nearest-neighbour distance at the minimum); 0 = the hopping
+        atom alone.  The others stay in place at both states.
+    delta_A : float
+        Finite displacement of the Hessian (A).
+    imaginary_tolerance_THz : float
+        Frequencies above -tolerance count as real.
+    """
+
+    hessian_shell: float = 0.0
+    delta_A: float = DEFAULT_DELTA_A
+    imaginary_tolerance_THz: float = DEFAULT_IMAGINARY_TOLERANCE_THZ
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.hessian_shell < 0:
+            raise ValueError(f"hessian_shell must be >= 0, got {self.hessian_shell}")
+        if not 0.001 <= self.delta_A <= 0.05:
+            raise ValueError(f"delta_A must be within 0.001-0.05 A, got {self.delta_A}")
+
+    def barrier_options(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(BarrierOptions)}
+
+
+def _seed_from_barrier_task(task, engine, settings, folder: Path, options) -> None:
+    """Copy the checkpoints of the finished ``barrier`` task of the same structure,
+    engine, relaxation and NEB settings (its content address in the same tasks
+    folder) into ``folder``, so that the band is not computed twice.  ``barrier``
+    checks them (settings hash) and recomputes whatever does not match."""
+    from ..tasks import RelaxTask
+
+    if any(folder.glob("barrier.*.json")) or engine is None:
+        return
+    twin = RelaxTask(
+        task.label,
+        task.role,
+        task.atoms,
+        task.params,
+        kind=TASK_KIND_BARRIER,
+        options=options.barrier_options(),
+    )
+    # any label: the key alone identifies the structure and settings
+    key = twin.key(engine, settings)
+    sources = [p for p in folder.parent.glob(f"*.{key}") if p.is_dir()]
+    source = next((p for p in sources if any(p.glob("barrier.*.json"))), None)
+    if source is None:
+        return
+    for pattern in _BARRIER_FILES:
+        for path in source.glob(pattern):
+            target = folder / path.name
+            if not target.exists():
+                shutil.copy2(path, target)
+
+
+def _hop_geometry(info: dict) -> dict:
+    """z, d and species of a path: ``info`` keys ``hop_multiplicity``,
+    ``diffusion_dimension``, ``diffusing_species`` when given, else the pathway's
+    (:data:`~alkali_layers.builders.pathways.HOP_GEOMETRY`)."""
+    if "hop_multiplicity" in info:
+        return dict(
+            multiplicity=int(info["hop_multiplicity"]),
+            dimension=int(info["diffusion_dimension"]),
+            species=str(info.get("diffusing_species", "metal atom")),
+        )
+    return hop_geometry(info["pathway"])
+
+
+def run_diffusion(task, engine, calc, settings, folder: Path | None) -> TaskOutcome:
+    """Barrier (reused or computed), then Hessians at the minimum and the saddle,
+    Vineyard prefactor and D(T) (:mod:`alkali_layers.calculators.diffusion`)."""
+    options = DiffusionOptions(**task.options)
+    if folder is not None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        _seed_from_barrier_task(task, engine, settings, folder, options)
+    task_b = copy(task)
+    task_b.options = options.barrier_options()
+    outcome = run_barrier(task_b, engine, calc, settings, folder)
+    result = BarrierResult.from_dict(outcome.data)
+    info = task.atoms.info
+    geo = _hop_geometry(info)
+    outcome.values.update(
+        diffusing_species=geo["species"],
+        hop_multiplicity=geo["multiplicity"],
+        diffusion_dimension=geo["dimension"],
+    )
+    if not result.converged or folder is None or result.barrier_fwd_eV is None:
+        outcome.reason = (outcome.reason + "; " if outcome.reason else "") + (
+            "no prefactor without a converged band"
+        )
+        return outcome
+    band = read(str(folder / result.images_file), index=":")
+    minimum, saddle = band[0], band[result.saddle_index]
+    if result.saddle_index in (0, len(band) - 1):
+        outcome.reason = "the highest image is an endpoint: no saddle, no prefactor"
+        outcome.data["htst"] = None
+        return outcome
+    hop = int(info["hop_atom"])
+    fixed = [int(i) for i in info.get("neb_fixed", [])]
+    others = [i for i in range(len(minimum)) if i != hop]
+    d_nn = float(minimum.get_distances(hop, others, mic=True).min())
+    indices = hessian_indices(
+        minimum, hop, options.hessian_shell * d_nn, fixed=fixed, others=[saddle]
+    )
+    remove = len(indices) == len(minimum) and not fixed and bool(minimum.pbc.all())
+    freqs, hop_only = {}, {}
+    k = indices.index(hop)
+    for name, atoms in (("minimum", minimum), ("saddle", saddle)):
+        atoms = atoms.copy()
+        atoms.calc = None
+        h = hessian(
+            atoms, calc, indices, options.delta_A, folder=folder, name=f"vib-{name}"
+        )
+        masses = atoms.get_masses()[indices]
+        freqs[name] = frequencies_from_hessian(h, masses, remove)
+        # the hopping atom's own 3x3 block: Vineyard's one-particle limit
+        block = h[3 * k : 3 * k + 3, 3 * k : 3 * k + 3]
+        hop_only[name] = frequencies_from_hessian(block, masses[[k]])
+    try:
+        nu_hop = vineyard_prefactor(
+            hop_only["minimum"], hop_only["saddle"], options.imaginary_tolerance_THz
+        )
+    except DiffusionInputError:
+        nu_hop = None
+    htst_result = htst(
+        freqs["minimum"],
+        freqs["saddle"],
+        barrier_eV=result.barrier_fwd_eV,
+        hop_length_A=float(info["hop_length_A"]),
+        multiplicity=geo["multiplicity"],
+        dimension=geo["dimension"],
+        diffusing_species=geo["species"],
+        temperatures_K=DIFFUSION_TEMPERATURES_K,
+        indices=indices,
+        remove_translations=remove,
+        delta_A=options.delta_A,
+        imaginary_tolerance_THz=options.imaginary_tolerance_THz,
+    )
+    outcome.data["htst"] = htst_result.to_dict()
+    outcome.data["htst"]["hop_only_THz"] = {
+        name: [float(x) for x in f] for name, f in hop_only.items()
+    }
+    kt300 = KB_EV_K * 300.0
+    outcome.values.update(
+        hessian_shell=options.hessian_shell,
+        hessian_atoms=len(indices),
+        saddle_imaginary_THz=float(min(freqs["saddle"])),
+        minimum_lowest_THz=float(min(freqs["minimum"])),
+        Ea_over_kT_300K=result.barrier_fwd_eV / kt300,
+    )
+    if nu_hop is not None:
+        outcome.values["prefactor_hop_only_THz"] = nu_hop
+    if htst_result.prefactor_THz is None:
+        outcome.reason = f"no prefactor: {htst_result.reason}"
+        return outcome
+    outcome.values.update(
+        prefactor_THz=htst_result.prefactor_THz,
+        rate_300K_per_s=float(
+            hop_rate_per_s(htst_result.prefactor_THz, result.barrier_fwd_eV, 300.0)
+        ),
+        D_300K_cm2_s=htst_result.D_at(300.0),
+    )
+    return outcome
+
+
+DIFFUSION_KIND = register_task_kind(
+    TaskKind(
+        TASK_KIND_DIFFUSION,
+        "NEB barrier + Vineyard prefactor: harmonic-TST hop rate and D(T)",
+        run_diffusion,
+        uses_relax_settings=True,
+        options=DiffusionOptions,
+    )
+)
 BARRIER_KIND = register_task_kind(
     TaskKind(
         TASK_KIND_BARRIER,
@@ -181,4 +414,7 @@ BARRIER_KIND = register_task_kind(
     )
 )
 register_builder("migration_path", migration_path)
+# the same paths under a second name: a spec group computing other diffusion
+# options (e.g. a larger Hessian) for some paths gets labels of its own
+register_builder("hessian_path", migration_path)
 register_layout("barriers", write_outputs)

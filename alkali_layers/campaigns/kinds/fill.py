@@ -160,6 +160,11 @@ class FillOptions(FillingSettings):
                 f"{self.full_pore_max_strain!r}"
             )
 
+    def key_dict(self) -> dict:
+        """The options as they enter the task key (see
+        :meth:`~alkali_layers.workflows.filling.FillingSettings.to_dict`)."""
+        return {**asdict(self), "relax": self.relax.key_dict()}
+
     def filling_settings(self, pore: Atoms) -> FillingSettings:
         """The :class:`FillingSettings` of this filling of ``pore`` (steps sized
         from its capacity when ``full_pore_steps`` is set)."""
@@ -361,6 +366,8 @@ class CompleteFillOptions:
             raise ValueError("the fill_complete options need metal = 'Li' ... 'Cs'")
         check_metal(self.metal)
         object.__setattr__(self, "relax", _fill_relax(self.relax))
+
+    key_dict = FillOptions.key_dict
 
 
 def run_fill_complete(task, engine, calc, settings, folder) -> TaskOutcome:

@@ -17,7 +17,14 @@ The layout writes ``table.md``/``table.csv`` (lowest frequency and its q-point,
 stability verdict, F_vib(300 K), zero-point energy; formation energies and voltage
 steps at 0 K and 300 K where the campaign holds the references), one band-structure
 + DOS figure per model (``bands/<label>.png``), ``fvib.png`` (F_vib(T) per atom) and
-``thermo.csv``.  Units: THz, eV, eV per metal atom, V vs M+/M.
+``thermo.csv``; when a twin campaign ``<name>_ml`` exists (the same models with the
+fast engine), the mode-by-mode comparison with it (``modes.md``/``modes.csv`` and
+the marked section of the README, :func:`write_mode_comparison`).  Units: THz, eV,
+eV per metal atom, V vs M+/M.
+
+The ``pore_phonons`` layout adds the voltage steps of hard-carbon pore fillings at
+0 K and 300 K with F_vib (:func:`write_pore_voltage_outputs`); the builder
+``filling_structure`` reads one step of a stored filling.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+from ase import Atoms
 from ase.io import read, write
 
 from ...analysis.thermo import formation_rows_at_temperature
@@ -39,7 +48,12 @@ from ...calculators.phonons import (
     phonons,
 )
 from ...jsonio import write_json_atomic
-from ..registry import TaskKind, register_layout, register_task_kind
+from ..registry import (
+    TaskKind,
+    register_builder,
+    register_layout,
+    register_task_kind,
+)
 from ..tasks import TaskOutcome
 from .relax import run_relax, run_single_point
 
@@ -49,6 +63,8 @@ RESULT_FILE = "phonons.json"
 PHONOPY_DIR = "phonopy"
 #: Band-structure q-points per segment stored in the database (full in the folder).
 DB_BAND_POINTS = 21
+#: Options added after tasks existed: in the task key only when set.
+LATE_OPTIONS = ("dft_kpt_density", "dft_ecut_eV")
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,20 @@ class PhononOptions:
         (default); False: phonons at the built geometry.
     imaginary_tolerance_THz : float
         Frequencies above ``-tolerance`` count as real.
+    dft_kpt_density : float or None
+        GPAW only: k-point density of the displaced supercells (points per
+        reciprocal-length unit, the engine's convention) instead of the campaign's
+        ``final`` preset.  A hexagonal supercell needs an odd in-plane grid: GPAW's
+        even Monkhorst-Pack grids are not symmetric under 60 degree rotations, and
+        phonopy, which rebuilds the force constants from symmetry-reduced
+        displacements, then gets forces of the wrong symmetry (measured here: a
+        -29.9 THz mode in 2x2x1 graphite with a 4x4x3 grid).  Ignored by ML engines.
+    dft_ecut_eV : float or None
+        GPAW only: plane-wave cutoff (eV) of the displaced supercells instead of the
+        ``final`` preset's.  Ignored by ML engines.
+
+    The two ``dft_*`` fields came after tasks had been computed: they enter the
+    task key only when set (:meth:`key_dict`), so existing keys stay valid.
     """
 
     supercell: list | None = None
@@ -76,11 +106,41 @@ class PhononOptions:
     displacement_A: float = DEFAULT_DISPLACEMENT_A
     relax_first: bool = True
     imaginary_tolerance_THz: float = DEFAULT_IMAGINARY_TOLERANCE_THZ
+    dft_kpt_density: float | None = None
+    dft_ecut_eV: float | None = None
 
     def __post_init__(self) -> None:
         if self.supercell is not None:
             object.__setattr__(self, "supercell", [int(n) for n in self.supercell])
+        for name in LATE_OPTIONS:
+            value = getattr(self, name)
+            if value is not None:
+                if isinstance(value, bool) or not float(value) > 0:
+                    raise ValueError(f"{name} must be a positive number, got {value!r}")
+                object.__setattr__(self, name, float(value))
         self.phonon_settings()  # validates
+
+    def key_dict(self) -> dict:
+        """The options that enter the task key: every field, ``dft_*`` when set."""
+        out = asdict(self)
+        for name in LATE_OPTIONS:
+            if out[name] is None:
+                del out[name]
+        return out
+
+    def dft_engine(self, engine):
+        """``engine`` (a DFTProtocol) with the ``dft_*`` overrides in its final preset.
+
+        Returns ``engine`` itself when nothing is overridden or it is not GPAW.
+        """
+        changes = {}
+        if self.dft_kpt_density is not None:
+            changes["kpt_density"] = self.dft_kpt_density
+        if self.dft_ecut_eV is not None:
+            changes["ecut_eV"] = self.dft_ecut_eV
+        if not changes or getattr(engine, "engine", None) != "gpaw":
+            return engine
+        return replace(engine, final=replace(engine.final, **changes))
 
     def phonon_settings(self) -> PhononSettings:
         return PhononSettings(
@@ -115,7 +175,11 @@ def run_phonons(task, engine, calc, settings, folder: Path | None) -> TaskOutcom
     options = PhononOptions(**task.options)
     folder = Path(folder) if folder is not None else None
     atoms, outcome = _relaxed(task, engine, calc, settings, folder, options.relax_first)
-    source = calc if engine is None or engine.engine == "mlip" else engine
+    source = (
+        calc
+        if engine is None or engine.engine == "mlip"
+        else options.dft_engine(engine)
+    )
     result = phonons(
         atoms,
         source,
@@ -222,6 +286,7 @@ def write_phonon_outputs(campaign) -> list[dict]:
         root / "fvib.png",
     )
     _write_table(root, table, failed)
+    write_mode_comparison(campaign)
     if thermo:
         plot_voltage_steps_temperature(
             list(thermo.values()), 300.0, root / "voltage_300K.png"
@@ -290,6 +355,160 @@ def _hard_carbon_outputs(root: Path, temperature_K: float = 300.0) -> None:
                 writer.writerow([label, temperature_K, round(a, 2), round(b, 5)])
 
 
+#: Suffix of the twin campaign (same models, the fast engine) a DFT phonon campaign
+#: is compared with mode by mode: ``runs/phonons_gpaw`` -> ``runs/phonons_gpaw_ml``.
+TWIN_SUFFIX = "_ml"
+#: The q-points of the mode-by-mode comparison (labels of ASE's special points).
+COMPARED_POINTS = ("Γ", "M", "K")
+README_BEGIN = "<!-- mode comparison: begin (written by alkali-layers run/table) -->"
+README_END = "<!-- mode comparison: end -->"
+
+
+def _phonopy_folder(campaign, key: str) -> Path | None:
+    """The checkpoint folder of the task ``key`` (any label it was run under)."""
+    found = sorted(Path(campaign.tasks_dir).glob(f"*.{key}/{PHONOPY_DIR}"))
+    found = [f for f in found if (f / "phonopy_disp.yaml").exists()]
+    return found[0] if found else None
+
+
+def _finished_phonon_entries(campaign) -> dict[str, tuple[object, Path]]:
+    """{spec label: (entry, phonopy folder)} of the finished phonons tasks."""
+    out = {}
+    for entry in campaign.entries():
+        if entry.task.kind != TASK_KIND_PHONONS:
+            continue
+        row = campaign.store.find(entry.key)
+        if row is None or row.get("status") != "ok":
+            continue
+        folder = _phonopy_folder(campaign, entry.key)
+        if folder is not None:
+            out[entry.label] = (entry, folder)
+    return out
+
+
+def mode_comparison_rows(campaign, twin) -> tuple[list[dict], list[str]]:
+    """Mode-by-mode comparison of the models two campaigns share (by label).
+
+    ``campaign`` (the reference, e.g. GPAW) and ``twin`` (e.g. the fast engine at
+    the same geometries and supercells): :class:`Campaign` objects.  Force
+    constants are rebuilt from the task folders
+    (:func:`~alkali_layers.calculators.phonons.load_phonopy`); modes are paired by
+    eigenvector overlap (:func:`~alkali_layers.analysis.phonon_modes.
+    compare_modes_matched`) at Γ, M, K.  Points not commensurate with a 1x1x1
+    supercell are left out (nothing but Γ is exact there, and interpolating from
+    one cell is meaningless); in larger supercells an interpolated point is kept
+    and flagged (``commensurate`` False).  Returns ``(rows, notes)``; each row
+    has ``label``, ``supercell`` and the comparison's columns.
+    """
+    from ...analysis.phonon_modes import compare_modes_matched
+    from ...calculators.phonons import load_phonopy, modes_at, special_qpoints
+
+    mine = _finished_phonon_entries(campaign)
+    theirs = _finished_phonon_entries(twin)
+    rows, notes = [], []
+    for label, (entry, folder) in mine.items():
+        if label not in theirs:
+            notes.append(f"{label}: not finished in {twin.root}")
+            continue
+        other_options = theirs[label][0].task.options
+        if any(
+            entry.task.options.get(k) != other_options.get(k)
+            for k in ("supercell", "displacement_A", "relax_first")
+        ):
+            notes.append(f"{label}: other supercell or displacement in the twin")
+            continue
+        a, b = load_phonopy(folder), load_phonopy(theirs[label][1])
+        supercell = [int(round(x)) for x in np.diag(a.supercell_matrix)]
+        one_cell = supercell[0] == supercell[1] == 1
+        special = special_qpoints(a)
+        ref, other = {}, {}
+        for point in COMPARED_POINTS:
+            if point not in special:
+                continue
+            ra = modes_at(a, special[point])
+            if one_cell and not ra[2]:
+                continue
+            ref[point], other[point] = ra, modes_at(b, special[point])
+        overrides = ", ".join(
+            f"{k} {entry.task.options[k]:g}"
+            for k in LATE_OPTIONS
+            if entry.task.options.get(k) is not None
+        )
+        for r in compare_modes_matched(ref, other):
+            rows.append(
+                {
+                    "label": label,
+                    "supercell": " ".join(map(str, supercell)),
+                    "reference_overrides": overrides,
+                    **r,
+                }
+            )
+    return rows, notes
+
+
+def write_mode_comparison(campaign) -> list[dict]:
+    """``modes.md``/``modes.csv`` and the README section comparing a campaign with
+    its twin ``<name>_ml`` mode by mode; nothing when there is no twin."""
+    root = Path(campaign.root)
+    twin_dir = root.parent / f"{root.name}{TWIN_SUFFIX}"
+    if not (twin_dir / "campaign.toml").exists():
+        return []
+    twin = type(campaign)(twin_dir, stream=False)  # no import of campaigns.campaign
+    rows, notes = mode_comparison_rows(campaign, twin)
+    if not rows:
+        return []
+    columns = list(rows[0])
+    with (root / "modes.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f"Reference: `{root.name}` ({campaign.spec.engine.describe()}); other: "
+        f"`{twin_dir.name}` "
+        f"({twin.spec.engine.describe()}).  Modes paired by eigenvector overlap "
+        "(1 = the same motion); branch = order of the reference's frequencies; "
+        "Δ = other − reference; % of |reference| (blank below 0.5 THz); "
+        "exact = q commensurate with the supercell, interp. = Fourier-interpolated.",
+        "",
+    ]
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        lines += [
+            f"### {label} (supercell {mine[0]['supercell']}"
+            + (
+                f"; reference supercells at {mine[0]['reference_overrides']}"
+                if mine[0]["reference_overrides"]
+                else ""
+            )
+            + ")",
+            "",
+            "| q | branch | reference (THz) | other (THz) | Δ (THz) | Δ (%) "
+            "| overlap | at q |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        exact = {True: "exact", False: "interp."}
+        for r in mine:
+            pct = "" if r["difference_pct"] is None else f"{r['difference_pct']:+.1f}"
+            lines.append(
+                f"| {r['point']} | {r['branch']} | {r['reference_THz']:.2f} "
+                f"| {r['other_THz']:.2f} | {r['difference_THz']:+.2f} | {pct} "
+                f"| {r['overlap']:.2f} | {exact[r['commensurate']]} |"
+            )
+        lines.append("")
+    if notes:
+        lines += ["Not compared: " + "; ".join(notes), ""]
+    text = "\n".join(lines)
+    (root / "modes.md").write_text(text)
+    readme = root / "README.md"
+    if readme.exists():
+        old = readme.read_text()
+        if README_BEGIN in old and README_END in old:
+            head, rest = old.split(README_BEGIN, 1)
+            _, tail = rest.split(README_END, 1)
+            readme.write_text(f"{head}{README_BEGIN}\n\n{text}\n{README_END}{tail}")
+    return rows
+
+
 def _thermo_fields(thermo: dict) -> list[str]:
     names: list[str] = []
     for r in thermo.values():
@@ -325,6 +544,39 @@ def _write_table(root: Path, table: list[dict], failed) -> None:
     (root / "table.md").write_text("\n".join(lines) + "\n")
 
 
+def filling_structure(
+    filling: str, n_metal: int, results: str = "runs/hard_carbon/results"
+) -> Atoms:
+    """The relaxed structure with ``n_metal`` metal atoms of a stored pore filling.
+
+    Reads ``<results>/<filling>.traj`` (one frame per filling step, written by the
+    ``fill`` task kind; paths relative to the working directory, the repository
+    root for ``alkali-layers run``).  ``atoms.info`` keeps the filling's metadata
+    and gains ``filling``, ``n_metal`` and ``source``.
+    """
+    path = Path(results) / f"{filling}.traj"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} does not exist: run the filling first (alkali-layers run "
+            "runs/hard_carbon), from the repository root"
+        )
+    frames = read(path, ":")
+    found = [a for a in frames if int(a.info.get("n_metal", -1)) == int(n_metal)]
+    if len(found) != 1:
+        known = sorted({int(a.info.get("n_metal", -1)) for a in frames})
+        raise ValueError(
+            f"{path}: {len(found)} steps with n_metal = {n_metal}; steps: {known}"
+        )
+    atoms = found[0].copy()
+    atoms.calc = None
+    atoms.info.update(
+        filling=filling, n_metal=int(n_metal), source=f"{path}#n_metal={n_metal}"
+    )
+    return atoms
+
+
+register_builder("filling_structure", filling_structure)
+
 register_task_kind(
     TaskKind(
         TASK_KIND_PHONONS,
@@ -337,6 +589,180 @@ register_task_kind(
 register_layout("phonons", write_phonon_outputs)
 
 
+def write_pore_phonon_outputs(campaign) -> list[dict]:
+    """The ``phonons`` outputs, then the pore voltage steps at 0 K and 300 K."""
+    table = write_phonon_outputs(campaign)
+    rows, _ = campaign.model_rows()
+    write_pore_voltage_outputs(Path(campaign.root), rows)
+    return table
+
+
+def _fmt_v(value) -> str:
+    return "n/a" if value is None else f"{value:+.3f}"
+
+
+def write_pore_voltage_outputs(
+    root: Path, rows: list[dict], temperature_K: float = 300.0
+) -> list[dict]:
+    """Voltage steps of pore fillings at 0 K and ``temperature_K`` with F_vib.
+
+    ``rows``: the campaign's model rows: bcc metals (``host = "bulk"``) and
+    ``filling_structure`` models (``filling``, ``n_metal``, ``source``: the
+    filling's ``.traj``, whose ``.json`` holds the energies).  F_vib of each pore
+    structure two ways: phonopy's q mesh (force constants of the 1x1x1 cell,
+    Fourier-interpolated) and at the q commensurate with the supercell only (for
+    1x1x1 the cell's 3N Γ modes; "n/a" for results stored before those were,
+    :func:`~alkali_layers.analysis.thermo.harmonic_free_energy_eV`).  Writes
+    ``pore_voltage_<T>K.md/.csv`` (one row per hull step) and ``.png`` (0 K hull,
+    lattice gas only, F_vib + lattice gas).
+    """
+    import json
+
+    from ...analysis.figures_phonons import plot_pore_profiles
+    from ...analysis.thermo import (
+        capacity_between_mAh_g,
+        filling_profiles_vibrational,
+        harmonic_free_energy_eV,
+        profile_at_temperature,
+    )
+
+    tag = f"{temperature_K:g}K"
+    metals, fillings = {}, {}
+    for row in rows:
+        data = (row.get("data") or {}).get("phonons")
+        if not data:
+            continue
+        result = PhononResult.from_dict(data)
+        if row.get("host") == "bulk" and row.get("metal"):
+            metals[row["metal"]] = (
+                result.free_energy_at(temperature_K) / row["n_atoms"],
+                row["energy_eV"] / row["n_atoms"],
+            )
+        elif row.get("filling") is not None:
+            f_mesh = result.free_energy_at(temperature_K)
+            # the supercell's commensurate q (1x1x1: the cell's Γ modes), per cell
+            comm = [f for q in result.commensurate_frequencies_THz for f in q]
+            cells = abs(round(float(np.linalg.det(result.supercell_matrix))))
+            f_gamma = (
+                harmonic_free_energy_eV(comm, temperature_K) / cells if comm else None
+            )
+            entry = fillings.setdefault(row["filling"], {"rows": {}})
+            entry["rows"][int(row["n_metal"])] = (f_mesh, f_gamma, row)
+            entry["source"] = str(row["source"]).split("#")[0]
+    table = []
+    for name, entry in fillings.items():
+        path = Path(entry["source"]).with_suffix(".json")
+        if not path.exists() or 0 not in entry["rows"]:
+            continue
+        filling = json.loads(path.read_text())
+        metal = filling["metal"]
+        if metal not in metals:
+            continue
+        f_m, mu = metals[metal]
+        fv = {n: v[0] for n, v in entry["rows"].items()}
+        fg = {n: v[1] for n, v in entry["rows"].items()}
+        # static energies of the re-relaxed structures and of this campaign's bcc
+        # metal: E and F_vib of one geometry
+        relaxed = {n: v[2]["energy_eV"] for n, v in entry["rows"].items()}
+        again = {"energies_eV": relaxed, "mu_metal_eV": mu}
+        static, hot, curve = filling_profiles_vibrational(
+            filling, fv, f_m, temperature_K, **again
+        )
+        hot_g = static  # placeholder steps when the Γ-only F_vib is unknown
+        if all(v is not None for v in fg.values()):
+            _, hot_g, _ = filling_profiles_vibrational(
+                filling, fg, f_m, temperature_K, **again
+            )
+        gamma_known = hot_g is not static
+        original, _, _ = filling_profiles_vibrational(
+            filling, {n: 0.0 for n in fv}, 0.0, temperature_K
+        )
+        curve_lg = profile_at_temperature(
+            [s for s in static.steps if s.voltage_V > static.cutoff_V], temperature_K
+        )
+        steps = zip(original.steps, static.steps, hot.steps, hot_g.steps, strict=False)
+        for so, s0, s1, sg in steps:
+            same = (so.n1, so.n2) == (s0.n1, s0.n2) == (s1.n1, s1.n2) == (sg.n1, sg.n2)
+            table.append(
+                {
+                    "filling": name,
+                    "n1": int(s0.n1),
+                    "n2": int(s0.n2),
+                    "same_hull_step": same,
+                    "voltage_V_filling": so.voltage_V,
+                    "voltage_V": s0.voltage_V,
+                    f"voltage_V_{tag}": s1.voltage_V,
+                    f"delta_V_{tag}": s1.voltage_V - s0.voltage_V,
+                    f"voltage_V_{tag}_gamma": sg.voltage_V if gamma_known else None,
+                    f"delta_V_{tag}_gamma": (
+                        sg.voltage_V - s0.voltage_V if gamma_known else None
+                    ),
+                    "sign_change": (s0.voltage_V > 0) != (s1.voltage_V > 0),
+                    "capacity_mAh_g_above_0V_0K": capacity_between_mAh_g(
+                        *static.curve()
+                    ),
+                    f"capacity_mAh_g_above_0V_{tag}_lattice_gas": (
+                        capacity_between_mAh_g(*curve_lg)
+                    ),
+                    f"capacity_mAh_g_above_0V_{tag}_fvib_lattice_gas": (
+                        capacity_between_mAh_g(*curve)
+                    ),
+                    f"f_vib_metal_{tag}_eV_per_atom": f_m,
+                }
+            )
+        plot_pore_profiles(
+            {
+                "0 K (static hull)": static.curve(),
+                f"{temperature_K:g} K, ideal lattice gas only": curve_lg,
+                f"{temperature_K:g} K, F_vib + ideal lattice gas": curve,
+            },
+            temperature_K,
+            root / f"pore_voltage_{tag}_{name}.png",
+        )
+    if not table:
+        return []
+    with (root / f"pore_voltage_{tag}.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(table)
+    lines = [
+        f"| filling | step n1 → n2 | V 0 K, filling (V) | V 0 K (V) | V {tag} (V) "
+        "| ΔV (V) "
+        f"| V {tag}, Γ-only F_vib | sign change | Q > 0 V, 0 K "
+        f"| Q > 0 V, {tag} lattice gas | Q > 0 V, {tag} F_vib + lattice gas |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        lines.append(
+            f"| {r['filling']} | {r['n1']} → {r['n2']} "
+            f"| {r['voltage_V_filling']:+.3f} | {r['voltage_V']:+.3f} "
+            f"| {r[f'voltage_V_{tag}']:+.3f} | {r[f'delta_V_{tag}']:+.3f} "
+            f"| {_fmt_v(r[f'voltage_V_{tag}_gamma'])} "
+            f"| {'YES' if r['sign_change'] else 'no'} "
+            f"| {r['capacity_mAh_g_above_0V_0K']:.0f} "
+            f"| {r[f'capacity_mAh_g_above_0V_{tag}_lattice_gas']:.0f} "
+            f"| {r[f'capacity_mAh_g_above_0V_{tag}_fvib_lattice_gas']:.0f} |"
+        )
+    lines += [
+        "",
+        "V vs M+/M; Q in mAh per g of host. 'filling': the step from the filling's "
+        "energies (fmax 0.05 eV/A); '0 K' and later columns: the structures "
+        "re-relaxed before their phonons (this campaign's [relax]) and this "
+        f"campaign's bcc metal.  {tag}: E(n) -> E(n) + F_vib(n) of each "
+        "pore structure (harmonic, zero-point energy included), mu_M -> mu_M + "
+        "f_vib(bcc metal); F_vib from phonopy's q mesh interpolated from the 1x1x1 "
+        "pore cell's force constants (Γ-only column: the cell's 3N Γ modes); "
+        "'lattice gas': each hull step filled as an ideal lattice gas of its sites "
+        "(broadens a step, does not move its midpoint).  Only the 0 K hull "
+        "structures have phonons, so the hull is not re-derived at temperature.",
+    ]
+    (root / f"pore_voltage_{tag}.md").write_text("\n".join(lines) + "\n")
+    return table
+
+
+register_layout("pore_phonons", write_pore_phonon_outputs)
+
+
 def phonon_options(**options) -> dict:
     """The options dict of a phonons task (defaults filled in), as a spec makes it."""
-    return asdict(PhononOptions(**options))
+    return PhononOptions(**options).key_dict()

@@ -6,6 +6,7 @@ campaign-level test with the fast engine is marked slow.
 """
 
 import textwrap
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -207,3 +208,71 @@ def test_li_graphene_hop_campaign_with_the_fast_engine(tmp_path):
     assert row["barrier_fwd_eV"] == pytest.approx(0.072, abs=0.02)
     assert row["barrier_bwd_eV"] == pytest.approx(row["barrier_fwd_eV"], abs=0.01)
     assert (folder / "table.md").exists() and (folder / "profiles.png").exists()
+
+
+# --- the diffusion kind ---------------------------------------------------------
+def test_diffusion_reuses_the_band_of_the_barrier_task_and_adds_htst(tmp_path):
+    from alkali_layers.calculators.diffusion import (
+        diffusion_coefficient_cm2_s,
+        hop_rate_per_s,
+    )
+    from alkali_layers.campaigns.kinds.barrier import (
+        DiffusionOptions,
+        run_diffusion,
+    )
+    from alkali_layers.campaigns.tasks import task_folder_name
+    from alkali_layers.engines import MLIPSettings
+
+    atoms = au_path()
+    # Au hollows of Al(001): a square lattice, 4 neighbours, 2D
+    a = float(np.linalg.norm(atoms.info["hop_target_A"] - atoms.positions[-1]))
+    atoms.info.update(
+        hop_multiplicity=4,
+        diffusion_dimension=2,
+        diffusing_species="metal atom",
+        hop_length_A=a,
+    )
+    engine, settings = MLIPSettings(), RelaxSettings()
+    options = DiffusionOptions(n_images=3)
+    twin = RelaxTask(
+        "au", "model", atoms, {}, kind="barrier", options=options.barrier_options()
+    )
+    twin_folder = tmp_path / task_folder_name(twin, twin.key(engine, settings))
+    done = run_barrier(twin, engine, EMT(), settings, twin_folder)
+    task = RelaxTask(
+        "au", "model", atoms, {}, kind="diffusion", options=asdict(options)
+    )
+    folder = tmp_path / task_folder_name(task, task.key(engine, settings))
+    outcome = run_diffusion(task, engine, EMT(), settings, folder)
+    # the band was copied, not recomputed: same force calls, same barrier
+    assert outcome.values["force_calls"] == done.values["force_calls"]
+    assert outcome.values["barrier_fwd_eV"] == done.values["barrier_fwd_eV"]
+    assert list(folder.glob("barrier.*.json"))
+    # hop atom only (hessian_shell 0): 3 modes at each state, one unstable
+    assert outcome.values["hessian_atoms"] == 1
+    assert outcome.values["saddle_imaginary_THz"] < -0.1
+    nu = outcome.values["prefactor_THz"]
+    assert 0.5 < nu < 20
+    htst = outcome.data["htst"]
+    assert htst["prefactor_THz"] == pytest.approx(
+        np.prod(htst["minimum_THz"]) / np.prod(sorted(htst["saddle_THz"])[1:])
+    )
+    # D(300 K) = z a^2 k / (2 d), a = the built hop length (half the 2x2 cell)
+    k = hop_rate_per_s(nu, outcome.values["barrier_fwd_eV"], 300.0)
+    assert outcome.values["D_300K_cm2_s"] == pytest.approx(
+        diffusion_coefficient_cm2_s(k, a, 4, 2), rel=1e-6
+    )
+    assert outcome.values["diffusing_species"] == "metal atom"
+
+
+def test_diffusion_options_validate_and_keep_the_neb_options():
+    from alkali_layers.campaigns.kinds.barrier import DiffusionOptions
+
+    options = DiffusionOptions(n_images=5, hessian_shell=1.2)
+    assert options.barrier_options() == barrier_options(n_images=5)
+    with pytest.raises(ValueError, match="hessian_shell"):
+        DiffusionOptions(hessian_shell=-1)
+    with pytest.raises(ValueError, match="delta_A"):
+        DiffusionOptions(delta_A=0.5)
+    with pytest.raises(ValueError, match="NEB method"):
+        DiffusionOptions(method="nudge")
