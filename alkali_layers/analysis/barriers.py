@@ -102,6 +102,20 @@ def _profile(row: dict) -> tuple[list, list] | None:
     return data.get("profile_path_A"), data.get("profile_energy_eV")
 
 
+def pathway_panels(n: int, panel_height_in: float = 3.3):
+    """A figure with ``n`` panels, at most three per row (one per pathway); returns
+    (figure, the ``n`` axes); the spare panels of the last row are hidden."""
+    ncols = min(n, 3)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.2 * ncols, panel_height_in * nrows)
+    )
+    axes = list(getattr(axes, "flat", [axes]))
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes[:n]
+
+
 def plot_profiles(rows: Sequence[dict], path, title: str = "") -> Path | None:
     """Energy profiles (spline), one panel per pathway, one line per metal (and
     gallery spacing); converged bands only.  PNG + CSV of the curves."""
@@ -109,11 +123,7 @@ def plot_profiles(rows: Sequence[dict], path, title: str = "") -> Path | None:
     pathways = [p for p in PATHWAY_ORDER if any(r.get("pathway") == p for r in rows)]
     if not pathways:
         return None
-    n = len(pathways)
-    ncols = min(n, 3)
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows))
-    axes = list(getattr(axes, "flat", [axes]))
+    fig, axes = pathway_panels(len(pathways), panel_height_in=3.3)
     csv_rows = []
     for ax, pathway in zip(axes, pathways, strict=False):
         for row in (r for r in rows if r.get("pathway") == pathway):
@@ -130,8 +140,6 @@ def plot_profiles(rows: Sequence[dict], path, title: str = "") -> Path | None:
         ax.set_ylabel("E - E(initial) (eV)")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, ncol=2)
-    for ax in axes[n:]:
-        ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, path, ("pathway", "model", "path_A", "energy_eV"), csv_rows)

@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..elements import ALKALI_METALS  # noqa: E402
-from .barriers import PATHWAY_ORDER  # noqa: E402
+from .barriers import PATHWAY_ORDER, pathway_panels  # noqa: E402
 from .figures import save_figure  # noqa: E402
 from .tables import write_csv, write_markdown  # noqa: E402
 
@@ -193,11 +193,7 @@ def plot_arrhenius(rows: Sequence[dict], path, title: str = "") -> Path | None:
     pathways = [p for p in PATHWAY_ORDER if any(r["pathway"] == p for r, _ in usable)]
     if not pathways:
         return None
-    n = len(pathways)
-    ncols = min(n, 3)
-    nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.4 * nrows))
-    axes = list(getattr(axes, "flat", [axes]))
+    fig, axes = pathway_panels(len(pathways), panel_height_in=3.4)
     csv_rows = []
     for ax, pathway in zip(axes, pathways, strict=False):
         species = "metal atom"
@@ -233,8 +229,6 @@ def plot_arrhenius(rows: Sequence[dict], path, title: str = "") -> Path | None:
             ax.set_ylim(bottom=D_FLOOR_CM2_S)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, ncol=2)
-    for ax in axes[n:]:
-        ax.set_visible(False)
     if title:
         fig.suptitle(title, fontsize=9)
     return save_figure(fig, path, ("pathway", "model", "T_K", "D_cm2_s"), csv_rows)
