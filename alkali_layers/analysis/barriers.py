@@ -53,7 +53,9 @@ PATHWAY_ORDER: tuple[str, ...] = (
 _EV_COLUMNS = ("barrier_fwd_eV", "barrier_bwd_eV", "delta_E_eV", "ml_barrier_fwd_eV")
 
 
-def _order(row: dict) -> tuple:
+def pathway_order_key(row: dict) -> tuple:
+    """Sort key of barrier-table rows: pathway (as :data:`PATHWAY_ORDER`), metal
+    (Li to Cs), gallery spacing."""
     pathway = row.get("pathway", "")
     metal = row.get("metal", "")
     return (
@@ -70,7 +72,7 @@ def barrier_table(rows: Sequence[dict]) -> list[dict]:
     converged; ``ml_barrier_fwd_eV`` is filled for GPAW-refined rows only.
     """
     out = []
-    for row in sorted(rows, key=_order):
+    for row in sorted(rows, key=pathway_order_key):
         converged = bool(row.get("band_converged", row.get("converged", False)))
         entry = {c: row.get(c) for c in BARRIER_COLUMNS}
         entry["converged"] = converged
@@ -119,7 +121,7 @@ def pathway_panels(n: int, panel_height_in: float = 3.3):
 def plot_profiles(rows: Sequence[dict], path, title: str = "") -> Path | None:
     """Energy profiles (spline), one panel per pathway, one line per metal (and
     gallery spacing); converged bands only.  PNG + CSV of the curves."""
-    rows = sorted(rows, key=_order)
+    rows = sorted(rows, key=pathway_order_key)
     pathways = [p for p in PATHWAY_ORDER if any(r.get("pathway") == p for r in rows)]
     if not pathways:
         return None
@@ -179,7 +181,7 @@ def plot_metal_pathways(
     rows: Sequence[dict], path, metal: str = "Na", title: str = ""
 ) -> Path | None:
     """The pathways of one metal side by side: barriers (bars) and profiles."""
-    mine = [r for r in sorted(rows, key=_order) if r.get("metal") == metal]
+    mine = [r for r in sorted(rows, key=pathway_order_key) if r.get("metal") == metal]
     table = [r for r in barrier_table(mine) if r["barrier_fwd_eV"] is not None]
     if not table:
         return None

@@ -20,7 +20,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..elements import ALKALI_METALS  # noqa: E402
-from .barriers import PATHWAY_ORDER, pathway_panels  # noqa: E402
+from .barriers import (  # noqa: E402
+    PATHWAY_ORDER,
+    pathway_order_key,
+    pathway_panels,
+)
 from .figures import save_figure  # noqa: E402
 from .tables import write_csv, write_markdown  # noqa: E402
 
@@ -64,16 +68,6 @@ MD_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _order(row: dict) -> tuple:
-    pathway = row.get("pathway", "")
-    metal = row.get("metal", "")
-    return (
-        PATHWAY_ORDER.index(pathway) if pathway in PATHWAY_ORDER else 99,
-        ALKALI_METALS.index(metal) if metal in ALKALI_METALS else 99,
-        row.get("spacing_A") or 0.0,
-    )
-
-
 def _sig(x, digits: int = 3):
     if x is None:
         return None
@@ -87,7 +81,7 @@ def diffusion_table(rows: Sequence[dict]) -> list[dict]:
     """One row per ``diffusion`` task: barrier, prefactor, D(300 K), and a note
     saying why a D is missing or not to be trusted."""
     out = []
-    for row in sorted(rows, key=_order):
+    for row in sorted(rows, key=pathway_order_key):
         entry = {c: row.get(c) for c in DIFFUSION_COLUMNS}
         htst = (row.get("data") or {}).get("htst") or {}
         note = ""
@@ -139,7 +133,7 @@ def hessian_convergence(rows: Sequence[dict]) -> list[dict]:
     )
 
     out = []
-    for row in sorted(rows, key=_order):
+    for row in sorted(rows, key=pathway_order_key):
         if not (row.get("hessian_shell") or 0) > 0:
             continue
         nu = row.get("prefactor_THz")
@@ -183,7 +177,7 @@ def plot_arrhenius(rows: Sequence[dict], path, title: str = "") -> Path | None:
     spacing); only rows with a prefactor and E_a >= MIN_EA_OVER_KT k_B T at 300 K.
     Vacancy pathways show the vacancy diffusivity."""
     usable = []
-    for row in sorted(rows, key=_order):
+    for row in sorted(rows, key=pathway_order_key):
         htst = (row.get("data") or {}).get("htst") or {}
         if htst.get("prefactor_THz") is None:
             continue

@@ -21,6 +21,7 @@ from alkali_layers.engines import DFTProtocol, GPAWSettings, MLIPSettings
 
 from ..validation_specs import (
     FABRICATED,
+    TINY_ENGINE,
     fabricate_checkpoints,
     write_validation_spec,
 )
@@ -249,15 +250,9 @@ def test_cohesive_energy_task_runs_gpaw_and_resumes(tmp_path, monkeypatch):
         """
 name = "na"
 analysis = "validation"
-[engine]
-name = "gpaw"
-final = "final"
-relax = "final"
-prerelax = "none"
-ecut_eV = 250.0
-kpt_density = 1.5
-scf_energy_eV = 1e-4
-scf_density = 1e-3
+"""
+        + TINY_ENGINE.format(extra="")
+        + """
 [relax]
 fmax_eV_A = 0.05
 max_steps = 20
