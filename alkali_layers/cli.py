@@ -262,7 +262,11 @@ def _add_converge(sub) -> None:
         default=(2.0, 3.0, 4.0, 5.0),
         help="comma-separated",
     )
-    p.add_argument("--xc", default="PBE", help="PBE (+ D3(BJ)) or vdW-DF2")
+    p.add_argument(
+        "--xc",
+        default="optPBE-vdW",
+        help="optPBE-vdW (default), vdW-DF2, or PBE (then with D3(BJ))",
+    )
     p.add_argument("--out", required=True, help="output directory")
 
 
@@ -498,6 +502,8 @@ def _converge(args) -> int:
 
     atoms = _model_from_args(args)
     base = GPAWSettings(xc=args.xc, dispersion="d3bj" if args.xc == "PBE" else "none")
+    if args.xc == "PBE":  # the PBE + D3(BJ) scans of runs/convergence
+        base = replace(base, setups="paw")
     ml = make_calculator("mlip")
     settings = RelaxSettings()
     parprint(f"ML pre-relaxation of {atoms.get_chemical_formula()} ...", flush=True)

@@ -223,6 +223,21 @@ def clean(out: dict) -> dict:
     }
 
 
+def machine(load: list[float]) -> dict:
+    """The machine a benchmark ran on: CPUs, processor, the 1-minute load average
+    sampled during the run (min, max, mean) and the torch threads (1)."""
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "load_average_1min": {
+            "min": round(min(load), 2),
+            "max": round(max(load), 2),
+            "mean": round(float(np.mean(load)), 2),
+        },
+        "torch_threads": 1,
+    }
+
+
 def report(rows, refs, names, load, wall_total) -> dict:
     totals = {}
     for n in names:
@@ -275,16 +290,7 @@ def report(rows, refs, names, load, wall_total) -> dict:
             "same_minimum_within_1meV_per_atom": f"{len(same)}/{len(both)}",
         }
     return {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "load_average_1min": {
-                "min": round(min(load), 2),
-                "max": round(max(load), 2),
-                "mean": round(float(np.mean(load)), 2),
-            },
-            "torch_threads": 1,
-        },
+        "machine": machine(load),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "wall_total_s": round(wall_total, 1),
         "protocols": names,

@@ -40,6 +40,7 @@ BARRIER_COLUMNS: tuple[str, ...] = (
     "hop_length_A",
     "prefactor_THz",
     "D_300K_cm2_s",
+    "note",
 )
 #: pathway order of tables and figures (builders.pathways.PATHWAYS)
 PATHWAY_ORDER: tuple[str, ...] = (
@@ -65,17 +66,45 @@ def pathway_order_key(row: dict) -> tuple:
     )
 
 
-def barrier_table(rows: Sequence[dict]) -> list[dict]:
+def not_built_row(pathway: str, metal: str, spacing_A, reason: str) -> dict:
+    """A table row for a path whose builder refused it (no band, no barrier).
+
+    ``note`` reads "does not fit: ..." when the builder found overlapping atoms
+    (the metal does not fit the host, e.g. Cs in a 3.4 A gallery; the reason
+    names the closest pair and its distance), else "not built: <reason>".
+    """
+    reason = reason.removeprefix("builder: ")
+    if "atoms overlap" in reason:
+        closest = reason.split("atoms overlap, ", 1)[-1]
+        note = f"does not fit: closest pair {closest}"
+    else:
+        note = f"not built: {reason}"
+    return {
+        "pathway": pathway,
+        "metal": metal,
+        "spacing_A": spacing_A,
+        "converged": False,
+        "note": note,
+    }
+
+
+def barrier_table(rows: Sequence[dict], not_built: Sequence[dict] = ()) -> list[dict]:
     """One row per stored barrier task, ordered by pathway, metal, spacing.
 
     Barrier columns are rounded to meV and left empty (None) unless the band
     converged; ``ml_barrier_fwd_eV`` is filled for GPAW-refined rows only.
+    ``not_built`` rows (:func:`not_built_row`: paths the builder refused) are
+    listed in their place with empty barriers and their ``note``.
     """
     out = []
-    for row in sorted(rows, key=pathway_order_key):
+    for row in sorted([*rows, *not_built], key=pathway_order_key):
+        if "note" in row and "barrier_fwd_eV" not in row:  # a refused path
+            out.append({c: row.get(c) for c in BARRIER_COLUMNS})
+            continue
         converged = bool(row.get("band_converged", row.get("converged", False)))
         entry = {c: row.get(c) for c in BARRIER_COLUMNS}
         entry["converged"] = converged
+        entry["note"] = None if converged else "band not converged"
         for column in _EV_COLUMNS:
             value = entry.get(column)
             entry[column] = None if value is None else round(float(value), 3)
@@ -226,19 +255,23 @@ def write_barrier_outputs(
     root,
     title: str,
     engine_line: str = "",
+    not_built: Sequence[dict] = (),
 ) -> list[dict]:
-    """table.md, table.csv and the figures of a barrier campaign in ``root``."""
+    """table.md, table.csv and the figures of a barrier campaign in ``root``;
+    ``not_built``: rows of paths the builder refused (:func:`not_built_row`),
+    listed in the table with their reason."""
     root = Path(root)
-    table = barrier_table(rows)
-    unconverged = [r for r in table if not r["converged"]]
+    table = barrier_table(rows, not_built)
+    unconverged = [r for r in table if r["note"] == "band not converged"]
     notes = [
         "Barriers in eV: forward = E(saddle) - E(initial), backward = E(saddle) - "
         "E(final), from ASE's NEBTools spline through the converged climbing-image "
         "band (ase.mep.NEB, improved tangent, IDPP path). delta_E_eV = E(final) - "
         "E(initial). spacing_A: gallery spacing (carbon plane to carbon plane) of "
         "gallery hops. force_calls: energy+force evaluations, endpoint relaxations "
-        "included. Empty barrier cells: the band did not converge (never reported "
-        "as a barrier).",
+        "included. Empty barrier cells: see the note (band not converged: never "
+        "reported as a barrier; does not fit: the builder refused the path, the "
+        "metal overlaps the host, closest pair given).",
     ]
     if engine_line:
         notes.append(f"Engine: {engine_line}.")

@@ -15,12 +15,16 @@ def compare_rows(
 ) -> dict:
     """Match model rows by label and compare ``quantity``.
 
+    Labels are compared without their builder prefix (a spec with several groups
+    labels a model ``bilayer_graphene-Li-1L-AA``, one with a single group
+    ``Li-1L-AA``: the same model).
+
     Returns ``{"pairs": [(label, a, b, b - a), ...], "mae", "max_abs", "mean"}`` with
     the errors in the unit of ``quantity``; models missing on either side are left
     out and listed under ``"missing"``.
     """
-    a = {r["label"]: r for r in rows_a if r.get(quantity) is not None}
-    b = {r["label"]: r for r in rows_b if r.get(quantity) is not None}
+    a = {model_name(r): r for r in rows_a if r.get(quantity) is not None}
+    b = {model_name(r): r for r in rows_b if r.get(quantity) is not None}
     labels = sorted(set(a) & set(b))
     pairs = [
         (lab, a[lab][quantity], b[lab][quantity], b[lab][quantity] - a[lab][quantity])
@@ -34,6 +38,13 @@ def compare_rows(
         "mean": float(np.mean(diffs)) if len(diffs) else None,
         "missing": sorted(set(a) ^ set(b)),
     }
+
+
+def model_name(row: dict) -> str:
+    """The row's label without the ``<builder>-`` prefix a spec may give it."""
+    label = str(row["label"])
+    prefix = f"{row.get('builder', '')}-"
+    return label[len(prefix) :] if prefix != "-" and label.startswith(prefix) else label
 
 
 #: how each compared quantity is printed: (value format, difference unit, scale)

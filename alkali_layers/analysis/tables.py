@@ -93,7 +93,9 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
     list of dict
         Sorted by metal (Li..Cs), stacking, n_layers, with ``voltage_step_V`` added:
         the step from the next-lower layer count present (1 layer: from the empty
-        bilayer); None when the lower layer count is missing from ``rows``.
+        bilayer); None when the lower layer count is missing from ``rows``.  Several
+        models of one metal, stacking and layer count (a strain series in other
+        cells): the steps use the first one given, the others get None.
     """
     rows = sorted(
         rows, key=lambda r: (_metal_order(r["metal"]), r["stacking"], r["n_layers"])
@@ -104,8 +106,13 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
         groups.setdefault((r["metal"], r["stacking"]), []).append(r)
     for group in groups.values():
         present = {r["n_layers"] for r in group}
+        first: dict[int, dict] = {}  # one model per layer count: the first given
+        for r in group:
+            first.setdefault(r["n_layers"], r)
         contiguous = [
-            r for r in group if all(k in present for k in range(1, r["n_layers"]))
+            r
+            for r in first.values()
+            if all(k in present for k in range(1, r["n_layers"]))
         ]
         x = [r["n_metal"] / r["n_carbon"] for r in contiguous]
         ef = [r["formation_energy_eV_per_atom"] for r in contiguous]
@@ -120,11 +127,12 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
         for r in group:
             row = {c: r.get(c) for c in BILAYER_COLUMNS}
             row["supercell"] = _compact_matrix(r["supercell"])
-            row["voltage_step_V"] = steps.get(r["n_layers"])
+            chosen = first[r["n_layers"]] is r
+            row["voltage_step_V"] = steps.get(r["n_layers"]) if chosen else None
             row["converged"] = bool(r["converged"])
             if r.get("formation_energy_std_eV") is not None:
                 row["formation_energy_std_eV"] = r["formation_energy_std_eV"]
-            if r["n_layers"] in step_std:
+            if chosen and r["n_layers"] in step_std:
                 row["voltage_step_std_V"] = step_std[r["n_layers"]]
             out.append(row)
     return out

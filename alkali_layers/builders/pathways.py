@@ -93,32 +93,109 @@ def _check_overlap(atoms: Atoms, what: str) -> None:
         )
 
 
-def graphene_hop(metal: str) -> tuple[Atoms, Atoms]:
-    """Adatom hop on graphene, hollow -> hollow over a bridge (3x3 cell, vacuum).
+def _adatom_on_graphene(metal: str, supercell: int, xy) -> Atoms:
+    """An n x n graphene sheet (vacuum on both sides) with one ``metal`` adatom at
+    in-plane position ``xy`` (A), its stage-1 metal-carbon distance above the
+    sheet plane (a starting height: relaxations move it)."""
+    check_metal(metal)
+    if not isinstance(supercell, int | np.integer) or supercell < 2:
+        raise ValueError(
+            f"supercell must be an integer >= 2 (n x n graphene cells), "
+            f"got {supercell!r}"
+        )
+    h = metal_data(metal).metal_carbon_distance_A
+    matrix = int(supercell) * np.eye(2, dtype=int)
+    sheet_xy = graphene_sheet_xy(matrix)
+    z0 = PATHWAY_VACUUM_A
+    n_c = len(sheet_xy)
+    sheet = Atoms(f"C{n_c}", positions=np.column_stack([sheet_xy, np.full(n_c, z0)]))
+    sheet.set_tags([TAG_BOTTOM_SHEET] * n_c)
+    sheet.cell = supercell_cell(matrix, 2 * PATHWAY_VACUUM_A + h)
+    sheet.pbc = True
+    position = [float(xy[0]), float(xy[1]), z0 + h]
+    sheet += Atoms(metal, positions=[position], tags=[TAG_METAL_FIRST_LAYER])
+    sheet.info["supercell"] = matrix.tolist()
+    return sheet
+
+
+def graphene_hop(metal: str, supercell: int = HOP_SUPERCELL) -> tuple[Atoms, Atoms]:
+    """Adatom hop on graphene, hollow -> hollow over a bridge (n x n cell, vacuum).
 
     The metal starts at its stage-1 metal-carbon distance above the hexagon centre
     at the origin and ends above the neighbouring hexagon centre ``a1`` away.
+    ``supercell`` n sets the cell (default 3: 18 C; 4: 32 C), i.e. the distance
+    between the adatom and its periodic images (n x 2.46 A).
     """
-    data = metal_data(metal)
-    matrix = HOP_SUPERCELL * np.eye(2, dtype=int)
-    xy = graphene_sheet_xy(matrix)
-    z0 = PATHWAY_VACUUM_A
-    h = data.metal_carbon_distance_A
-    sheet = Atoms(f"C{len(xy)}", positions=np.column_stack([xy, np.full(len(xy), z0)]))
-    sheet.set_tags([TAG_BOTTOM_SHEET] * len(xy))
-    sheet.cell = supercell_cell(matrix, 2 * PATHWAY_VACUUM_A + h)
-    sheet.pbc = True
-    sheet += Atoms(metal, positions=[[0.0, 0.0, z0 + h]], tags=[TAG_METAL_FIRST_LAYER])
+    sheet = _adatom_on_graphene(metal, supercell, (0.0, 0.0))
     target = sheet.positions[-1] + np.append(graphene_lattice()[0], 0.0)
     info = dict(
         pathway="graphene_hop",
         metal=metal,
         spacing_A=None,
         host="graphene",
-        supercell=matrix.tolist(),
+        supercell=sheet.info["supercell"],
         n_metal=1,
     )
     return _pair(sheet, len(sheet) - 1, target, info)
+
+
+#: adsorption sites of an adatom on graphene: in-plane position in units of the
+#: lattice vectors a1, a2 of :func:`graphene_sheet_xy` (a hexagon centre at the
+#: origin): hexagon centre, the C-C bond midpoint halfway to the next hexagon centre
+#: (the saddle of :func:`graphene_hop`'s path), on top of a carbon atom
+GRAPHENE_SITES: dict[str, tuple[float, float]] = {
+    "hollow": (0.0, 0.0),
+    "bridge": (0.5, 0.0),
+    "top": (1 / 3, 1 / 3),
+}
+
+
+def adatom_site(metal: str, site: str, supercell: int = HOP_SUPERCELL) -> Atoms:
+    """One adatom on graphene at a fixed adsorption site, for constrained relaxation.
+
+    The adatom sits above the ``site`` (:data:`GRAPHENE_SITES`: ``"hollow"``,
+    ``"bridge"``, ``"top"``) of an n x n sheet (``supercell``, the cell of
+    :func:`graphene_hop`).  Constraints (``ase.constraints.FixCartesian``): the
+    adatom's x, y and the x, y of the carbon atom farthest from it are held (the
+    latter removes the sheet's free in-plane translation, which would otherwise
+    carry the sheet under the adatom into the preferred site); every z and the
+    other carbon x, y relax.  E(site) - E(hollow) of such relaxations is the
+    static corrugation of the adatom's energy surface at relaxed height, and
+    E(bridge) - E(hollow) the hollow -> hollow barrier of a path through the
+    bridge (Chan, Neaton & Cohen, PRB 77, 235430 (2008) define their site
+    energies the same way).
+
+    Returns
+    -------
+    ase.Atoms
+        ``info``: ``pathway = "adatom_site"``, ``metal``, ``site``, ``supercell``,
+        ``hop_atom`` (the adatom index), ``host = "graphene"``.
+    """
+    from ase.constraints import FixCartesian
+
+    if site not in GRAPHENE_SITES:
+        raise ValueError(
+            f"unknown adsorption site {site!r}; allowed: {', '.join(GRAPHENE_SITES)}"
+        )
+    f1, f2 = GRAPHENE_SITES[site]
+    a1, a2 = graphene_lattice()
+    xy = f1 * np.asarray(a1) + f2 * np.asarray(a2)
+    atoms = _adatom_on_graphene(metal, supercell, xy[:2])
+    adatom = len(atoms) - 1
+    carbons = np.arange(adatom)
+    d = atoms.get_distances(adatom, carbons, mic=True)
+    anchor = int(carbons[int(np.argmax(d))])
+    atoms.set_constraint(FixCartesian([adatom, anchor], mask=(True, True, False)))
+    atoms.info.update(
+        pathway="adatom_site",
+        metal=metal,
+        site=site,
+        spacing_A=None,
+        host="graphene",
+        hop_atom=adatom,
+        n_metal=1,
+    )
+    return atoms
 
 
 def gallery_hop(metal: str, spacing_A: float) -> tuple[Atoms, Atoms]:
@@ -332,14 +409,26 @@ PATHWAYS = {
 
 
 def pathway_endpoints(
-    pathway: str, metal: str, spacing_A: float | None = None
+    pathway: str,
+    metal: str,
+    spacing_A: float | None = None,
+    supercell: int | None = None,
 ) -> tuple[Atoms, Atoms]:
     """``(initial, final)`` of a named pathway (see :data:`PATHWAYS`).
 
-    ``spacing_A`` is required by ``gallery_hop`` and refused by the others.
+    ``spacing_A`` is required by ``gallery_hop`` and refused by the others;
+    ``supercell`` (n x n graphene cell, default 3) is taken by ``graphene_hop``
+    only.
     """
     if pathway not in PATHWAYS:
         raise ValueError(f"unknown pathway {pathway!r}; allowed: {', '.join(PATHWAYS)}")
+    if supercell is not None:
+        if pathway != "graphene_hop":
+            raise ValueError(
+                f"{pathway} takes no supercell (only graphene_hop does; the other "
+                "cells are set by their hosts)"
+            )
+        return graphene_hop(metal, supercell)
     if pathway == "gallery_hop":
         if spacing_A is None:
             raise ValueError("gallery_hop needs spacing_A (A), e.g. 3.74")
@@ -349,14 +438,20 @@ def pathway_endpoints(
     return PATHWAYS[pathway](metal)
 
 
-def migration_path(pathway: str, metal: str, spacing_A: float | None = None) -> Atoms:
+def migration_path(
+    pathway: str,
+    metal: str,
+    spacing_A: float | None = None,
+    supercell: int | None = None,
+) -> Atoms:
     """The initial state of a pathway, carrying its final state in ``info``.
 
     For campaigns, whose builders return one structure: ``info["hop_target_A"]``
     is the Cartesian position (A) of ``info["hop_atom"]`` in the final state;
-    :func:`path_endpoints` turns it back into ``(initial, final)``.
+    :func:`path_endpoints` turns it back into ``(initial, final)``.  Arguments as
+    :func:`pathway_endpoints`.
     """
-    initial, final = pathway_endpoints(pathway, metal, spacing_A)
+    initial, final = pathway_endpoints(pathway, metal, spacing_A, supercell)
     hop = initial.info["hop_atom"]
     initial.info["hop_target_A"] = [round(float(x), 6) for x in final.positions[hop]]
     initial.info.pop("endpoint", None)
@@ -388,7 +483,9 @@ def path_endpoints(atoms: Atoms) -> tuple[Atoms, Atoms]:
 
 __all__ = [
     "GALLERY_SPACINGS_A",
+    "GRAPHENE_SITES",
     "PATHWAYS",
+    "adatom_site",
     "bilayer_vacancy_hop",
     "bulk_vacancy_hop",
     "gallery_hop",

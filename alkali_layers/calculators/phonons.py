@@ -534,6 +534,38 @@ def load_phonopy(folder: str | Path):
     return phonon
 
 
+def phonopy_inputs(folder: str | Path) -> dict:
+    """What rebuilds the force constants of a finished :func:`phonons` folder.
+
+    ``{"phonopy_disp_yaml": <the checkpoint file's text>, "forces_eV_A": [one
+    (n_atoms, 3) list per displacement]}``: small enough for a database row (the
+    task folders of a campaign are scratch, the database is what is committed).
+    Refuses an unfinished folder (see :func:`load_phonopy`).
+    """
+    folder = Path(folder)
+    phonon = load_phonopy(folder)
+    return {
+        "phonopy_disp_yaml": (folder / CHECKPOINT_FILE).read_text(),
+        "forces_eV_A": np.asarray(phonon.forces).tolist(),
+    }
+
+
+def write_phonopy_inputs(inputs: dict, folder: str | Path) -> Path:
+    """Recreate a finished :func:`phonons` folder from :func:`phonopy_inputs`, so
+    that :func:`load_phonopy` reads it; returns the folder."""
+    folder = Path(folder)
+    (folder / FORCES_DIR).mkdir(parents=True, exist_ok=True)
+    for i, forces in enumerate(inputs["forces_eV_A"]):
+        write_json_atomic(
+            folder / FORCES_DIR / f"disp-{i:04d}.json",
+            {"index": i, "forces_eV_A": forces},
+        )
+    tmp = folder / f".{CHECKPOINT_FILE}.tmp-{os.getpid()}"
+    tmp.write_text(inputs["phonopy_disp_yaml"])
+    os.replace(tmp, folder / CHECKPOINT_FILE)  # last: marks the folder complete
+    return folder
+
+
 def modes_at(phonon, qpoint) -> tuple[np.ndarray, np.ndarray, bool]:
     """(frequencies THz ascending, eigenvectors as columns, commensurate) at ``qpoint``.
 

@@ -9,11 +9,18 @@ Cell modes
     Atomic positions and the length of the c axis (``FrechetCellFilter`` with only the
     zz strain free): the gallery height of 3D-periodic graphite and stage-1 GIC cells.
     The in-plane cell stays at the graphene lattice.
+``"ab"``
+    Atomic positions and the in-plane cell (xx, yy, xy strains free) of a slab with
+    vacuum along z: the in-plane lattice of bilayer and heterostructure models, which
+    stretches when the carbon sheets take up the metal's electrons (as in LiC6,
+    ``runs/validation/diagnosis.md``).
 ``"hydrostatic"``
     Atomic positions and an isotropic scaling of the cell (bulk bcc metals).
 
-The default mode follows ``atoms.info["host"]``: "bilayer_graphene" -> fixed,
-"graphite" -> c, "bulk" -> hydrostatic.
+The default mode follows ``atoms.info["host"]``: "bulk" -> hydrostatic,
+"graphite" -> ``RelaxSettings.layered_cell`` ("c" unless set), anything with vacuum
+(bilayers, pores, heterostructures) -> ``RelaxSettings.slab_cell`` ("fixed" unless
+set).
 """
 
 from __future__ import annotations
@@ -46,9 +53,11 @@ from .guards import (
     energy_bounds,
 )
 
-CELL_MODES = ("fixed", "c", "ac", "hydrostatic")
+CELL_MODES = ("fixed", "c", "ac", "ab", "hydrostatic")
 #: cell degrees of freedom of layered bulk hosts (graphite, stage-1 GICs)
 LAYERED_CELL_MODES = ("c", "ac")
+#: cell modes of slabs (``RelaxSettings.slab_cell``)
+SLAB_CELL_MODES = ("fixed", "ab")
 OPTIMIZERS = {
     "BFGS": BFGS,
     "LBFGS": LBFGS,
@@ -103,6 +112,11 @@ class RelaxSettings:
         runs/validation/diagnosis.md: with ``"c"`` LiC6 is held at the graphite
         lattice and comes out 67 meV/Li (PBE + D3(BJ)) to 126 meV/Li (vdW-optPBE) too
         high; the intercalated lattice is 1-2 % wider.
+    slab_cell : {"fixed", "ab"}
+        Cell degrees of freedom of cells with vacuum (bilayer graphene, pores,
+        heterostructures): none (``"fixed"``: the builder's lattice, graphene at
+        2.46 A) or the in-plane cell (``"ab"``), the slab counterpart of
+        ``layered_cell = "ac"``.  Enters the settings hash only when ``"ab"``.
     """
 
     fmax_eV_A: float = 0.02
@@ -111,6 +125,7 @@ class RelaxSettings:
     gallery_prescan: bool = True
     layered_cell: str = "c"
     precon: str | None = None
+    slab_cell: str = "fixed"
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -140,14 +155,21 @@ class RelaxSettings:
                 f"layered_cell must be one of {', '.join(LAYERED_CELL_MODES)}, got "
                 f"{self.layered_cell!r}"
             )
+        if self.slab_cell not in SLAB_CELL_MODES:
+            raise ValueError(
+                f"slab_cell must be one of {', '.join(SLAB_CELL_MODES)}, got "
+                f"{self.slab_cell!r}"
+            )
 
     def key_dict(self) -> dict:
         """The fields as task keys that nest these settings store them
-        (``dataclasses.asdict`` but ``precon`` only when set: results stored before
-        it existed keep their identity)."""
+        (``dataclasses.asdict`` but ``precon`` only when set and ``slab_cell`` only
+        when not "fixed": results stored before they existed keep their identity)."""
         fields = asdict(self)
         if fields["precon"] is None:
             fields.pop("precon")
+        if fields["slab_cell"] == "fixed":
+            fields.pop("slab_cell")
         return fields
 
     def settings_hash(self) -> str:
@@ -250,16 +272,18 @@ def prescan_gallery(
     return _shift_gallery(atoms, chosen), chosen, len(energies)
 
 
-def default_cell_mode(atoms: Atoms, layered_cell: str = "c") -> str:
+def default_cell_mode(
+    atoms: Atoms, layered_cell: str = "c", slab_cell: str = "fixed"
+) -> str:
     """The cell mode that relaxes the gallery height of this kind of model:
     ``hydrostatic`` for bulk metals, ``layered_cell`` (see :class:`RelaxSettings`)
-    for graphite and stage-1 GICs, ``fixed`` for cells with vacuum."""
+    for graphite and stage-1 GICs, ``slab_cell`` for cells with vacuum."""
     host = atoms.info.get("host", "")
     if host == "bulk":
         return "hydrostatic"
     if host == "graphite":
         return layered_cell
-    return "fixed"
+    return slab_cell
 
 
 def _target(atoms: Atoms, cell_mode: str):
@@ -275,6 +299,10 @@ def _target(atoms: Atoms, cell_mode: str):
     if cell_mode == "ac":
         return FrechetCellFilter(
             atoms, mask=[True, True, True, False, False, False], exp_cell_factor=1.0
+        )
+    if cell_mode == "ab":
+        return FrechetCellFilter(
+            atoms, mask=[True, True, False, False, False, True], exp_cell_factor=1.0
         )
     if cell_mode == "hydrostatic":
         return FrechetCellFilter(atoms, hydrostatic_strain=True, exp_cell_factor=1.0)
@@ -301,9 +329,9 @@ def relax(
         Energy engine, e.g. ``make_calculator("mlip")``.
     settings : RelaxSettings, optional
         fmax (eV/A), step cap and optimizer.
-    cell_mode : {"fixed", "c", "ac", "hydrostatic"}, optional
+    cell_mode : {"fixed", "c", "ac", "ab", "hydrostatic"}, optional
         Default from :func:`default_cell_mode` (``settings.layered_cell`` for
-        layered bulk cells).
+        layered bulk cells, ``settings.slab_cell`` for cells with vacuum).
     logfile : str, optional
         Optimizer log file (default: none).
     trajectory : str, optional
@@ -323,11 +351,13 @@ def relax(
         implausible energy, NaN or exploding forces at any step.
     """
     settings = settings or RelaxSettings()
-    cell_mode = cell_mode or default_cell_mode(atoms, settings.layered_cell)
+    cell_mode = cell_mode or default_cell_mode(
+        atoms, settings.layered_cell, settings.slab_cell
+    )
     check_geometry(atoms, "before relaxation")
     t0 = time.perf_counter()
     prescan_delta, prescan_evals = 0.0, 0
-    if settings.gallery_prescan and cell_mode == "fixed":
+    if settings.gallery_prescan and cell_mode in ("fixed", "ab"):
         work, prescan_delta, prescan_evals = prescan_gallery(atoms, calc)
     else:
         work = atoms.copy()
@@ -461,17 +491,20 @@ def scan_cell_relax(
     For plane-wave DFT: the stress carries a Pulay error at practical cutoffs
     (measured here: AB graphite collapsed under a stress-driven c relaxation at
     250 eV), the energy does not.  The cell is scaled (c only for ``"c"``, all three
-    vectors for ``"hydrostatic"``; for ``"ac"`` c, then both in-plane vectors at that
-    c, then c again) by each strain, atoms scaled with it; a parabola through the
-    lowest three energies (grid extended while the minimum is at an edge) gives the
-    cell, where the atoms are then relaxed at fixed cell.
+    vectors for ``"hydrostatic"``, both in-plane vectors for ``"ab"``; for ``"ac"`` c,
+    then both in-plane vectors at that c, then c again) by each strain, atoms scaled
+    with it; a parabola through the lowest three energies (grid extended while the
+    minimum is at an edge) gives the cell, where the atoms are then relaxed at fixed
+    cell.
 
     Returns a :class:`RelaxResult`; ``n_steps`` counts the final position relaxation
     and ``prescan_evaluations`` the scan's single points.  ``trajectory`` records the
     position relaxation (see :func:`relax`).
     """
     settings = settings or RelaxSettings()
-    cell_mode = cell_mode or default_cell_mode(atoms, settings.layered_cell)
+    cell_mode = cell_mode or default_cell_mode(
+        atoms, settings.layered_cell, settings.slab_cell
+    )
     if cell_mode == "fixed":
         return relax(atoms, calc, settings, "fixed", logfile, trajectory)
     t0 = time.perf_counter()
@@ -483,6 +516,7 @@ def scan_cell_relax(
         "c": (("c", 1.0),),
         "hydrostatic": (("all", 1.0),),
         "ac": (("c", 1.0), ("a", 0.5), ("c", 1.0 / 3.0)),
+        "ab": (("a", 0.5),),
     }[cell_mode]
     evaluations = 0
     cell = atoms

@@ -559,6 +559,12 @@ class Campaign:
             f"relaxation: {spec.relax.optimizer}, fmax {spec.relax.fmax_eV_A} eV/A, at "
             f"most {spec.relax.max_steps} steps"
             + (", rigid gallery pre-scan" if spec.relax.gallery_prescan else "")
+            + (", in-plane cell relaxed" if spec.relax.slab_cell == "ab" else "")
+            + (
+                ", in-plane lattice of layered cells relaxed"
+                if spec.relax.layered_cell == "ac"
+                else ""
+            )
             + "; references relaxed to "
             + f"{reference_settings(spec.relax).fmax_eV_A} eV/A.",
             "",

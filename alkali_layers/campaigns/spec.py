@@ -19,6 +19,8 @@ Example (the bilayer-graphene study)::
     [relax]                           # fields of RelaxSettings
     fmax_eV_A = 0.02
     max_steps = 500
+    # layered_cell = "ac"             # graphite/GICs: relax the in-plane lattice too
+    # slab_cell = "ab"                # bilayers, pores: relax the in-plane cell
 
     [resources]                       # per task, for cluster backends
     cores = 1
@@ -40,6 +42,15 @@ Example (the bilayer-graphene study)::
     # setups = "li-sc"                # [engine] (GPAW: both stages); they enter
                                       # its task keys
     # [models.relax]                  # likewise for [relax] (RelaxSettings fields)
+    # label = "no_d3"                 # the group's label prefix ("no_d3-Li"): groups
+                                      # of one builder and grid, differing in engine
+                                      # or relax, need one each to keep labels unique
+
+A GPAW study names ``name = "gpaw"`` in ``[engine]`` and gets the project's DFT
+treatment, vdW-optPBE with Li 1s in the valence (docs/science/dft.md);
+``xc = "PBE"``, ``dispersion = "d3bj"``, ``setups = "paw"`` select PBE + D3(BJ), the
+treatment of results stored before 2026-12-01; ``error_bars = true`` adds the
+BEEF-vdW ensemble spread to every formation energy and voltage.
 
 Every mistake raises :class:`SpecError` (a ``ValueError``) whose message names the
 file, the key and the allowed values.
@@ -76,7 +87,18 @@ _TOP_KEYS = (
     "resources",
     "models",
 )
-_MODEL_KEYS = ("builder", "tasks", "grid", "params", "options", "engine", "relax")
+_MODEL_KEYS = (
+    "builder",
+    "tasks",
+    "grid",
+    "params",
+    "options",
+    "engine",
+    "relax",
+    "label",
+)
+#: a group's ``label``: letters, digits and underscores (it prefixes task folders)
+_GROUP_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TIME = re.compile(r"^\d+(s|m|h|d)$")
 
 
@@ -303,6 +325,16 @@ def _model_group(
     except ValueError as err:
         raise _err(path, f"{where}.options", str(err)) from err
     group_engine, group_relax = _group_overrides(path, where, table, engine, relax)
+    group_label = table.get("label")
+    if group_label is not None and (
+        not isinstance(group_label, str) or not _GROUP_LABEL.match(group_label)
+    ):
+        raise _err(
+            path,
+            f"{where}.label",
+            f"must be a name of letters, digits and underscores starting with a "
+            f'letter (e.g. "no_d3"), got {group_label!r}',
+        )
     if FORMATION_ENERGY in tasks and (group_engine or group_relax):
         raise _err(
             path,
@@ -315,7 +347,9 @@ def _model_group(
         grid=dict(grid),
         params=dict(params),
         tasks=tuple(tasks),
-        label_prefix=f"{builder}-" if prefix else "",
+        label_prefix=(
+            f"{group_label}-" if group_label else f"{builder}-" if prefix else ""
+        ),
         options=options,
         engine=group_engine,
         relax=group_relax,

@@ -2,7 +2,8 @@
 
 * ``"mlip"`` (the fast default): :mod:`alkali_layers.engines.mlip`, SevenNet
   ``7net-0`` + DFT-D3(BJ); weights ship inside the ``sevenn`` wheel.
-* ``"gpaw"`` (the reference DFT engine): :mod:`alkali_layers.engines.gpaw`.
+* ``"gpaw"`` (the reference DFT engine, vdW-optPBE by default):
+  :mod:`alkali_layers.engines.gpaw`.
 
 Settings live in the light module :mod:`alkali_layers.engines.settings` (no torch,
 no GPAW imported), re-exported here.  Runtime options that do not change the
@@ -19,6 +20,7 @@ from .settings import (
     DISPERSIONS,
     ENGINES,
     ML_MODELS,
+    PBE_D3BJ,
     PRESETS,
     REFERENCE_KPT_DENSITY,
     XCS,
@@ -36,6 +38,7 @@ __all__ = [
     "DISPERSIONS",
     "ENGINES",
     "ML_MODELS",
+    "PBE_D3BJ",
     "PRESETS",
     "REFERENCE_KPT_DENSITY",
     "XCS",

@@ -110,8 +110,8 @@ def gpaw_calculator(
     if settings.xc in BULK_ONLY_XCS and (isolated or any(vacuum_axes(atoms))):
         raise ValueError(
             f"{settings.xc} diverges on cells with vacuum in this GPAW version; "
-            "use it for bulk cells (GICs, graphite, metals) and xc='vdW-DF2' or "
-            "PBE + D3(BJ) for slabs"
+            "use it for bulk cells (GICs, graphite, metals) and the default "
+            "xc='optPBE-vdW', 'vdW-DF2' or PBE + D3(BJ) for slabs"
         )
     kwargs = dict(
         mode=PW(settings.ecut_eV),

@@ -53,6 +53,24 @@ def test_bilayer_table_voltage_steps_by_hand():
     assert table[0]["supercell"] == "1 1;-1 2"
 
 
+def test_a_strain_series_of_one_layer_count_keeps_the_steps_of_the_first_model():
+    """Cs x 2 layers in three cells (a strain series): the step 1 -> 2 layers comes
+    from the first 2-layer model given; the others are listed without a step."""
+    rows = [
+        row("Cs", 1, "AA", -0.35, 1, 12),
+        row("Cs", 2, "AA", -0.20, 2, 16),
+        row("Cs", 2, "AA", -0.25, 6, 52),  # another cell, x = 0.115 < x(2 layers)
+        row("Cs", 2, "AA", -0.24, 8, 76),
+    ]
+    table = bilayer_table(rows)
+    assert [r["n_atoms"] for r in table] == [13, 18, 58, 84]
+    x1, x2 = 1 / 12, 2 / 16
+    assert table[1]["voltage_step_V"] == pytest.approx(
+        -(x2 * -0.20 - x1 * -0.35) / (x2 - x1)
+    )
+    assert table[2]["voltage_step_V"] is None and table[3]["voltage_step_V"] is None
+
+
 def test_table_files(tmp_path):
     table = bilayer_table([row("K", 1, "AA", -0.3, 1, 12, converged=False)])
     write_csv(table, tmp_path / "t.csv")
@@ -126,3 +144,26 @@ def test_engine_summary_by_hand(tmp_path):
     text = path.read_text()
     assert text.index("| toy |") < text.index("| none yet |")  # best first
     assert (tmp_path / "formation_mae.png").stat().st_size > 1000
+
+
+def test_compare_rows_matches_labels_with_and_without_the_builder_prefix():
+    """A single-group spec labels ``Li-1L-AA`` what a several-group spec labels
+    ``bilayer_graphene-Li-1L-AA``: the same model, compared."""
+    from alkali_layers.analysis.compare import compare_rows
+
+    one = [{"label": "Li-1L-AA", "builder": "bilayer_graphene", "e": -0.125}]
+    several = [
+        {
+            "label": "bilayer_graphene-Li-1L-AA",
+            "builder": "bilayer_graphene",
+            "e": 0.118,
+        },
+        {
+            "label": "bilayer_graphene-Li-2L-AA",
+            "builder": "bilayer_graphene",
+            "e": 0.171,
+        },
+    ]
+    result = compare_rows(several, one, "e")
+    assert result["pairs"] == [("Li-1L-AA", 0.118, -0.125, pytest.approx(-0.243))]
+    assert result["missing"] == ["Li-2L-AA"]

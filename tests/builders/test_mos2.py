@@ -1,5 +1,7 @@
 """MoS2 monolayers and graphene/metal/MoS2 heterostructures (builders only)."""
 
+import re
+
 import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
@@ -216,3 +218,22 @@ def test_bad_input_gives_actionable_errors():
         heterostructure_cell(None, host_strain=0.0)
     with pytest.raises(ValueError, match="keeps graphene and MoS2 within"):
         heterostructure_cell(None, host_strain=0.002, max_graphene_cells=7)
+
+
+def test_no_cell_message_names_a_strain_bound_that_builds():
+    # K planes fit no cell of <= 21 graphene cells within 2 %: the message names the
+    # least metal strain reached and a max_strain; that bound must then build
+    with pytest.raises(ValueError) as err:
+        graphene_mos2("K", 1, max_strain=0.02, max_graphene_cells=21)
+    found = re.search(
+        r"least metal strain on these cells is ([\d.]+) % \((\d+) graphene cells\): "
+        r"set max_strain >= (0\.\d{3})",
+        str(err.value),
+    )
+    assert found, str(err.value)
+    least_pct, cells, bound = float(found[1]), int(found[2]), float(found[3])
+    assert least_pct > 2.0 and bound >= least_pct / 100
+    atoms = graphene_mos2("K", 1, max_strain=bound, max_graphene_cells=21)
+    assert least_pct - 1e-3 <= atoms.info["metal_strain_pct"] <= 100 * bound
+    assert atoms.info["n_carbon"] <= 2 * cells
+    assert atoms.info["n_metal"] == atoms.info["full_layer_atoms"] >= 1

@@ -7,6 +7,7 @@ from ase.geometry import find_mic
 from alkali_layers.builders.pathways import (
     GALLERY_SPACINGS_A,
     PATHWAYS,
+    adatom_site,
     gallery_hop,
     graphene_hop,
     migration_path,
@@ -111,3 +112,80 @@ def test_migration_path_round_trips_to_the_same_endpoints():
     assert np.allclose(back_f.positions, final.positions, atol=1e-6)
     with pytest.raises(ValueError, match="not a migration path"):
         path_endpoints(initial[:3])
+
+
+# --- cell size and fixed adsorption sites (runs/barriers/li_graphene_diagnosis) --
+def _lateral(atoms, index):
+    """In-plane distances (A, minimum image) of every carbon from atom ``index``."""
+    carbon = [i for i in range(len(atoms)) if atoms.numbers[i] == 6]
+    vec = atoms.positions[carbon] - atoms.positions[index]
+    vec[:, 2] = 0.0
+    return np.sort(find_mic(vec, atoms.cell, True)[1])
+
+
+def test_graphene_hop_supercell_sets_the_cell_and_keeps_the_hop():
+    initial, final = graphene_hop("Li", supercell=4)
+    assert len(initial) == 33  # 4x4 graphene cells = 32 C, plus the adatom
+    assert initial.cell.lengths()[0] == pytest.approx(4 * GRAPHENE_A, abs=1e-6)
+    assert initial.info["hop_length_A"] == pytest.approx(GRAPHENE_A, abs=1e-3)
+    assert initial.info["supercell"] == [[4, 0], [0, 4]]
+    built = migration_path("graphene_hop", "Li", supercell=4)
+    assert len(built) == 33
+    # the default is the 3x3 cell of runs/barriers, unchanged
+    assert len(migration_path("graphene_hop", "Li")) == 19
+
+
+def test_supercell_is_refused_where_the_host_sets_the_cell():
+    with pytest.raises(ValueError, match="takes no supercell"):
+        migration_path("bulk_vacancy_hop", "Li", supercell=4)
+    with pytest.raises(ValueError, match="supercell must be an integer >= 2"):
+        graphene_hop("Li", supercell=1)
+
+
+@pytest.mark.parametrize(
+    "site, nearest",
+    [
+        ("hollow", [np.sqrt(3) * GRAPHENE_A / 3] * 6),  # C-C 1.42 A, six corners
+        ("bridge", [np.sqrt(3) * GRAPHENE_A / 6] * 2),  # half a C-C bond, two C
+        ("top", [0.0] + [np.sqrt(3) * GRAPHENE_A / 3] * 3),
+    ],
+)
+def test_adatom_sites_sit_above_the_named_site(site, nearest):
+    atoms = adatom_site("Li", site)
+    adatom = atoms.info["hop_atom"]
+    assert atoms.get_chemical_symbols()[adatom] == "Li" and len(atoms) == 19
+    d = _lateral(atoms, adatom)
+    assert d[: len(nearest)] == pytest.approx(nearest, abs=1e-3)
+    assert d[len(nearest)] > nearest[-1] + 0.3  # no further carbon at that distance
+
+
+def test_adatom_site_holds_the_adatom_and_one_far_carbon_in_plane():
+    from ase.constraints import FixCartesian
+
+    atoms = adatom_site("Na", "bridge", supercell=4)
+    (constraint,) = atoms.constraints
+    assert isinstance(constraint, FixCartesian)
+    adatom = atoms.info["hop_atom"]
+    anchor = [int(i) for i in constraint.index if i != adatom]
+    assert sorted(int(i) for i in constraint.index) == sorted([adatom, *anchor])
+    assert constraint.mask.tolist() == [True, True, False]  # z stays free
+    # the anchor is the carbon farthest from the adatom (>= half the cell away)
+    far = atoms.get_distances(adatom, anchor, mic=True)[0]
+    assert far >= atoms.get_distances(adatom, range(adatom), mic=True).max() - 1e-9
+
+
+def test_bridge_site_is_the_midpoint_of_the_graphene_hop():
+    initial, final = graphene_hop("Li")
+    hop = initial.info["hop_atom"]
+    mid = (initial.positions[hop] + final.positions[hop]) / 2
+    bridge = adatom_site("Li", "bridge")
+    assert bridge.positions[-1][:2] == pytest.approx(mid[:2], abs=1e-9)
+    hollow = adatom_site("Li", "hollow")
+    assert hollow.positions[-1][:2] == pytest.approx(initial.positions[hop][:2])
+
+
+def test_adatom_site_bad_input():
+    with pytest.raises(ValueError, match="allowed: hollow, bridge, top"):
+        adatom_site("Li", "centre")
+    with pytest.raises(ValueError, match="Fr|metal"):
+        adatom_site("Fr", "top")

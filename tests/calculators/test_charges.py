@@ -23,7 +23,7 @@ from alkali_layers.calculators.charges import (
     plane_average,
 )
 from alkali_layers.cli import main
-from alkali_layers.engines import GPAWSettings, MLIPSettings
+from alkali_layers.engines import PBE_D3BJ, GPAWSettings, MLIPSettings
 from alkali_layers.engines.gpaw import gpaw_calculator
 
 pytest.importorskip("gpaw")
@@ -33,7 +33,7 @@ pytest.importorskip("pybader")
 #: cutoff and k points (measured here for Li in LiC6: +0.88 e at 250 eV/k 2 with
 #: grid refinement 1, +0.84 e at the final preset, 500 eV/k 4, refinement 2)
 SMALL = GPAWSettings(
-    ecut_eV=250.0, kpt_density=2.0, scf_energy_eV=1e-4, scf_density=1e-3
+    ecut_eV=250.0, kpt_density=2.0, scf_energy_eV=1e-4, scf_density=1e-3, **PBE_D3BJ
 )
 
 

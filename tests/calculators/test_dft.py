@@ -15,6 +15,7 @@ from alkali_layers.calculators.guards import (
 from alkali_layers.calculators.relax import RelaxSettings
 from alkali_layers.calculators.staged import dft_single_point, staged_relax
 from alkali_layers.engines import (
+    PBE_D3BJ,
     PRESETS,
     DFTProtocol,
     GPAWSettings,
@@ -34,8 +35,9 @@ from alkali_layers.engines.gpaw import (
 pytest.importorskip("gpaw")
 
 #: far from converged on purpose: these tests check wiring, not numbers
+#: PBE + D3(BJ) (not the default vdW-optPBE): the cheaper treatment for wiring tests
 TINY = GPAWSettings(
-    ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-4, scf_density=1e-3
+    ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-4, scf_density=1e-3, **PBE_D3BJ
 )
 
 
@@ -49,6 +51,25 @@ def test_settings_hash_identity_and_presets():
     assert DFTProtocol.from_dict(protocol.to_dict()) == protocol
 
 
+def test_default_treatment_is_vdw_optpbe_and_the_old_one_keeps_its_identity():
+    """The default is vdW-optPBE with Li 1s in the valence (runs/validation); the
+    pinned PBE + D3(BJ) fields reproduce the settings hash under which the PBE + D3(BJ)
+    bilayer table was stored (runs/bilayer_graphene_dft/pbe_d3bj/table.md)."""
+    default = GPAWSettings()
+    assert (default.xc, default.dispersion, default.setups) == (
+        "optPBE-vdW",
+        "none",
+        "li-sc",
+    )
+    assert PRESETS["final"].xc == "optPBE-vdW"
+    assert "Li 1s in valence" in default.describe()
+    old = DFTProtocol.from_table({**PBE_D3BJ, "final": "final", "relax": "fast"})
+    assert old.settings_hash() == "dfda47f8f9d0302e"
+    assert DFTProtocol.from_table({}).settings_hash() != old.settings_hash()
+    # plain PBE is allowed, but only by naming it: no dispersion is added silently
+    assert GPAWSettings(xc="PBE").describe().startswith("GPAW PW 500 eV, PBE, k")
+
+
 def test_references_get_dense_kpoints_but_the_same_cutoff():
     protocol = DFTProtocol(final=TINY, relax=TINY, prerelax=None)
     ref = protocol.for_reference()
@@ -60,7 +81,7 @@ def test_references_get_dense_kpoints_but_the_same_cutoff():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(xc="vdW-DF2"), "set dispersion='none'"),
+        (dict(xc="vdW-DF2", dispersion="d3bj"), "set dispersion='none'"),
         (dict(xc="LDA"), "allowed: PBE, vdW-DF2"),
         (dict(ecut_eV=-1), "positive"),
         (dict(mixer="fast"), "allowed: default, conservative"),
@@ -113,6 +134,26 @@ def test_d3_is_really_included_a_bilayer_binds_with_d3_and_not_without():
     assert binding_d3 > 0.015  # eV/atom: the sheets bind with D3
     assert binding_pbe < 0.005  # plain PBE does not bind them
     assert binding_d3 - binding_pbe > 0.02
+
+
+@pytest.mark.slow  # GPAW SCF, vdW-DF kernel and a generated Li setup (~1 min)
+def test_default_treatment_runs_on_a_lithium_bilayer_with_vacuum(tmp_path, monkeypatch):
+    """The default (vdW-optPBE, Li 1s in the valence) on a cell with vacuum: the
+    generated Li.sc setup is used (3 valence electrons per Li, 4 per C) and the
+    energy and forces are finite."""
+    monkeypatch.setenv("ALKALI_LAYERS_SETUP_DIR", str(tmp_path))
+    atoms = bilayer_graphene("Li", 1, "AA", vacuum=6.0)
+    settings = replace(GPAWSettings(), ecut_eV=250.0, kpt_density=1.5)
+    settings = replace(settings, scf_energy_eV=1e-3, scf_density=1e-3)
+    calc, dft = gpaw_calculator(settings, atoms)
+    assert calc is dft  # no dispersion term on top of the vdW-DF functional
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    assert np.isfinite(energy) and np.isfinite(atoms.get_forces()).all()
+    n_li = atoms.get_chemical_symbols().count("Li")
+    n_c = atoms.get_chemical_symbols().count("C")
+    assert dft.wfs.nvalence == pytest.approx(3 * n_li + 4 * n_c)
+    assert (tmp_path / "Li.sc.revPBE").exists()
 
 
 @pytest.mark.slow  # GPAW SCF

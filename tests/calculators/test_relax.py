@@ -36,6 +36,8 @@ def test_default_cell_modes():
     assert default_cell_mode(bulk_metal("Na")) == "hydrostatic"
     assert default_cell_mode(graphite("AB")) == "c"
     assert default_cell_mode(bilayer_graphene("Na", 2)) == "fixed"
+    assert default_cell_mode(bilayer_graphene("Na", 2), slab_cell="ab") == "ab"
+    assert default_cell_mode(graphite("AB"), slab_cell="ab") == "c"  # bulk: no slab
 
 
 def test_graphite_interlayer_spacing_relaxes_to_3_35(mlip):
@@ -218,3 +220,47 @@ def test_layered_cell_ac_relaxes_the_in_plane_lattice_too(mlip):
     assert np.linalg.norm(both.atoms.cell[0]) != pytest.approx(a0, rel=1e-4)
     assert both.energy_eV <= c_only.energy_eV + 1e-3
     assert both.prescan_evaluations >= 15  # three scans of at least five points
+
+
+def test_slab_cell_ab_scans_only_the_in_plane_lattice_of_a_bilayer():
+    """``slab_cell="ab"``: the in-plane lattice of a slab is found by an energy scan
+    (both in-plane vectors scaled together, c and the vacuum untouched); "fixed"
+    keeps the identity of every result stored before the option existed."""
+    assert RelaxSettings().settings_hash() == (
+        RelaxSettings(slab_cell="fixed").settings_hash()
+    )
+    assert RelaxSettings(slab_cell="ab").settings_hash() != (
+        RelaxSettings().settings_hash()
+    )
+    assert "slab_cell" not in RelaxSettings().key_dict()
+    with pytest.raises(ValueError, match="slab_cell must be one of fixed, ab"):
+        RelaxSettings(slab_cell="c")
+    start = bilayer_graphene("Li", 1, "AA")
+    a0 = np.linalg.norm(start.cell[0])
+    well = CellWell(lambda a: np.linalg.norm(a.cell[0]), 1.012 * a0)
+    result = scan_cell_relax(start, well, RelaxSettings(slab_cell="ab"))
+    assert result.cell_mode == "ab"
+    assert np.linalg.norm(result.atoms.cell[0]) == pytest.approx(1.012 * a0, abs=1e-6)
+    assert np.linalg.norm(result.atoms.cell[1]) == pytest.approx(1.012 * a0, abs=1e-6)
+    assert result.atoms.cell[2, 2] == pytest.approx(start.cell[2, 2])
+    # atoms scaled with the cell in-plane only: z coordinates (gallery) unchanged
+    assert np.allclose(result.atoms.positions[:, 2], start.positions[:, 2])
+    fixed = scan_cell_relax(start, well, RelaxSettings())
+    assert fixed.cell_mode == "fixed"
+    assert np.allclose(fixed.atoms.cell, start.cell)
+
+
+def test_slab_cell_ab_relaxes_the_in_plane_cell_with_forces_and_stress(mlip):
+    """The ML engine relaxes the slab's in-plane cell through the stress (cell
+    filter with xx, yy, xy free): the lattice moves, c does not, and the energy is
+    never above the fixed-cell relaxation."""
+    start = bilayer_graphene("Li", 1, "AA")
+    fast = RelaxSettings(fmax_eV_A=0.05, max_steps=100)
+    fixed = relax(start, mlip, fast)
+    both = relax(start, mlip, RelaxSettings(0.05, 100, slab_cell="ab"))
+    assert both.cell_mode == "ab" and both.converged
+    assert both.atoms.cell[2, 2] == pytest.approx(start.cell[2, 2])
+    assert np.linalg.norm(both.atoms.cell[0]) != pytest.approx(
+        np.linalg.norm(start.cell[0]), rel=1e-4
+    )
+    assert both.energy_eV <= fixed.energy_eV + 1e-3

@@ -18,6 +18,9 @@ analysis = "formation"
 
 [engine]
 name = "gpaw"
+xc = "PBE"
+dispersion = "d3bj"
+setups = "paw"
 final = "fast"
 relax = "fast"
 prerelax = "none"
@@ -89,6 +92,9 @@ analysis = "formation"
 
 [engine]
 name = "gpaw"
+xc = "PBE"
+dispersion = "d3bj"
+setups = "paw"
 final = "fast"
 relax = "fast"
 prerelax = "none"

@@ -33,7 +33,7 @@ def test_good_spec_expands_its_grid(tmp_path):
             'builder = "bilayer_graphene"',
             'builder = "nanotube"',
             "models[0].builder",
-            "allowed: bilayer_graphene, bulk_metal",
+            "allowed: adatom_site, bilayer_graphene, bulk_metal",
         ),
         (
             'stacking = ["AA"]',
@@ -71,7 +71,7 @@ def test_good_spec_expands_its_grid(tmp_path):
             'analysis = "bilayer"',
             'analysis = "voltage"',
             "analysis",
-            "allowed: barriers, bilayer, charges",
+            "allowed: barrier_diagnosis, barriers, bilayer, charges",
         ),
         (
             'analysis = "bilayer"',
@@ -118,3 +118,62 @@ def test_a_label_that_reads_as_a_number_gets_its_key():
         "bilayer_graphene", {"metal": ["Na"], "n_layers": [3]}, {}, ("relax",)
     )
     assert bilayer.label({"metal": "Na", "n_layers": 3}) == "Na-3L"
+
+
+# --- [[models]] label: groups differing only in engine keep unique labels ---------
+ONE_FACTOR = """
+name = "factors"
+analysis = "barriers"
+[engine]
+name = "mlip"
+[[models]]
+{label_a}builder = "migration_path"
+tasks = ["barrier"]
+[models.grid]
+metal = ["Li"]
+[models.params]
+pathway = "graphene_hop"
+[[models]]
+{label_b}builder = "migration_path"
+tasks = ["barrier"]
+[models.grid]
+metal = ["Li"]
+[models.params]
+pathway = "graphene_hop"
+[models.engine]
+dispersion = "none"
+"""
+
+
+def test_group_label_prefixes_the_labels_and_keeps_groups_apart(tmp_path):
+    from alkali_layers.campaigns.campaign import Campaign
+
+    text = ONE_FACTOR.format(
+        label_a='label = "reference"\n', label_b='label = "no_d3"\n'
+    )
+    spec = load_spec(write_spec(tmp_path / "ok", text=text))
+    ref, no_d3 = spec.models
+    assert [ref.label(p) for p in ref.points()] == ["reference-Li"]
+    assert [no_d3.label(p) for p in no_d3.points()] == ["no_d3-Li"]
+    assert spec.engine_of(ref).dispersion == "d3bj"
+    assert spec.engine_of(no_d3).dispersion == "none"
+    # same structure, another engine: another task key
+    a, b = Campaign(spec, stream=False).entries()
+    assert a.key != b.key and (a.label, b.label) == ("reference-Li", "no_d3-Li")
+
+
+def test_groups_without_labels_clash_and_say_so(tmp_path):
+    from alkali_layers.campaigns.campaign import Campaign
+
+    spec = load_spec(
+        write_spec(tmp_path / "clash", text=ONE_FACTOR.format(label_a="", label_b=""))
+    )
+    with pytest.raises(ValueError, match="share labels"):
+        Campaign(spec, stream=False).entries()
+
+
+@pytest.mark.parametrize("bad", ['"no d3"', '"3x3"', "1", '""'])
+def test_bad_group_label_names_the_key(tmp_path, bad):
+    text = ONE_FACTOR.format(label_a=f"label = {bad}\n", label_b="")
+    with pytest.raises(SpecError, match=r"models\[0\]\.label: must be a name"):
+        load_spec(write_spec(tmp_path / "bad", text=text))

@@ -13,6 +13,7 @@ from alkali_layers.builders import graphite, graphite_intercalation
 TINY_ENGINE = """
 [engine]
 name = "gpaw"
+setups = "paw"
 final = "final"
 relax = "final"
 prerelax = "none"

@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 from alkali_layers.builders import bulk_metal
-from alkali_layers.engines import GPAWSettings
+from alkali_layers.engines import PBE_D3BJ, GPAWSettings
 from alkali_layers.settings import stable_hash, structure_hash
 from alkali_layers.workflows.convergence import scan_key
 
@@ -14,7 +14,7 @@ def test_scan_key_keeps_its_identity_when_settings_gain_a_field():
     runs/convergence/Na3L_BLG_AA stay valid); away from its default it is a new
     scan.  Cutoff and k density never enter the key."""
     atoms = bulk_metal("Na")
-    base = GPAWSettings()
+    base = GPAWSettings(**PBE_D3BJ)
     before_setups = {
         k: v
         for k, v in vars(replace(base, ecut_eV=1.0, kpt_density=1.0)).items()

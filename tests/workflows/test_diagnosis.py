@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from alkali_layers.analysis.diagnosis import write_diagnosis_table
-from alkali_layers.engines import GPAWSettings
+from alkali_layers.engines import PBE_D3BJ, GPAWSettings
 from alkali_layers.engines.dispersion import dispersion_calculator
 from alkali_layers.workflows.diagnosis import (
     baseline_structures,
@@ -18,7 +18,7 @@ from alkali_layers.workflows.diagnosis import (
 pytestmark = pytest.mark.slow  # GPAW single points (~1 min in all)
 
 TINY = GPAWSettings(
-    ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-3, scf_density=1e-3
+    ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-3, scf_density=1e-3, **PBE_D3BJ
 )
 GEOMETRY = {
     "c_A": 3.633,

@@ -20,6 +20,14 @@ barrier_fwd_eV, barrier_bwd_eV, n_images, converged, force_calls, ...),
 with its data as CSV (:mod:`alkali_layers.analysis.barriers`); with ``diffusion``
 or ``md_diffusion`` tasks also ``diffusion.md``/``.csv``, ``arrhenius.png``,
 ``md_vs_htst.md``/``.csv`` and ``msd.png`` (:mod:`alkali_layers.analysis.diffusion`).
+Paths the builder refuses (a metal that does not fit its gallery) are table rows
+with a ``note`` naming the closest pair, not dropped.
+
+Builder ``adatom_site`` (:func:`~alkali_layers.builders.pathways.adatom_site`,
+``relax`` tasks): an adatom held above a hollow, bridge or top site of graphene,
+heights free.  Layout ``barrier_diagnosis``
+(:mod:`alkali_layers.analysis.barrier_diagnosis`): one row per spec group label
+(one factor changed per group), the graphene-hop barrier and the site energies.
 
 Kind ``diffusion`` (:class:`DiffusionOptions`: the NEB options plus the Hessian's):
 the barrier as above -- the checkpoints of a finished ``barrier`` task of the same
@@ -44,9 +52,15 @@ from pathlib import Path
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io import read
 
-from ...analysis.barriers import write_barrier_outputs
+from ...analysis.barrier_diagnosis import write_diagnosis_outputs
+from ...analysis.barriers import not_built_row, write_barrier_outputs
 from ...analysis.diffusion import write_diffusion_outputs
-from ...builders.pathways import hop_geometry, migration_path, path_endpoints
+from ...builders.pathways import (
+    adatom_site,
+    hop_geometry,
+    migration_path,
+    path_endpoints,
+)
 from ...calculators.barriers import (
     DEFAULT_FMAX_EV_A,
     DEFAULT_MAX_STEPS,
@@ -187,6 +201,26 @@ def barrier_options(**options) -> dict:
     return asdict(BarrierOptions(**options))
 
 
+def _not_built_rows(campaign) -> list[dict]:
+    """Table rows of the paths (``migration_path`` builder) the builder refused,
+    once per path (the ``hessian_path`` repeats are left out)."""
+    out = []
+    for entry in campaign.entries():
+        task = entry.task
+        params = task.params
+        if task.build_error is None or params.get("builder") != "migration_path":
+            continue
+        out.append(
+            not_built_row(
+                params.get("pathway", ""),
+                params.get("metal", ""),
+                params.get("spacing_A"),
+                task.build_error,
+            )
+        )
+    return out
+
+
 def write_outputs(campaign) -> list[dict]:
     """The ``barriers`` layout: table and figures from the campaign's database."""
     rows, failed = campaign.model_rows()
@@ -197,7 +231,12 @@ def write_outputs(campaign) -> list[dict]:
     # one barrier row per path: the Hessian-convergence rows repeat their band
     main = [r for r in rows if not (r.get("hessian_shell") or 0) > 0]
     table = write_barrier_outputs(
-        main, failed, campaign.root, title, engine_line=spec.engine.describe()
+        main,
+        failed,
+        campaign.root,
+        title,
+        engine_line=spec.engine.describe(),
+        not_built=_not_built_rows(campaign),
     )
     diffusion_rows = [r for r in rows if r.get("task_kind") == TASK_KIND_DIFFUSION]
     if diffusion_rows or md_rows:
@@ -418,3 +457,8 @@ register_builder("migration_path", migration_path)
 # options (e.g. a larger Hessian) for some paths gets labels of its own
 register_builder("hessian_path", migration_path)
 register_layout("barriers", write_outputs)
+# the adatom at a fixed graphene site (constrained relaxation: site energies) and
+# the one-factor-at-a-time diagnosis of the graphene hop (runs/barriers/
+# li_graphene_diagnosis)
+register_builder("adatom_site", adatom_site)
+register_layout("barrier_diagnosis", write_diagnosis_outputs)

@@ -46,6 +46,8 @@ from ...calculators.phonons import (
     PhononResult,
     PhononSettings,
     phonons,
+    phonopy_inputs,
+    write_phonopy_inputs,
 )
 from ...jsonio import write_json_atomic
 from ..registry import (
@@ -61,6 +63,8 @@ TASK_KIND_PHONONS = "phonons"
 RELAXED_FILE = "relaxed.json"
 RESULT_FILE = "phonons.json"
 PHONOPY_DIR = "phonopy"
+#: database data entry with the force sets of a finished phonons task
+PHONOPY_INPUTS = "phonopy_inputs"
 #: Band-structure q-points per segment stored in the database (full in the folder).
 DB_BAND_POINTS = 21
 #: Options added after tasks existed: in the task key only when set.
@@ -211,6 +215,8 @@ def run_phonons(task, engine, calc, settings, folder: Path | None) -> TaskOutcom
         "s_vib_300K_eV_K": result.entropy_eV_K[i300],
     }
     outcome.data = {"phonons": _compact(result).to_dict()}
+    if folder is not None:  # the force sets travel with the committed database
+        outcome.data[PHONOPY_INPUTS] = phonopy_inputs(folder / PHONOPY_DIR)
     return outcome
 
 
@@ -286,6 +292,7 @@ def write_phonon_outputs(campaign) -> list[dict]:
         root / "fvib.png",
     )
     _write_table(root, table, failed)
+    store_phonopy_inputs(campaign)
     write_mode_comparison(campaign)
     if thermo:
         plot_voltage_steps_temperature(
@@ -359,16 +366,53 @@ def _hard_carbon_outputs(root: Path, temperature_K: float = 300.0) -> None:
 #: is compared with mode by mode: ``runs/phonons_gpaw`` -> ``runs/phonons_gpaw_ml``.
 TWIN_SUFFIX = "_ml"
 #: The q-points of the mode-by-mode comparison (labels of ASE's special points).
-COMPARED_POINTS = ("Γ", "M", "K")
+COMPARED_POINTS = ("Γ", "M", "K", "A")
 README_BEGIN = "<!-- mode comparison: begin (written by alkali-layers run/table) -->"
 README_END = "<!-- mode comparison: end -->"
 
 
 def _phonopy_folder(campaign, key: str) -> Path | None:
-    """The checkpoint folder of the task ``key`` (any label it was run under)."""
+    """The checkpoint folder of the task ``key`` (any label it was run under).
+
+    Task folders are scratch (not committed): where it is gone, it is recreated
+    from the force sets stored in the task's database row
+    (``data["phonopy_inputs"]``), as ``tasks/from-db.<key>/phonopy``.
+    """
     found = sorted(Path(campaign.tasks_dir).glob(f"*.{key}/{PHONOPY_DIR}"))
     found = [f for f in found if (f / "phonopy_disp.yaml").exists()]
-    return found[0] if found else None
+    if found:
+        return found[0]
+    row = campaign.store.find(key)
+    inputs = row.data.get(PHONOPY_INPUTS) if row is not None else None
+    if not inputs:
+        return None
+    folder = Path(campaign.tasks_dir) / f"from-db.{key}" / PHONOPY_DIR
+    return write_phonopy_inputs(inputs, folder)
+
+
+def store_phonopy_inputs(campaign) -> list[str]:
+    """Add the force sets (:func:`~alkali_layers.calculators.phonons.
+    phonopy_inputs`) to finished phonons rows stored before rows carried them,
+    from their task folders where these still exist; adds a data entry, changes
+    nothing stored.  Returns the labels updated."""
+    done = []
+    for entry in campaign.entries():
+        if entry.task.kind != TASK_KIND_PHONONS:
+            continue
+        row = campaign.store.find(entry.key)
+        if row is None or row.get("status") != "ok" or PHONOPY_INPUTS in row.data:
+            continue
+        found = sorted(Path(campaign.tasks_dir).glob(f"*.{entry.key}/{PHONOPY_DIR}"))
+        found = [f for f in found if (f / "phonopy_disp.yaml").exists()]
+        if not found:
+            continue
+        try:
+            inputs = phonopy_inputs(found[0])
+        except ValueError:  # an unfinished folder
+            continue
+        campaign.store.db.update(row.id, data={PHONOPY_INPUTS: inputs})
+        done.append(entry.label)
+    return done
 
 
 def _finished_phonon_entries(campaign) -> dict[str, tuple[object, Path]]:
@@ -394,11 +438,13 @@ def mode_comparison_rows(campaign, twin) -> tuple[list[dict], list[str]]:
     constants are rebuilt from the task folders
     (:func:`~alkali_layers.calculators.phonons.load_phonopy`); modes are paired by
     eigenvector overlap (:func:`~alkali_layers.analysis.phonon_modes.
-    compare_modes_matched`) at Γ, M, K.  Points not commensurate with a 1x1x1
-    supercell are left out (nothing but Γ is exact there, and interpolating from
-    one cell is meaningless); in larger supercells an interpolated point is kept
-    and flagged (``commensurate`` False).  Returns ``(rows, notes)``; each row
-    has ``label``, ``supercell`` and the comparison's columns.
+    compare_modes_matched`) at Γ, M, K and A (hexagonal cells).  A point that is
+    not commensurate with the supercell and has a component along an axis the
+    supercell does not repeat is left out (interpolating from one cell is
+    meaningless: M and K in a 1x1xn supercell, A in an nxnx1 one); otherwise an
+    interpolated point is kept and flagged (``commensurate`` False).  Returns
+    ``(rows, notes)``; each row has ``label``, ``supercell`` and the comparison's
+    columns.
     """
     from ...analysis.phonon_modes import compare_modes_matched
     from ...calculators.phonons import load_phonopy, modes_at, special_qpoints
@@ -419,15 +465,18 @@ def mode_comparison_rows(campaign, twin) -> tuple[list[dict], list[str]]:
             continue
         a, b = load_phonopy(folder), load_phonopy(theirs[label][1])
         supercell = [int(round(x)) for x in np.diag(a.supercell_matrix)]
-        one_cell = supercell[0] == supercell[1] == 1
         special = special_qpoints(a)
         ref, other = {}, {}
         for point in COMPARED_POINTS:
             if point not in special:
                 continue
             ra = modes_at(a, special[point])
-            if one_cell and not ra[2]:
-                continue
+            single = [
+                abs(q) > 1e-9 and n == 1
+                for q, n in zip(special[point], supercell, strict=True)
+            ]
+            if not ra[2] and any(single):
+                continue  # interpolated across a direction of one cell: meaningless
             ref[point], other[point] = ra, modes_at(b, special[point])
         overrides = ", ".join(
             f"{k} {entry.task.options[k]:g}"

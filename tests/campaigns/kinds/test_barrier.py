@@ -16,6 +16,7 @@ from ase.geometry import find_mic
 from alkali_layers.analysis.barriers import (
     BARRIER_COLUMNS,
     barrier_table,
+    not_built_row,
     write_barrier_outputs,
 )
 from alkali_layers.calculators.relax import RelaxSettings
@@ -148,6 +149,53 @@ def test_layout_writes_table_and_figures_and_hides_unconverged(tmp_path):
     assert barrier_table([]) == []
 
 
+def test_a_path_that_does_not_fit_is_a_table_row_with_its_closest_pair(tmp_path):
+    """Cs in a 3.4 A gallery: the builder refuses it (atoms overlap); the table
+    lists it in its place with no barrier and the measured closest distance,
+    not silently dropped."""
+    reason = (
+        "builder: Cs in a 3.4 A gallery: atoms overlap, C4-Cs18 at 2.215 A "
+        "(0.69 x the sum of covalent radii) < 0.7"
+    )
+    refused = not_built_row("gallery_hop", "Cs", 3.4, reason)
+    assert refused["note"].startswith("does not fit: closest pair C4-Cs18 at 2.215 A")
+    assert not_built_row("gallery_hop", "Cs", 3.4, "builder: boom")["note"] == (
+        "not built: boom"
+    )
+    rows = [_row("gallery_hop", "Cs", 3.74, 1.9), _row("gallery_hop", "Rb", 3.4, 2.4)]
+    table = write_barrier_outputs(
+        rows, [("Cs-3.4", reason)], tmp_path, "t", not_built=[refused]
+    )
+    assert [(r["metal"], r["spacing_A"]) for r in table] == [
+        ("Rb", 3.4),
+        ("Cs", 3.4),
+        ("Cs", 3.74),
+    ]
+    cs = table[1]
+    assert cs["barrier_fwd_eV"] is None and cs["converged"] is False
+    assert "2.215 A" in cs["note"] and table[0]["note"] is None
+    csv = (tmp_path / "table.csv").read_text()
+    assert "gallery_hop,Cs,3.4," in csv and "does not fit" in csv
+    # the unconverged list names bands only, not refused paths
+    assert "Not converged" not in (tmp_path / "table.md").read_text()
+
+
+def test_layout_lists_the_refused_path_of_a_campaign(tmp_path):
+    """Through the campaign: a gallery too narrow for Cs appears in table.csv."""
+    folder = _spec(tmp_path, "narrow")
+    text = (folder / "campaign.toml").read_text()
+    text = text.replace(
+        'pathway = ["graphene_hop"]\nmetal = ["Li"]',
+        'metal = ["Cs"]\nspacing_A = [3.4]\n[models.params]\npathway = "gallery_hop"',
+    )
+    (folder / "campaign.toml").write_text(text)
+    campaign = Campaign(folder, stream=False)
+    LAYOUTS["barriers"](campaign)
+    csv = (folder / "table.csv").read_text().splitlines()
+    assert len(csv) == 2 and csv[1].startswith("gallery_hop,Cs,3.4,")
+    assert "does not fit: closest pair" in csv[1]
+
+
 SPEC = """
 name = "barrier_test"
 analysis = "barriers"
@@ -276,3 +324,69 @@ def test_diffusion_options_validate_and_keep_the_neb_options():
         DiffusionOptions(delta_A=0.5)
     with pytest.raises(ValueError, match="NEB method"):
         DiffusionOptions(method="nudge")
+
+
+# --- the one-factor-at-a-time diagnosis (runs/barriers/li_graphene_diagnosis) -----
+DIAGNOSIS = """
+name = "diag"
+analysis = "barrier_diagnosis"
+[engine]
+name = "mlip"
+[relax]
+fmax_eV_A = 0.05
+gallery_prescan = false
+[[models]]
+label = "reference"
+builder = "adatom_site"
+tasks = ["relax"]
+[models.grid]
+site = ["hollow", "bridge"]
+[models.params]
+metal = "Li"
+[[models]]
+label = "no_d3"
+builder = "adatom_site"
+tasks = ["relax"]
+[models.grid]
+site = ["bridge"]
+[models.params]
+metal = "Li"
+[models.engine]
+dispersion = "none"
+"""
+
+
+@pytest.mark.slow
+def test_diagnosis_campaign_keeps_the_site_and_tabulates_by_factor(tmp_path):
+    """Constrained site relaxations of Li on graphene with 7net-0 (+ D3(BJ) and
+    without D3) through a campaign: the constraint travels with the task (the
+    adatom stays above its site, the anchor carbon keeps its x, y), the adatom
+    relaxes to a bonded height, and the table's E(bridge) - E(hollow) is the
+    difference of the stored energies."""
+    from alkali_layers.analysis.barrier_diagnosis import adatom_height_A
+
+    folder = tmp_path / "diag"
+    folder.mkdir()
+    (folder / "campaign.toml").write_text(textwrap.dedent(DIAGNOSIS))
+    campaign = Campaign(folder, stream=False)
+    campaign.run()
+    energies = {}
+    for entry in campaign.entries():
+        row = campaign.store.find(entry.key)
+        assert row is not None and row.get("status") == "ok", entry.label
+        built, relaxed = entry.task.atoms, row.toatoms()
+        (constraint,) = built.constraints
+        for i in constraint.index:
+            assert relaxed.positions[i, :2] == pytest.approx(
+                built.positions[i, :2], abs=1e-6
+            )
+        height = adatom_height_A(relaxed, built.info["hop_atom"])
+        assert 1.4 < height < 2.4, (entry.label, height)  # Li-graphene: ~1.7 A
+        energies[entry.label] = row.get("energy")
+    ref, no_d3 = (folder / "table.csv").read_text().splitlines()[1:]
+    cells = ref.split(",")
+    assert cells[0] == "reference" and cells[2] == "3"
+    expected = energies["reference-bridge"] - energies["reference-hollow"]
+    assert float(cells[5]) == pytest.approx(expected, abs=1e-3)
+    assert expected > 0  # the hollow is the preferred site
+    assert no_d3.startswith("no_d3,SevenNet 7net-0,")

@@ -26,6 +26,9 @@ analysis = "charges"
 name = "{engine}"
 final = "final"
 prerelax = "none"
+xc = "PBE"
+dispersion = "d3bj"
+setups = "paw"
 [[models]]
 builder = "campaign_model"
 tasks = ["charges"]
@@ -42,7 +45,11 @@ def write(tmp_path, name, grid=2, engine="gpaw"):
     folder.mkdir()
     text = SPEC.format(campaign=GIC_ML, grid=grid, engine=engine)
     if engine != "gpaw":
-        text = text.replace('final = "final"\nprerelax = "none"\n', "")
+        text = text.replace(
+            'final = "final"\nprerelax = "none"\n'
+            'xc = "PBE"\ndispersion = "d3bj"\nsetups = "paw"\n',
+            "",
+        )
     (folder / "campaign.toml").write_text(textwrap.dedent(text))
     return folder
 

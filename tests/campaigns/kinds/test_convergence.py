@@ -24,6 +24,9 @@ name = "conv"
 analysis = "convergence"
 [engine]
 name = "gpaw"
+xc = "PBE"
+dispersion = "d3bj"
+setups = "paw"
 prerelax = "none"
 [[models]]
 builder = "bulk_metal"
@@ -112,7 +115,11 @@ def test_convergence_needs_the_gpaw_engine(tmp_path):
     folder = write(tmp_path, "ml")
     path = folder / "campaign.toml"
     path.write_text(
-        path.read_text().replace('name = "gpaw"\nprerelax = "none"', 'name = "mlip"')
+        path.read_text().replace(
+            'name = "gpaw"\nxc = "PBE"\ndispersion = "d3bj"\nsetups = "paw"\n'
+            'prerelax = "none"',
+            'name = "mlip"',
+        )
     )
     campaign = Campaign(folder, stream=False)
     (entry,) = campaign.entries()

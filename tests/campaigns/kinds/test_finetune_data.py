@@ -57,6 +57,9 @@ analysis = "dft_frames"
 
 [engine]
 name = "gpaw"
+xc = "PBE"
+dispersion = "d3bj"
+setups = "paw"
 final = "fast"
 relax = "fast"
 prerelax = "none"

@@ -5,6 +5,7 @@ task folder), the ``phonons`` layout (table, band figures, F_vib figure), the
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from ase.build import bulk
 from ase.calculators.calculator import all_changes
@@ -107,7 +108,9 @@ def test_layout_writes_table_and_figures(tmp_path):
         **outcome.values,
         "data": outcome.data,
     }
-    campaign = SimpleNamespace(root=tmp_path, model_rows=lambda: ([row], []))
+    campaign = SimpleNamespace(
+        root=tmp_path, model_rows=lambda: ([row], []), entries=lambda: []
+    )
     table = write_phonon_outputs(campaign)
     assert table[0]["dynamically_stable"] is True
     text = (Path(tmp_path) / "table.md").read_text()
@@ -323,3 +326,46 @@ def test_mode_comparison_with_the_twin_campaign_goes_into_the_readme(tmp_path):
     assert "engine study_ml" in readme and (root / "modes.csv").exists()
     # no twin: nothing written
     assert write_mode_comparison(_FakeCampaign(tmp_path / "study_ml")) == []
+
+
+def test_force_sets_travel_in_the_database_and_rebuild_a_lost_task_folder(tmp_path):
+    """Task folders are scratch (not committed): a finished phonons row carries the
+    force sets, the comparison rebuilds the folder from them with the same force
+    constants, and rows stored before that are completed from surviving folders."""
+    import shutil
+
+    from alkali_layers.calculators.phonons import load_phonopy
+    from alkali_layers.campaigns.kinds.phonons import (
+        PHONOPY_INPUTS,
+        _phonopy_folder,
+        store_phonopy_inputs,
+    )
+    from alkali_layers.campaigns.store import ResultStore
+
+    task = _task({"supercell": [2, 2, 2], "relax_first": False})
+    folder = tmp_path / "tasks" / "Cu-fcc.abc123"
+    folder.mkdir(parents=True)  # the worker makes the task folder
+    outcome = run_phonons(task, None, EMT(), RelaxSettings(), folder)
+    inputs = outcome.data[PHONOPY_INPUTS]
+    assert len(inputs["forces_eV_A"]) == outcome.values["n_displacements"]
+    fc = load_phonopy(folder / PHONOPY_DIR).force_constants
+    store = ResultStore(tmp_path / "results.db")
+    store.record("abc123", outcome.atoms, {"label": "Cu-fcc"}, outcome.data)
+    entry = SimpleNamespace(label="Cu-fcc", key="abc123", task=task)
+    campaign = SimpleNamespace(
+        tasks_dir=tmp_path / "tasks", store=store, entries=lambda: [entry]
+    )
+    shutil.rmtree(tmp_path / "tasks")
+    rebuilt = _phonopy_folder(campaign, "abc123")
+    assert rebuilt.parent.name == "from-db.abc123"
+    assert np.allclose(load_phonopy(rebuilt).force_constants, fc, atol=1e-12)
+    # a row without force sets (stored earlier) gains them from its folder
+    store.delete("abc123")
+    data = {k: v for k, v in outcome.data.items() if k != PHONOPY_INPUTS}
+    store.record("abc123", outcome.atoms, {"label": "Cu-fcc"}, data)
+    assert PHONOPY_INPUTS not in store.find("abc123").data
+    assert store_phonopy_inputs(campaign) == ["Cu-fcc"]
+    row = store.find("abc123")
+    assert row.data[PHONOPY_INPUTS]["forces_eV_A"] == inputs["forces_eV_A"]
+    assert "phonons" in row.data  # what was stored stays
+    assert store_phonopy_inputs(campaign) == []  # nothing left to add

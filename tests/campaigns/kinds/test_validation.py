@@ -17,7 +17,7 @@ from alkali_layers.campaigns.spec import SpecError, load_spec
 from alkali_layers.campaigns.tasks import RelaxTask, relaxed_outcome
 from alkali_layers.campaigns.validation_import import import_validation_checkpoints
 from alkali_layers.cli import main
-from alkali_layers.engines import DFTProtocol, GPAWSettings, MLIPSettings
+from alkali_layers.engines import PBE_D3BJ, DFTProtocol, GPAWSettings, MLIPSettings
 
 from ..validation_specs import (
     FABRICATED,
@@ -26,7 +26,7 @@ from ..validation_specs import (
     write_validation_spec,
 )
 
-TINY = GPAWSettings(ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-4)
+TINY = GPAWSettings(ecut_eV=250.0, kpt_density=1.5, scf_energy_eV=1e-4, **PBE_D3BJ)
 PROTOCOL = DFTProtocol(final=TINY, relax=TINY, prerelax=None)
 ML = MLIPSettings()  # identity only: the tests pass their own calculator
 
@@ -251,7 +251,7 @@ def test_cohesive_energy_task_runs_gpaw_and_resumes(tmp_path, monkeypatch):
 name = "na"
 analysis = "validation"
 """
-        + TINY_ENGINE.format(extra="")
+        + TINY_ENGINE.format(extra='xc = "PBE"\ndispersion = "d3bj"')
         + """
 [relax]
 fmax_eV_A = 0.05
