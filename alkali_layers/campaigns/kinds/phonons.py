@@ -371,6 +371,14 @@ README_BEGIN = "<!-- mode comparison: begin (written by alkali-layers run/table)
 README_END = "<!-- mode comparison: end -->"
 
 
+def _task_phonopy_folder(campaign, key: str) -> Path | None:
+    """The phonopy checkpoint folder of task ``key`` among the task folders (any
+    label it was run under), or None."""
+    found = sorted(Path(campaign.tasks_dir).glob(f"*.{key}/{PHONOPY_DIR}"))
+    found = [f for f in found if (f / "phonopy_disp.yaml").exists()]
+    return found[0] if found else None
+
+
 def _phonopy_folder(campaign, key: str) -> Path | None:
     """The checkpoint folder of the task ``key`` (any label it was run under).
 
@@ -378,10 +386,9 @@ def _phonopy_folder(campaign, key: str) -> Path | None:
     from the force sets stored in the task's database row
     (``data["phonopy_inputs"]``), as ``tasks/from-db.<key>/phonopy``.
     """
-    found = sorted(Path(campaign.tasks_dir).glob(f"*.{key}/{PHONOPY_DIR}"))
-    found = [f for f in found if (f / "phonopy_disp.yaml").exists()]
-    if found:
-        return found[0]
+    found = _task_phonopy_folder(campaign, key)
+    if found is not None:
+        return found
     row = campaign.store.find(key)
     inputs = row.data.get(PHONOPY_INPUTS) if row is not None else None
     if not inputs:
@@ -402,12 +409,11 @@ def store_phonopy_inputs(campaign) -> list[str]:
         row = campaign.store.find(entry.key)
         if row is None or row.get("status") != "ok" or PHONOPY_INPUTS in row.data:
             continue
-        found = sorted(Path(campaign.tasks_dir).glob(f"*.{entry.key}/{PHONOPY_DIR}"))
-        found = [f for f in found if (f / "phonopy_disp.yaml").exists()]
-        if not found:
+        found = _task_phonopy_folder(campaign, entry.key)
+        if found is None:
             continue
         try:
-            inputs = phonopy_inputs(found[0])
+            inputs = phonopy_inputs(found)
         except ValueError:  # an unfinished folder
             continue
         campaign.store.db.update(row.id, data={PHONOPY_INPUTS: inputs})
