@@ -163,6 +163,28 @@ GIC_C_EXPERIMENT_A: dict[str, float] = {"LiC6": 3.70, "KC8": 5.35}
 #: J. Chem. Phys. 53, 1126 (1970)): 1582 cm^-1 = 47.43 THz
 GRAPHITE_G_MODE_CM1 = 1582.0
 
+#: The sign pattern of E_f (per metal atom, vs bcc metal and the empty bilayer) that
+#: the multilayer-alkali DFT study of bilayer graphene reports (Chepkasov,
+#: Ghorbani-Asl, Popov, Smet and Krasheninnikov, Nano Energy 75, 104927 (2020)):
+#: one layer in AA bilayer graphene stable for Li, K, Rb, Cs and unstable for Na;
+#: multilayers stable for K, Rb, Cs with E_f rising toward zero as layers are added,
+#: slightly unstable for Li and Na; AB stacking slightly above AA.  Qualitative
+#: statements (the comparison in analysis.sign_pattern), not numbers.
+BILAYER_STUDY_ONE_LAYER_STABLE: dict[str, bool] = {
+    "Li": True,
+    "Na": False,
+    "K": True,
+    "Rb": True,
+    "Cs": True,
+}
+BILAYER_STUDY_MULTILAYER_STABLE: dict[str, bool] = {
+    "Li": False,
+    "Na": False,
+    "K": True,
+    "Rb": True,
+    "Cs": True,
+}
+
 STACKINGS: tuple[str, ...] = ("AA", "AB")
 PACKINGS: tuple[str, ...] = ("fcc", "hcp", "bcc")
 MAX_LAYERS = 4

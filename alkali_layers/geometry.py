@@ -208,6 +208,64 @@ def gallery_height(atoms: Atoms) -> float:
     raise ValueError("cannot tell the gallery height: no top sheet and no c axis")
 
 
+def graphene_lattice_A(atoms: Atoms) -> float:
+    """In-plane lattice constant (A) of the graphene sheets of a bilayer model.
+
+    From the cell area A and the carbon atoms of the bottom sheet N (tag 1): a
+    graphene cell of lattice constant a has area (sqrt(3)/2) a^2 and holds 2 C, so
+    a = sqrt(4 A / (sqrt(3) N)).  Independent of the supercell matrix; for a model
+    whose in-plane cell was relaxed it is the relaxed lattice constant.
+    """
+    n_sheet = int(np.count_nonzero(atoms.get_tags() == TAG_BOTTOM_SHEET))
+    if n_sheet == 0:
+        raise ValueError("atoms carry no bottom-sheet tag 1 (not a bilayer model)")
+    area = float(np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1])))
+    return float(np.sqrt(4.0 * area / (np.sqrt(3.0) * n_sheet)))
+
+
+def metal_in_plane_nn_A(atoms: Atoms) -> float | None:
+    """Shortest in-plane distance (A) between metal atoms of one layer.
+
+    Every metal layer (:func:`metal_layer_index`) is projected onto the plane of the
+    first two cell vectors, and the shortest distance between its atoms (periodic
+    images in the plane included, so a layer of one atom per cell gives its shortest
+    in-plane lattice vector) is taken; the result is the mean over layers.  For one
+    metal per sqrt(3) x sqrt(3) graphene cell it is sqrt(3) a; for a close-packed
+    layer the nearest-neighbour distance of the layer.  None when no atom carries a
+    metal layer tag.
+    """
+    layer = metal_layer_index(atoms)
+    cell2 = atoms.cell[:2, :2]
+    shifts = (
+        np.array([(i, j) for i in range(-2, 3) for j in range(-2, 3)], dtype=float)
+        @ cell2
+    )
+    nn = []
+    for k in sorted(set(layer[layer >= 0].tolist())):
+        xy = atoms.positions[layer == k, :2]
+        d = xy[:, None, None, :] - xy[None, :, None, :] + shifts[None, None, :, :]
+        r = np.linalg.norm(d, axis=-1)
+        r[r < 1e-6] = np.inf  # an atom and itself without shift
+        nn.append(float(r.min()))
+    return float(np.mean(nn)) if nn else None
+
+
+def in_plane_geometry(atoms: Atoms) -> dict[str, float]:
+    """``graphene_a_A`` and ``metal_nn_A`` of a bilayer model.
+
+    See :func:`graphene_lattice_A` and :func:`metal_in_plane_nn_A`; an empty dict for
+    a model without sheet tags, and no ``metal_nn_A`` for one without metal layers.
+    """
+    try:
+        values = {"graphene_a_A": graphene_lattice_A(atoms)}
+    except ValueError:
+        return {}
+    nn = metal_in_plane_nn_A(atoms)
+    if nn is not None:
+        values["metal_nn_A"] = nn
+    return values
+
+
 def metal_outside_gallery(atoms: Atoms, tolerance_A: float = 0.3) -> list[int]:
     """Indices of metal atoms (:func:`metal_mask`) not between the two sheets.
 

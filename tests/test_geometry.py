@@ -105,3 +105,29 @@ def test_metal_role_comes_from_the_element_not_the_tag():
     li = np.nonzero(atoms.numbers == 3)[0][0]
     atoms.positions[li, 2] = top + 6.0  # a metal atom that did leave the gallery
     assert metal_outside_gallery(atoms) == [int(li)]
+
+
+def test_graphene_lattice_and_in_plane_metal_distance_of_bilayer_models():
+    """By hand: one metal per sqrt(3) x sqrt(3) cell sits sqrt(3) a from its images;
+    two Cs layers in the 2x2 cell are 2a apart in plane; stretching the cell by 1 %
+    stretches both by 1 %."""
+    from alkali_layers.builders import bilayer_graphene
+    from alkali_layers.geometry import (
+        graphene_lattice_A,
+        in_plane_geometry,
+        metal_in_plane_nn_A,
+    )
+
+    one = bilayer_graphene("Li", 1)
+    assert graphene_lattice_A(one) == pytest.approx(2.46, abs=1e-9)
+    assert metal_in_plane_nn_A(one) == pytest.approx(np.sqrt(3) * 2.46, abs=1e-9)
+    two = bilayer_graphene("Cs", 2, max_strain=0.1)
+    assert metal_in_plane_nn_A(two) == pytest.approx(2 * 2.46, abs=1e-9)
+    stretched = two.copy()
+    cell = stretched.cell.copy()
+    cell[:2] *= 1.01
+    stretched.set_cell(cell, scale_atoms=True)
+    assert in_plane_geometry(stretched) == pytest.approx(
+        {"graphene_a_A": 2.46 * 1.01, "metal_nn_A": 2 * 2.46 * 1.01}
+    )
+    assert in_plane_geometry(Atoms("Na", cell=[3, 3, 3], pbc=True)) == {}

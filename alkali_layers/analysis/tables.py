@@ -57,6 +57,8 @@ _DECIMALS = {
     "voltage_step_V": 3,
     "formation_energy_std_eV": 3,
     "voltage_step_std_V": 3,
+    "graphene_a_A": 3,
+    "metal_nn_A": 3,
     "bader_metal_e_per_atom": 3,
     "bader_outer_e_per_atom": 3,
     "bader_inner_e_per_atom": 3,
@@ -65,6 +67,26 @@ _DECIMALS = {
     "bader_sum_error_e": 4,
     "drho_integral_e": 4,
 }
+
+
+#: error-bar columns (BEEF ensemble standard deviations) and the column each follows
+ERROR_COLUMNS: dict[str, str] = {
+    "formation_energy_std_eV": "formation_energy_eV_per_atom",
+    "voltage_step_std_V": "voltage_step_V",
+}
+
+#: optional columns of the relaxed in-plane geometry (models whose in-plane cell was
+#: relaxed, ``[relax] slab_cell = "ab"``) and the column each follows: the graphene
+#: lattice constant and the in-plane metal-metal distance within a metal layer
+#: (:func:`~alkali_layers.geometry.graphene_lattice_A`,
+#: :func:`~alkali_layers.geometry.metal_in_plane_nn_A`)
+IN_PLANE_COLUMNS: dict[str, str] = {
+    "graphene_a_A": "gallery_height_A",
+    "metal_nn_A": "graphene_a_A",
+}
+
+#: columns a table shows only when some row carries them, and the column each follows
+OPTIONAL_COLUMNS: dict[str, str] = {**ERROR_COLUMNS, **IN_PLANE_COLUMNS}
 
 
 def _metal_order(metal: str) -> int:
@@ -130,8 +152,9 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
             chosen = first[r["n_layers"]] is r
             row["voltage_step_V"] = steps.get(r["n_layers"]) if chosen else None
             row["converged"] = bool(r["converged"])
-            if r.get("formation_energy_std_eV") is not None:
-                row["formation_energy_std_eV"] = r["formation_energy_std_eV"]
+            for extra in ("formation_energy_std_eV", *IN_PLANE_COLUMNS):
+                if r.get(extra) is not None:
+                    row[extra] = r[extra]
             if chosen and r["n_layers"] in step_std:
                 row["voltage_step_std_V"] = step_std[r["n_layers"]]
             out.append(row)
@@ -158,21 +181,14 @@ def _voltage_step_std(contiguous: list[dict], x: list[float]) -> dict[int, float
     }
 
 
-#: error-bar columns (BEEF ensemble standard deviations) and the column each follows
-ERROR_COLUMNS: dict[str, str] = {
-    "formation_energy_std_eV": "formation_energy_eV_per_atom",
-    "voltage_step_std_V": "voltage_step_V",
-}
-
-
 def with_error_columns(columns: Sequence[str], table: list[dict]) -> tuple[str, ...]:
-    """``columns`` with each error-bar column that some row of ``table`` carries
-    inserted right after its quantity (tables of engines without error bars keep
-    their columns)."""
+    """``columns`` with each optional column (:data:`OPTIONAL_COLUMNS`: error bars,
+    relaxed in-plane geometry) that some row of ``table`` carries inserted right
+    after the column it follows (tables without them keep their columns)."""
     out = list(columns)
-    for error, quantity in ERROR_COLUMNS.items():
-        if quantity in out and any(row.get(error) is not None for row in table):
-            out.insert(out.index(quantity) + 1, error)
+    for extra, after in OPTIONAL_COLUMNS.items():
+        if after in out and any(row.get(extra) is not None for row in table):
+            out.insert(out.index(after) + 1, extra)
     return tuple(out)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..analysis.capacity import atoms_capacity_mAh_g
 from ..analysis.figures import plot_formation_vs_layers
+from ..analysis.sign_pattern import write_sign_pattern
 from ..analysis.tables import (
     BILAYER_COLUMNS,
     FORMATION_COLUMNS,
@@ -35,8 +36,10 @@ from ..calculators.energetics import formation_from_energy
 from ..calculators.guards import ModelFailure
 from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
+from ..geometry import in_plane_geometry
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
+from .start import start_geometry
 from .store import ResultStore
 from .tasks import (
     RESULT_FILE,
@@ -158,11 +161,31 @@ class Campaign:
                     )
                     models.append(self._entry(task, relax_settings, engine=engine))
                     continue
+                start = atoms
+                if group.start_from:
+                    try:
+                        start = start_geometry(
+                            spec.directory / group.start_from,
+                            label,
+                            atoms,
+                            group.builder,
+                        )
+                    except ValueError as err:
+                        task = RelaxTask(
+                            label,
+                            "model",
+                            None,
+                            {"builder": group.builder, **point},
+                            build_error=str(err),
+                        )
+                        models.append(self._entry(task, relax_settings, engine=engine))
+                        continue
                 task = RelaxTask(
                     label,
                     "model",
-                    atoms,
-                    {"builder": group.builder, **point},
+                    start,
+                    {"builder": group.builder, **point}
+                    | ({"start_from": group.start_from} if group.start_from else {}),
                     kind=group.kind,
                     options=group.options,
                 )
@@ -474,6 +497,8 @@ class Campaign:
                 failed.append((e.label, err.reason))
                 continue
             values.update(self._formation_ensemble(e, values, ensembles))
+            if self.spec.relax.slab_cell == "ab":
+                values.update(in_plane_geometry(row.toatoms()))
             rows.append(values)
         return rows, failed
 
@@ -581,6 +606,16 @@ class Campaign:
             "References:",
             *self.reference_lines(),
         ]
+        if "graphene_a_A" in columns:
+            at = notes.index("References:") - 1
+            notes[at:at] = [
+                "",
+                "In-plane cell relaxed: graphene_a_A is the relaxed graphene lattice "
+                "constant (from the cell area per carbon atom of one sheet), "
+                "metal_nn_A the shortest in-plane metal-metal distance within a metal "
+                "layer (periodic images included; sqrt(3) graphene_a_A for one metal "
+                "per sqrt(3) x sqrt(3) cell), mean over layers.",
+            ]
         if "formation_energy_std_eV" in columns:
             notes[1:1] = [
                 "",
@@ -620,9 +655,15 @@ class Campaign:
         )
 
     def formation_outputs(self) -> list[dict]:
-        """The ``bilayer`` and ``formation`` layouts: table.md/.csv and the figure."""
+        """The ``bilayer`` and ``formation`` layouts: table.md/.csv and the figure;
+        for ``bilayer`` also vs_study.md (the sign pattern of the multilayer-alkali
+        study, :mod:`~alkali_layers.analysis.sign_pattern`)."""
         table = self.table()
         self.plot()
+        if self.spec.analysis == "bilayer":
+            rows, _ = self.model_rows()
+            if any(r.get("formation_energy_eV_per_atom") is not None for r in rows):
+                write_sign_pattern(rows, self.root / "vs_study.md", self.spec.title)
         return table
 
     def write_outputs(self) -> list[dict]:

@@ -45,6 +45,8 @@ Example (the bilayer-graphene study)::
     # label = "no_d3"                 # the group's label prefix ("no_d3-Li"): groups
                                       # of one builder and grid, differing in engine
                                       # or relax, need one each to keep labels unique
+    # start_from = "../other"         # start from the relaxed models of the same
+                                      # label in another campaign (no ML pre-relax)
 
 A GPAW study names ``name = "gpaw"`` in ``[engine]`` and gets the project's DFT
 treatment, vdW-optPBE with Li 1s in the valence (docs/science/dft.md);
@@ -69,6 +71,7 @@ from ..calculators.relax import RelaxSettings
 from ..engines import ENGINES, DFTProtocol, MLIPSettings
 from . import kinds  # noqa: F401 - registers task kinds, builders and layouts
 from .registry import BUILDERS, LAYOUTS, TASK_KINDS
+from .start import results_database
 
 #: Besides the registered task kinds (``relax``, ``single_point``, ... see
 #: :data:`alkali_layers.campaigns.registry.TASK_KINDS`), ``tasks`` may name
@@ -96,6 +99,7 @@ _MODEL_KEYS = (
     "engine",
     "relax",
     "label",
+    "start_from",
 )
 #: a group's ``label``: letters, digits and underscores (it prefixes task folders)
 _GROUP_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -128,6 +132,9 @@ class ModelGroup:
     #: ``[models.relax]`` override the campaign's (None: the campaign's)
     engine: object = None
     relax: RelaxSettings | None = None
+    #: another campaign's directory (relative to the spec) whose relaxed models
+    #: start this group's models (:mod:`~alkali_layers.campaigns.start`)
+    start_from: str | None = None
 
     @property
     def kind(self) -> str:
@@ -181,8 +188,13 @@ class CampaignSpec:
         return self.path.parent
 
     def engine_of(self, group: ModelGroup):
-        """The engine settings of ``group``'s tasks (its override or the campaign's)."""
-        return group.engine if group.engine is not None else self.engine
+        """The engine settings of ``group``'s tasks (its override or the campaign's);
+        a group that starts from another campaign's geometries has no ML
+        pre-relaxation."""
+        engine = group.engine if group.engine is not None else self.engine
+        if group.start_from and getattr(engine, "prerelax", None) is not None:
+            engine = replace(engine, prerelax=None)
+        return engine
 
     def relax_of(self, group: ModelGroup) -> RelaxSettings:
         """The relaxation settings of ``group``'s tasks."""
@@ -335,6 +347,19 @@ def _model_group(
             f"must be a name of letters, digits and underscores starting with a "
             f'letter (e.g. "no_d3"), got {group_label!r}',
         )
+    start_from = table.get("start_from")
+    if start_from is not None:
+        if not isinstance(start_from, str) or not start_from:
+            raise _err(
+                path,
+                f"{where}.start_from",
+                f"must be a campaign directory relative to the spec, got "
+                f"{start_from!r}",
+            )
+        try:
+            results_database(path.parent / start_from)
+        except ValueError as err:
+            raise _err(path, f"{where}.start_from", str(err)) from err
     if FORMATION_ENERGY in tasks and (group_engine or group_relax):
         raise _err(
             path,
@@ -353,6 +378,7 @@ def _model_group(
         options=options,
         engine=group_engine,
         relax=group_relax,
+        start_from=start_from,
     )
 
 

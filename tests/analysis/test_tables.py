@@ -167,3 +167,20 @@ def test_compare_rows_matches_labels_with_and_without_the_builder_prefix():
     result = compare_rows(several, one, "e")
     assert result["pairs"] == [("Li-1L-AA", 0.118, -0.125, pytest.approx(-0.243))]
     assert result["missing"] == ["Li-2L-AA"]
+
+
+def test_in_plane_columns_appear_only_when_the_rows_carry_them():
+    """A campaign that relaxes the in-plane cell reports the relaxed graphene lattice
+    and the in-plane metal-metal distance right after the gallery height; tables of
+    fixed-cell campaigns keep their columns."""
+    from alkali_layers.analysis.tables import with_error_columns
+
+    plain = bilayer_table([row("Cs", 1, "AA", -0.3, 1, 12)])
+    assert with_error_columns(BILAYER_COLUMNS, plain) == BILAYER_COLUMNS
+    relaxed = row("Cs", 1, "AA", -0.3, 1, 12)
+    relaxed.update(graphene_a_A=2.47, metal_nn_A=4.278)
+    table = bilayer_table([relaxed])
+    columns = with_error_columns(BILAYER_COLUMNS, table)
+    at = columns.index("gallery_height_A")
+    assert columns[at + 1 : at + 3] == ("graphene_a_A", "metal_nn_A")
+    assert table[0]["metal_nn_A"] == 4.278

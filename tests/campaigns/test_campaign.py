@@ -47,6 +47,9 @@ def test_run_writes_tasks_results_database_table_and_figure(done_campaign):
         -float(one["formation_energy_eV_per_atom"]), abs=1e-3
     )
     assert (root / "formation_energy.png").stat().st_size > 1000
+    # the bilayer layout also compares the signs with the multilayer-alkali study
+    study = (root / "vs_study.md").read_text()
+    assert "| Na | 1 | AA |" in study and "| unstable |" in study
     md = (root / "table.md").read_text()
     assert md.startswith("# Na in bilayer graphene (test)")
     assert "bulk-Na" in md and "bilayer_graphene-AA" in md
