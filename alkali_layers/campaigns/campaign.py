@@ -151,6 +151,16 @@ class Campaign:
                 label = group.label(point)
                 try:
                     atoms = group.build(point)
+                    start = (
+                        start_geometry(
+                            spec.directory / group.start_from,
+                            label,
+                            atoms,
+                            group.builder,
+                        )
+                        if group.start_from
+                        else atoms
+                    )
                 except (ValueError, TypeError) as err:
                     task = RelaxTask(
                         label,
@@ -161,25 +171,6 @@ class Campaign:
                     )
                     models.append(self._entry(task, relax_settings, engine=engine))
                     continue
-                start = atoms
-                if group.start_from:
-                    try:
-                        start = start_geometry(
-                            spec.directory / group.start_from,
-                            label,
-                            atoms,
-                            group.builder,
-                        )
-                    except ValueError as err:
-                        task = RelaxTask(
-                            label,
-                            "model",
-                            None,
-                            {"builder": group.builder, **point},
-                            build_error=str(err),
-                        )
-                        models.append(self._entry(task, relax_settings, engine=engine))
-                        continue
                 task = RelaxTask(
                     label,
                     "model",
