@@ -651,9 +651,15 @@ def _compare(args) -> int:
     write_comparison(
         result,
         args.out,
-        a.spec.engine.describe(),
-        b.spec.engine.describe(),
+        a.spec.name,
+        b.spec.name,
         more=[("gallery_height_A", heights)],
+        notes=[
+            f"- {c.spec.name} (`{c.root}`): {c.spec.engine.describe()}; "
+            f"fmax {c.spec.relax.fmax_eV_A} eV/A"
+            + (", in-plane cell relaxed" if c.spec.relax.slab_cell == "ab" else "")
+            for c in (a, b)
+        ],
     )
     if result["mae"] is None:
         print(f"no model is finished in both campaigns; wrote {args.out}")

@@ -89,11 +89,13 @@ def write_comparison(
     name_b: str,
     quantity: str = "formation_energy_eV_per_atom",
     more: Sequence[tuple[str, dict]] = (),
+    notes: Sequence[str] = (),
 ) -> Path:
     """Markdown report of :func:`compare_rows`: formation energies with differences
-    in meV, gallery heights in A; ``more`` adds ``(quantity, result)`` sections."""
+    in meV, gallery heights in A; ``more`` adds ``(quantity, result)`` sections,
+    ``notes`` lines under the title (e.g. what each campaign is)."""
     path = Path(path)
-    lines = [f"# {name_b} vs {name_a}", ""]
+    lines = [f"# {name_b} vs {name_a}", "", *notes, *([""] if notes else [])]
     for q, res in ((quantity, result), *more):
         lines += _section(res, name_a, name_b, q)
     path.write_text("\n".join(lines))

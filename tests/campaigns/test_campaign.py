@@ -196,3 +196,17 @@ def test_serial_runs_start_small_and_worker_pools_start_large():
     entries = [SimpleNamespace(n_atoms=n, name=n) for n in (13, 40, 1, 19)]
     assert [e.n_atoms for e in execution_order(entries, 1)] == [1, 13, 19, 40]
     assert [e.n_atoms for e in execution_order(entries, 2)] == [40, 19, 13, 1]
+
+
+def test_compare_verb_names_both_campaigns_and_their_protocols(done_campaign, tmp_path):
+    """``alkali-layers compare`` on a campaign and itself: zero differences, and the
+    report says which campaign and protocol each column is."""
+    out = tmp_path / "self.md"
+    root = str(done_campaign.parent)
+    assert main(["compare", root, root, "--out", str(out)]) == 0
+    text = out.read_text()
+    assert text.startswith("# small vs small")
+    assert (
+        "- small (" in text and "SevenNet 7net-0" in text and "fmax 0.05 eV/A" in text
+    )
+    assert "| Na-1L-AA |" in text and "Mean absolute deviation 0 meV" in text
