@@ -169,7 +169,9 @@ GRAPHITE_G_MODE_CM1 = 1582.0
 #: one layer in AA bilayer graphene stable for Li, K, Rb, Cs and unstable for Na;
 #: multilayers stable for K, Rb, Cs with E_f rising toward zero as layers are added,
 #: slightly unstable for Li and Na; AB stacking slightly above AA.  Qualitative
-#: statements (the comparison in analysis.sign_pattern), not numbers.
+#: statements (the comparison in analysis.sign_pattern), not numbers; the multilayer
+#: statement is the study's abstract, the one-layer and AB statements are the
+#: project's reading of the study and were not checked against its tables here.
 BILAYER_STUDY_ONE_LAYER_STABLE: dict[str, bool] = {
     "Li": True,
     "Na": False,
