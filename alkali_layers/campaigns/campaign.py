@@ -557,10 +557,16 @@ class Campaign:
             )
         return lines
 
-    def table(self) -> list[dict]:
-        """Write table.csv and table.md from the database; return the table rows."""
+    def table(
+        self, model_rows: tuple[list[dict], list[tuple[str, str]]] | None = None
+    ) -> list[dict]:
+        """Write table.csv and table.md from the database; return the table rows.
+
+        ``model_rows`` is :meth:`model_rows`' result when the caller has read it
+        already (one database read for all outputs); read here otherwise.
+        """
         spec = self.spec
-        rows, failed = self.model_rows()
+        rows, failed = self.model_rows() if model_rows is None else model_rows
         if spec.analysis == "bilayer":
             table, columns = bilayer_table(rows), BILAYER_COLUMNS
         else:
@@ -632,9 +638,11 @@ class Campaign:
         write_markdown(table, self.root / "table.md", spec.title, notes, columns)
         return table
 
-    def plot(self) -> Path | None:
-        """Write formation_energy.png (+ .csv) from the database (bilayer layout)."""
-        rows, _ = self.model_rows()
+    def plot(self, rows: list[dict] | None = None) -> Path | None:
+        """Write formation_energy.png (+ .csv) from the database (bilayer layout);
+        ``rows``: the model rows when already read (see :meth:`table`)."""
+        if rows is None:
+            rows, _ = self.model_rows()
         if self.spec.analysis != "bilayer" or not rows:
             return None
         table = bilayer_table(rows)
@@ -649,10 +657,11 @@ class Campaign:
         """The ``bilayer`` and ``formation`` layouts: table.md/.csv and the figure;
         for ``bilayer`` also vs_study.md (the sign pattern of the multilayer-alkali
         study, :mod:`~alkali_layers.analysis.sign_pattern`)."""
-        table = self.table()
-        self.plot()
+        model_rows = self.model_rows()
+        rows = model_rows[0]
+        table = self.table(model_rows)
+        self.plot(rows)
         if self.spec.analysis == "bilayer":
-            rows, _ = self.model_rows()
             if any(r.get("formation_energy_eV_per_atom") is not None for r in rows):
                 write_sign_pattern(rows, self.root / "vs_study.md", self.spec.title)
         return table

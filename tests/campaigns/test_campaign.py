@@ -107,6 +107,17 @@ def test_status_collect_table_plot_verbs(done_campaign, capsys):
     assert "formation_energy.png" in capsys.readouterr().out
 
 
+def test_outputs_read_the_model_rows_once(done_campaign, monkeypatch):
+    campaign = Campaign(done_campaign, stream=False)
+    calls = []
+    read = campaign.model_rows
+    monkeypatch.setattr(campaign, "model_rows", lambda: calls.append(1) or read())
+    (root := done_campaign.parent).joinpath("vs_study.md").unlink()
+    assert len(campaign.write_outputs()) == 2
+    assert len(calls) == 1
+    assert (root / "vs_study.md").exists() and (root / "formation_energy.png").exists()
+
+
 def test_force_reruns_and_keeps_the_old_result(done_campaign, tmp_path):
     spec = write_spec(tmp_path / "forced", layers="[1]")
     assert main(["run", str(spec), "--workers", "1"]) == 0
