@@ -23,6 +23,12 @@ Conventions (docs/science.md, "Energies" and "Charge transfer"):
   MOS2_1TPRIME_ELECTRONS_PER_MO` (0.46 e/Mo) is the 2H -> 1T' criterion of the
   published charge analysis.
 
+Error bars: when the rows carry BEEF-vdW ensembles (GPAW campaigns with
+``error_bars``: ``data["beef_ensemble_eV"]``, 2000 total energies), every member
+goes through the same formula and ``intercalation_energy_std_eV`` /
+``dE_2H_minus_1Tp_std_eV_per_Mo`` are the standard deviations of those ensembles
+(the sensitivity to the exchange-correlation functional; docs/science/energies.md).
+
 Pure functions of stored numbers (no engines): the layout "heterostructure" of
 :mod:`alkali_layers.campaigns.kinds.heterostructure` calls them on database rows.
 """
@@ -35,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from ..elements import ALKALI_METALS, MOS2_1TPRIME_ELECTRONS_PER_MO
+from .tables import with_error_columns
 
 HETEROSTRUCTURE_COLUMNS = (
     "metal",
@@ -141,6 +148,22 @@ def mos2_charges(atoms, net_charges_e) -> dict:
     }
 
 
+def beef_ensemble(row: dict) -> np.ndarray | None:
+    """The BEEF-vdW ensemble of total energies (eV) stored with a row, or None."""
+    ensemble = (row.get("data") or {}).get("beef_ensemble_eV")
+    return None if ensemble is None else np.asarray(ensemble, float)
+
+
+def _std(ensemble) -> float | None:
+    return None if ensemble is None else round(float(np.std(ensemble)), 4)
+
+
+def heterostructure_columns(table: Sequence[dict]) -> tuple[str, ...]:
+    """:data:`HETEROSTRUCTURE_COLUMNS` with the error-bar columns that some row of
+    ``table`` carries, each right after its value."""
+    return with_error_columns(HETEROSTRUCTURE_COLUMNS, list(table))
+
+
 def _cell_key(row: dict) -> tuple:
     return (str(row.get("supercell")), str(row.get("mos2_supercell")))
 
@@ -150,7 +173,9 @@ def _metal_of(row: dict) -> str:
 
 
 def heterostructure_table(
-    rows: Iterable[dict], mu_metal_eV: dict[str, float]
+    rows: Iterable[dict],
+    mu_metal_eV: dict[str, float],
+    mu_metal_ensemble_eV: dict[str, np.ndarray] | None = None,
 ) -> list[dict]:
     """Table rows of every loaded heterostructure with its energies.
 
@@ -161,6 +186,11 @@ def heterostructure_table(
         ``graphene_mos2`` models; the empty ones (n_layers 0) are the references.
     mu_metal_eV : dict
         Energy per atom of the relaxed bcc metal, by symbol.
+    mu_metal_ensemble_eV : dict, optional
+        BEEF-vdW ensemble of the energy per atom of the bcc metal, by symbol; with
+        the ensembles of the rows (``data["beef_ensemble_eV"]``) it gives the error
+        bars ``intercalation_energy_std_eV`` and ``dE_2H_minus_1Tp_std_eV_per_Mo``
+        (None where an ensemble is missing).
 
     Returns
     -------
@@ -172,11 +202,14 @@ def heterostructure_table(
         holds ``charge_per_Mo_e``.
     """
     rows = [r for r in rows if r.get("host") == "graphene_mos2"]
-    empty = {
-        (_cell_key(r), r["phase"]): r["energy_eV"]
+    mu_ensembles = mu_metal_ensemble_eV or {}
+    empty_rows = [
+        r
         for r in rows
         if int(r.get("n_layers", 0)) == 0 and r.get("energy_eV") is not None
-    }
+    ]
+    empty = {(_cell_key(r), r["phase"]): r["energy_eV"] for r in empty_rows}
+    empty_ensemble = {(_cell_key(r), r["phase"]): beef_ensemble(r) for r in empty_rows}
     loaded = [r for r in rows if int(r.get("n_layers", 0)) > 0]
     by_loading = {
         (_metal_of(r), _cell_key(r), int(r["n_metal"]), r.get("packing"), r["phase"]): r
@@ -187,18 +220,30 @@ def heterostructure_table(
         metal = _metal_of(r)
         n_metal, n_mo = int(r["n_metal"]), int(r["n_Mo"])
         e_empty = empty.get((_cell_key(r), r["phase"]))
-        e_int = None
+        e_int = e_int_ensemble = None
         if e_empty is not None and metal in mu_metal_eV and r.get("energy_eV"):
             e_int = intercalation_energy_eV_per_metal(
                 float(r["energy_eV"]), e_empty, n_metal, mu_metal_eV[metal]
             )
+            members = (
+                beef_ensemble(r),
+                empty_ensemble.get((_cell_key(r), r["phase"])),
+                mu_ensembles.get(metal),
+            )
+            if all(m is not None for m in members):
+                e_int_ensemble = intercalation_energy_eV_per_metal(
+                    members[0], members[1], n_metal, members[2]
+                )
         key = (metal, _cell_key(r), n_metal, r.get("packing"))
         two_h, one_tp = by_loading.get((*key, "2H")), by_loading.get((*key, "1T'"))
-        d_e = None
+        d_e = d_e_ensemble = None
         if two_h is not None and one_tp is not None:
             d_e = phase_energy_difference_eV_per_Mo(
                 float(two_h["energy_eV"]), float(one_tp["energy_eV"]), n_mo
             )
+            pair = (beef_ensemble(two_h), beef_ensemble(one_tp))
+            if pair[0] is not None and pair[1] is not None:
+                d_e_ensemble = phase_energy_difference_eV_per_Mo(*pair, n_mo)
         charge = r.get("charge_per_Mo_e")
         table.append(
             {
@@ -214,7 +259,9 @@ def heterostructure_table(
                 "mos2_strain_pct": r.get("mos2_strain_pct"),
                 "metal_strain_pct": r.get("metal_strain_pct"),
                 "intercalation_energy_eV": None if e_int is None else round(e_int, 4),
+                "intercalation_energy_std_eV": _std(e_int_ensemble),
                 "dE_2H_minus_1Tp_eV_per_Mo": None if d_e is None else round(d_e, 4),
+                "dE_2H_minus_1Tp_std_eV_per_Mo": _std(d_e_ensemble),
                 "favours_1Tprime": None if d_e is None else bool(d_e > 0),
                 "charge_per_Mo_e": charge,
                 "charge_per_S_upper_e": r.get("charge_per_S_upper_e"),
@@ -240,22 +287,36 @@ def heterostructure_table(
     return table
 
 
-def free_layer_phase_energies(rows: Iterable[dict]) -> dict[str, float]:
+def free_layer_phase_energies(
+    rows: Iterable[dict], with_std: bool = False
+) -> dict[str, float] | dict[str, tuple[float, float | None]]:
     """E(phase) - E(2H) in eV per Mo of free-standing MoS2 layers (``mos2`` rows).
 
     Rows of the ``mos2`` builder (host "mos2") give the energy per Mo of each phase;
     returns ``{phase: E/n_Mo - E_2H/n_Mo}`` for every phase present with 2H (the
-    lowest of several 2H rows is taken).
+    lowest of several rows of a phase is taken).  With ``with_std`` each value is
+    ``(difference, std)``, ``std`` the standard deviation of the difference over
+    the BEEF-vdW ensembles of the two rows (None without ensembles).
     """
-    per_mo: dict[str, float] = {}
+    per_mo: dict[str, tuple[float, np.ndarray | None]] = {}
     for r in rows:
         if r.get("host") != "mos2" or r.get("energy_eV") is None:
             continue
-        e = float(r["energy_eV"]) / int(r["n_Mo"])
-        per_mo[r["phase"]] = min(e, per_mo.get(r["phase"], np.inf))
+        n_mo = int(r["n_Mo"])
+        e = float(r["energy_eV"]) / n_mo
+        if e < per_mo.get(r["phase"], (np.inf, None))[0]:
+            ensemble = beef_ensemble(r)
+            per_mo[r["phase"]] = (e, None if ensemble is None else ensemble / n_mo)
     if "2H" not in per_mo:
         return {}
-    return {p: e - per_mo["2H"] for p, e in per_mo.items() if p != "2H"}
+    e_2h, ens_2h = per_mo["2H"]
+    out: dict = {}
+    for phase, (e, ens) in per_mo.items():
+        if phase == "2H":
+            continue
+        std = None if ens is None or ens_2h is None else _std(ens - ens_2h)
+        out[phase] = (e - e_2h, std) if with_std else e - e_2h
+    return out
 
 
 def crossovers(table: Sequence[dict]) -> list[dict]:

@@ -73,6 +73,8 @@ _DECIMALS = {
 ERROR_COLUMNS: dict[str, str] = {
     "formation_energy_std_eV": "formation_energy_eV_per_atom",
     "voltage_step_std_V": "voltage_step_V",
+    "intercalation_energy_std_eV": "intercalation_energy_eV",
+    "dE_2H_minus_1Tp_std_eV_per_Mo": "dE_2H_minus_1Tp_eV_per_Mo",
 }
 
 #: optional columns of the relaxed in-plane geometry (models whose in-plane cell was

@@ -185,3 +185,65 @@ def test_charge_column_flags_the_criterion_and_is_plotted(tmp_path):
     paths = write_heterostructure_figures(table, tmp_path)
     assert paths[-1].name == "charge_per_Mo.png"
     assert (tmp_path / "charge_per_Mo.csv").read_text().count("\n") == 3
+
+
+def test_error_bars_from_beef_ensembles_by_hand():
+    from alkali_layers.analysis.heterostructure import (
+        free_layer_phase_energies,
+        heterostructure_columns,
+    )
+
+    def with_ensemble(row, members):
+        return {**row, "data": {"beef_ensemble_eV": members}}
+
+    rows = [
+        with_ensemble(_row(0, "2H", 0, -200.0), [-200.0, -201.0, -199.0]),
+        with_ensemble(_row(0, "1T'", 0, -198.0), [-198.0, -198.0, -198.0]),
+        with_ensemble(_row(1, "2H", 3, -206.0), [-206.0, -206.0, -206.0]),
+        with_ensemble(_row(1, "1T'", 3, -205.0), [-205.0, -206.0, -204.0]),
+    ]
+    mu_ensemble = {"Na": np.array([-1.3, -1.3, -1.3])}
+    table = heterostructure_table(rows, {"Na": -1.3}, mu_ensemble)
+    by = {t["phase"]: t for t in table}
+    # 2H members: (-206 - [-200, -201, -199] + 3.9) / 3 = [-0.7, -0.3667, -1.0333]
+    two_h = np.array([-0.7, -2.1 / 3 + 1 / 3, -2.1 / 3 - 1 / 3])
+    assert by["2H"]["intercalation_energy_std_eV"] == pytest.approx(
+        np.std(two_h), abs=1e-4
+    )
+    assert by["1T'"]["intercalation_energy_std_eV"] == pytest.approx(
+        np.std([0.0, -1 / 3, 1 / 3]), abs=1e-4
+    )
+    # 2H - 1T' members per Mo: (-206 - [-205, -206, -204]) / 4 = [-0.25, 0, -0.5]
+    assert by["2H"]["dE_2H_minus_1Tp_std_eV_per_Mo"] == pytest.approx(
+        np.std([-0.25, 0.0, -0.5]), abs=1e-4
+    )
+    columns = heterostructure_columns(table)
+    at = columns.index("intercalation_energy_eV")
+    assert columns[at + 1] == "intercalation_energy_std_eV"
+    assert "dE_2H_minus_1Tp_std_eV_per_Mo" in columns
+    # no ensembles (fast engine): no error-bar columns, values None
+    plain = heterostructure_table([{**r, "data": {}} for r in rows], {"Na": -1.3})
+    assert plain[0]["intercalation_energy_std_eV"] is None
+    assert "intercalation_energy_std_eV" not in heterostructure_columns(plain)
+    # free-standing layers: the difference of the two ensembles per Mo
+    free = [
+        {
+            "host": "mos2",
+            "phase": "2H",
+            "n_Mo": 2,
+            "energy_eV": -45.0,
+            "data": {"beef_ensemble_eV": [-45.0, -46.0]},
+        },
+        {
+            "host": "mos2",
+            "phase": "1T'",
+            "n_Mo": 2,
+            "energy_eV": -44.0,
+            "data": {"beef_ensemble_eV": [-44.0, -44.0]},
+        },
+    ]
+    # members (−44 − [−45, −46]) / 2 = [0.5, 1.0]: std 0.25
+    assert free_layer_phase_energies(free, with_std=True) == {
+        "1T'": (pytest.approx(0.5), pytest.approx(0.25))
+    }
+    assert free_layer_phase_energies(free) == {"1T'": pytest.approx(0.5)}

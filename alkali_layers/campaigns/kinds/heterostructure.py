@@ -10,10 +10,14 @@ wins (:mod:`alkali_layers.analysis.heterostructure`), and writes ``table.md``,
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...analysis.heterostructure import (
     HETEROSTRUCTURE_COLUMNS,
+    beef_ensemble,
     crossovers,
     free_layer_phase_energies,
+    heterostructure_columns,
     heterostructure_table,
     mos2_charges,
     write_heterostructure_figures,
@@ -35,6 +39,17 @@ def metal_chemical_potentials(rows) -> dict[str, float]:
         if r.get("host") == "bulk" and r.get("energy_eV") is not None:
             mu[r["metal"]] = float(r["energy_eV"]) / int(r["n_atoms"])
     return mu
+
+
+def metal_chemical_potential_ensembles(rows) -> dict[str, np.ndarray]:
+    """BEEF-vdW ensemble of the energy per atom (eV) of each relaxed bcc metal
+    among the model rows that carry one (GPAW with ``error_bars``)."""
+    out = {}
+    for r in rows:
+        ensemble = beef_ensemble(r)
+        if r.get("host") == "bulk" and ensemble is not None:
+            out[r["metal"]] = ensemble / int(r["n_atoms"])
+    return out
 
 
 #: Where ``alkali-layers charges`` writes the Bader analyses of this campaign's
@@ -83,9 +98,10 @@ def write_outputs(campaign) -> list[dict]:
     rows, failed = campaign.model_rows()
     attach_charges(campaign, rows)
     mu = metal_chemical_potentials(rows)
-    table = heterostructure_table(rows, mu)
+    table = heterostructure_table(rows, mu, metal_chemical_potential_ensembles(rows))
+    columns = heterostructure_columns(table)
     root = campaign.root
-    write_csv(table, root / "table.csv", HETEROSTRUCTURE_COLUMNS)
+    write_csv(table, root / "table.csv", columns)
     notes = [
         "Intercalation energy per metal atom (eV): [E(het + n M) - E(het) - n mu_M]"
         " / n, E(het) the relaxed empty heterostructure of the same phase and "
@@ -104,13 +120,25 @@ def write_outputs(campaign) -> list[dict]:
             "mu_M (eV/atom): "
             + ", ".join(f"{m} {v:.4f}" for m, v in sorted(mu.items())),
         ]
-    free = free_layer_phase_energies(rows)
+    if len(columns) > len(HETEROSTRUCTURE_COLUMNS):
+        notes += [
+            "",
+            "Error bars: *_std_eV columns are standard deviations over the 2000-"
+            "member BEEF-vdW ensemble (ase.dft.bee; Wellendorff et al., PRB 85, "
+            "235149 (2012)) of one BEEF-vdW calculation per structure at its final "
+            "geometry, each member through the same formula: the sensitivity to the "
+            "exchange-correlation functional, not a statistical error.",
+        ]
+    free = free_layer_phase_energies(rows, with_std=True)
     if free:
         notes += [
             "",
             "Free-standing MoS2 (relaxed at the builder's lattice), E(phase) - E(2H)"
             " in eV per Mo: "
-            + ", ".join(f"{p} {v:+.3f}" for p, v in sorted(free.items())),
+            + ", ".join(
+                f"{p} {v:+.3f}" + ("" if std is None else f" +- {std:.3f} (BEEF std)")
+                for p, (v, std) in sorted(free.items())
+            ),
         ]
     cross = crossovers(table)
     if cross:
@@ -130,7 +158,7 @@ def write_outputs(campaign) -> list[dict]:
         root / "table.md",
         campaign.spec.title or campaign.spec.name,
         notes,
-        HETEROSTRUCTURE_COLUMNS,
+        columns,
     )
     write_heterostructure_figures(table, root)
     return table

@@ -82,6 +82,37 @@ def test_layout_writes_table_and_figures(tmp_path):
         assert (tmp_path / f"{name}.csv").exists()
 
 
+def test_layout_writes_error_bars_from_stored_ensembles(tmp_path):
+    common = {
+        "host": "graphene_mos2",
+        "packing": "fcc",
+        "n_Mo": 4,
+        "supercell": "[[2,1],[-1,3]]",
+        "mos2_supercell": "[[1,0],[0,2]]",
+        "converged": True,
+    }
+    rows = [
+        {"host": "bulk", "metal": "Na", "energy_eV": -2.6, "n_atoms": 2,
+         "data": {"beef_ensemble_eV": [-2.6, -3.2]}},
+        {**common, "metal": "", "n_layers": 0, "n_metal": 0, "phase": "2H",
+         "energy_eV": -200.0, "label": "e2",
+         "data": {"beef_ensemble_eV": [-200.0, -200.0]}},
+        {**common, "metal": "Na", "n_layers": 1, "n_metal": 3, "phase": "2H",
+         "energy_eV": -206.0, "label": "m2",
+         "data": {"beef_ensemble_eV": [-206.0, -206.0]}},
+    ]  # fmt: skip
+    write_outputs(_fake_campaign(tmp_path, rows))
+    header, row = (tmp_path / "table.csv").read_text().splitlines()[:2]
+    columns = header.split(",")
+    assert columns[columns.index("intercalation_energy_eV") + 1] == (
+        "intercalation_energy_std_eV"
+    )
+    # members: mu = [-1.3, -1.6]; (-206 + 200 - 3 mu) / 3 = [-0.7, -0.4]: std 0.15
+    std = float(row.split(",")[columns.index("intercalation_energy_std_eV")])
+    assert std == pytest.approx(0.15)
+    assert "BEEF-vdW ensemble" in (tmp_path / "table.md").read_text()
+
+
 def test_layout_attaches_bader_charges(tmp_path):
     from alkali_layers.builders.mos2 import graphene_mos2
     from alkali_layers.campaigns.kinds.heterostructure import attach_charges
