@@ -277,6 +277,59 @@ def average_voltage_V(
     return -(energy_filled_eV - energy_empty_eV - n_metal * mu_metal_eV) / n_metal
 
 
+def path_step_voltages(
+    n_metal: Sequence[int],
+    energy_eV: Sequence[float],
+    mu_metal_eV: float,
+    ensembles_eV: Sequence[Sequence[float]] | None = None,
+    mu_ensemble_eV: Sequence[float] | None = None,
+) -> list[dict]:
+    """Voltage of each step between consecutive compositions of a path (V vs M+/M).
+
+    The compositions are taken in order of ``n_metal``; step ``n1 -> n2`` has
+    ``V = -[E(n2) - E(n1) - (n2 - n1) mu_M] / (n2 - n1)`` (:func:`average_voltage_V`),
+    whether or not it lies on the convex hull (the hull is
+    :func:`voltage_profile`).  With BEEF-vdW ensembles of every energy
+    (``ensembles_eV[i]`` the 2000 total energies of structure i, ``mu_ensemble_eV``
+    those of the metal per atom) each member goes through the same formula and
+    ``voltage_std_V`` is their standard deviation (docs/science/dft.md); None
+    otherwise.
+
+    Returns
+    -------
+    list of dict
+        ``n1``, ``n2``, ``voltage_V``, ``voltage_std_V`` per step.
+    """
+    n = [int(x) for x in n_metal]
+    if len(n) != len(energy_eV) or len(set(n)) != len(n):
+        raise ValueError("one energy per composition, each n_metal once")
+    order = sorted(range(len(n)), key=n.__getitem__)
+    with_std = ensembles_eV is not None and mu_ensemble_eV is not None
+    steps = []
+    for a, b in zip(order[:-1], order[1:], strict=True):
+        dn = n[b] - n[a]
+        std = None
+        if with_std:
+            members = average_voltage_V(
+                np.asarray(ensembles_eV[b], float),
+                np.asarray(ensembles_eV[a], float),
+                dn,
+                np.asarray(mu_ensemble_eV, float),
+            )
+            std = float(np.std(members))
+        steps.append(
+            {
+                "n1": n[a],
+                "n2": n[b],
+                "voltage_V": float(
+                    average_voltage_V(energy_eV[b], energy_eV[a], dn, mu_metal_eV)
+                ),
+                "voltage_std_V": std,
+            }
+        )
+    return steps
+
+
 # --------------------------------------------------------------------------- volume
 def metal_density_g_cm3(metal: str) -> float:
     """Bulk density (g/cm^3) of the bcc metal from the element table.

@@ -66,6 +66,10 @@ _DECIMALS = {
     "dq_z_mean_e_per_atom": 3,
     "bader_sum_error_e": 4,
     "drho_integral_e": 4,
+    "voltage_filling_V": 3,
+    "voltage_V": 3,
+    "voltage_std_V": 3,
+    "delta_V": 3,
 }
 
 

@@ -7,7 +7,9 @@ Example (the bilayer-graphene study)::
 
     name = "bilayer_graphene"
     description = "Li-Cs x 1-4 layers x AA/AB between the sheets of bilayer graphene"
-    analysis = "bilayer"              # table/figure layout: "bilayer" or "formation"
+    analysis = "bilayer"              # table/figure layout: "bilayer", "formation" or
+                                      # a study's ("heterostructure", "filling_check",
+                                      # ...; an unknown name lists them all)
 
     [engine]                          # mlip: fields of MLIPSettings; gpaw: see
                                       # DFTProtocol.from_table (final/relax presets,

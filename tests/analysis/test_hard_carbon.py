@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from alkali_layers.analysis.capacity import FARADAY_C_MOL
@@ -222,3 +223,26 @@ def test_filling_report_writes_table_figures_and_protocol_check(tmp_path):
     assert write_protocol_check([cheap, strict], tmp_path)
     text = (tmp_path / "protocol_check.md").read_text()
     assert "| 4 | s4 | s4 | -0.200 | 10 | 10 |" in text
+
+
+def test_path_step_voltages_by_hand_with_ensemble_error_bars():
+    from alkali_layers.analysis.hard_carbon import path_step_voltages
+
+    # E(0) = -100, E(2) = -103, E(4) = -105.5, mu = -1.2 eV/atom (given out of order):
+    # 0 -> 2: -(-103 + 100 + 2.4) / 2 = +0.30 V; 2 -> 4: -(-2.5 + 2.4) / 2 = +0.05 V
+    steps = path_step_voltages([4, 0, 2], [-105.5, -100.0, -103.0], -1.2)
+    assert [(s["n1"], s["n2"]) for s in steps] == [(0, 2), (2, 4)]
+    assert [s["voltage_V"] for s in steps] == pytest.approx([0.30, 0.05])
+    assert steps[0]["voltage_std_V"] is None
+    # two-member ensembles; the second member moves E(2) by -0.2 and mu by +0.1
+    ens = [[-105.5, -105.5], [-100.0, -100.0], [-103.0, -103.2]]
+    with_std = path_step_voltages(
+        [4, 0, 2], [-105.5, -100.0, -103.0], -1.2, ens, [-1.2, -1.1]
+    )
+    # member 2: 0 -> 2: -(-103.2 + 100 + 2.2) / 2 = 0.5; 2 -> 4: -(-2.3 + 2.2)/2 = 0.05
+    assert with_std[0]["voltage_std_V"] == pytest.approx(np.std([0.30, 0.50]))
+    assert with_std[1]["voltage_std_V"] == pytest.approx(
+        np.std([0.05, 0.05]), abs=1e-12
+    )
+    with pytest.raises(ValueError, match="each n_metal once"):
+        path_step_voltages([0, 0], [-1.0, -2.0], -1.0)

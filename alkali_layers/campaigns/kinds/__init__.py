@@ -11,6 +11,7 @@ from . import (  # noqa: F401 - imported for their registrations
     charges,
     convergence,
     fill,
+    filling_check,
     finetune_data,
     heterostructure,
     md,
