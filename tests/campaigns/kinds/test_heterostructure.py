@@ -46,16 +46,20 @@ def _fake_campaign(tmp_path, rows):
     )
 
 
+#: the database fields every heterostructure row of the layout tests shares
+CELL = {
+    "host": "graphene_mos2",
+    "cell_metal": "Na",
+    "packing": "fcc",
+    "n_Mo": 4,
+    "supercell": "[[2,1],[-1,3]]",
+    "mos2_supercell": "[[1,0],[0,2]]",
+    "converged": True,
+}
+
+
 def test_layout_writes_table_and_figures(tmp_path):
-    common = {
-        "host": "graphene_mos2",
-        "cell_metal": "Na",
-        "packing": "fcc",
-        "n_Mo": 4,
-        "supercell": "[[2,1],[-1,3]]",
-        "mos2_supercell": "[[1,0],[0,2]]",
-        "converged": True,
-    }
+    common = CELL
     rows = [
         {"host": "bulk", "metal": "Na", "energy_eV": -2.6, "n_atoms": 2},
         {**common, "metal": "", "n_layers": 0, "n_metal": 0, "phase": "2H",
@@ -83,14 +87,7 @@ def test_layout_writes_table_and_figures(tmp_path):
 
 
 def test_layout_writes_error_bars_from_stored_ensembles(tmp_path):
-    common = {
-        "host": "graphene_mos2",
-        "packing": "fcc",
-        "n_Mo": 4,
-        "supercell": "[[2,1],[-1,3]]",
-        "mos2_supercell": "[[1,0],[0,2]]",
-        "converged": True,
-    }
+    common = CELL
     rows = [
         {"host": "bulk", "metal": "Na", "energy_eV": -2.6, "n_atoms": 2,
          "data": {"beef_ensemble_eV": [-2.6, -3.2]}},
