@@ -230,10 +230,17 @@ def _trajectory_frames(path: Path, model: str, relax_settings) -> list[Atoms]:
 
 
 def _campaign_frames(root: Path) -> list[Atoms]:
-    """GPAW frames of one campaign directory: relaxation steps and final points."""
+    """GPAW frames of one campaign directory: relaxation steps and final points.
+
+    Relaxation steps come from ``tasks/<label>.<key>/gpaw-relax.traj`` (committed
+    with the database; the rest of a task folder stays local), found through the
+    task's ``task.json`` while the folder is complete, or through the finished
+    database row (its ``task_key``, engine settings and model name) in a fresh
+    clone; each trajectory is read once.
+    """
     from .settings import DFTProtocol, GPAWSettings
 
-    frames = []
+    trajectories: dict[Path, tuple[str, GPAWSettings]] = {}
     for task_file in sorted(root.glob("tasks/*/task.json")):
         task = read_json(task_file) or {}
         engine = task.get("engine") or {}
@@ -244,14 +251,22 @@ def _campaign_frames(root: Path) -> list[Atoms]:
             {k: v for k, v in engine.items() if k != "name"}
         )
         info = (task.get("atoms") or {}).get("info") or {}
-        model = info.get(MODEL_INFO_KEY, task["label"])
-        frames += _trajectory_frames(traj, model, protocol.relax)
+        trajectories[traj] = (info.get(MODEL_INFO_KEY, task["label"]), protocol.relax)
+    frames = []
+    final_points = []
     db_path = root / "results.db"
     if db_path.exists():
         import ase.db
 
         db = ase.db.connect(str(db_path), use_lock_file=False)
         for row in db.select(status="ok", engine="gpaw"):
+            settings = row.data["engine_settings"]
+            model = row.get(MODEL_INFO_KEY, row.label)
+            traj = (
+                root / "tasks" / f"{row.label}.{row.get('task_key')}" / RELAX_TRAJECTORY
+            )
+            if traj not in trajectories and traj.exists():
+                trajectories[traj] = (model, GPAWSettings(**settings["relax"]))
             outcome = row.data.get("outcome", {})
             forces = outcome.get("dft_forces_eV_A")
             if forces is None and row.natoms == 1:
@@ -261,20 +276,22 @@ def _campaign_frames(root: Path) -> list[Atoms]:
                 forces = np.zeros((1, 3))
             if forces is None:
                 continue  # stored before forces were kept
-            final = GPAWSettings(**row.data["engine_settings"]["final"])
-            frames.append(
+            final = GPAWSettings(**settings["final"])
+            final_points.append(
                 dft_frame(
                     row.toatoms(),
                     row.energy,
                     forces,
-                    row.get(MODEL_INFO_KEY, row.label),
+                    model,
                     protocol_key(final),
                     final.dispersion,
                     f"{db_path}#{row.id}",
                     outcome.get("dft_stress_eV_A3"),
                 )
             )
-    return frames
+    for traj, (model, relax_settings) in sorted(trajectories.items()):
+        frames += _trajectory_frames(traj, model, relax_settings)
+    return frames + final_points
 
 
 def _file_frames(path: Path) -> list[Atoms]:

@@ -1,6 +1,9 @@
 """Fine-tuning data and identity (quick: EMT labels, no network) and one tiny
 end-to-end fine-tune with SevenNet's trainer (slow)."""
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -224,6 +227,24 @@ def test_collect_frames_from_campaign_directory(tmp_path):
     assert np.allclose(point.get_forces(), forces)
     assert metal.info["model"] == "bulk-Na" and metal.get_potential_energy() == -1.3
     assert np.array_equal(metal.get_forces(), np.zeros((1, 3)))
+
+
+def test_relaxation_steps_found_through_the_database_in_a_fresh_clone(tmp_path):
+    """A clone holds results.db and each task's gpaw-relax.traj, not task.json
+    (.gitignore): the steps are found through the finished row, read once."""
+    protocol, _, _ = tiny_gpaw_campaign(tmp_path)
+    relax_key = protocol_key(protocol.relax)
+    local = collect_frames([tmp_path], protocol=relax_key)
+    (tmp_path / "tasks" / "Cu-model.k1" / "task.json").unlink()
+    clone = collect_frames([tmp_path], protocol=relax_key)
+    assert len(clone) == len(local) >= 2
+    assert [f.info["source"] for f in clone] == [f.info["source"] for f in local]
+    assert all(f.info["model"] == "Cu-model" for f in clone)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "runs/x/tasks/a.k/gpaw-relax.traj"],
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert ignored.returncode == 1  # committed with the campaign, not ignored
 
 
 def test_collect_frames_from_a_users_file(tmp_path):
