@@ -31,6 +31,27 @@ def port_free(port: int) -> bool:
         return True
 
 
+def kill_processes_in(folder: Path) -> list[int]:
+    """SIGKILL every process whose working directory lies in ``folder`` (Linux
+    /proc): what ``mq submit`` leaves running in the campaign folder outlives the
+    scheduler otherwise.  Returns the pids killed."""
+    killed = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = Path(os.readlink(proc / "cwd"))
+        except OSError:
+            continue
+        if cwd == folder or folder in cwd.parents:
+            pid = int(proc.name)
+            if pid != os.getpid():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                except OSError:
+                    pass
+    return killed
+
+
 @pytest.fixture(scope="module")
 def myqueue_home(tmp_path_factory):
     """A myqueue home with its local scheduler (2 cores) running for this module.
@@ -77,6 +98,7 @@ def myqueue_home(tmp_path_factory):
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+        kill_processes_in(home)
 
 
 def submit(spec: Path) -> None:
