@@ -72,3 +72,40 @@ def test_same_engine_reproduces_the_fillings_voltages(tmp_path):
     md = (folder / "table.md").read_text()
     assert "lower convex hull, campaign" in md
     assert (folder / "filling_check.png").stat().st_size > 1000
+
+
+def test_table_carries_beef_error_bars_by_hand():
+    from alkali_layers.campaigns.kinds.filling_check import filling_check_table
+
+    source = f"{RESULTS / 'closed-Na-strict.traj'}#n_metal=0"
+
+    def point(n, energy, members):
+        return {
+            "filling": "closed-Na-strict",
+            "n_metal": n,
+            "source": source,
+            "energy_eV": energy,
+            "data": {"beef_ensemble_eV": members},
+        }
+
+    rows = [
+        {"host": "bulk", "metal": "Na", "n_atoms": 1, "energy_eV": -1.5,
+         "data": {"beef_ensemble_eV": [-1.5, -1.4]}},
+        point(0, -600.0, [-600.0, -600.0]),
+        point(4, -606.4, [-606.4, -606.0]),
+    ]  # fmt: skip
+    table, notes = filling_check_table(rows)
+    step, whole = table
+    # V = -(-606.4 + 600 + 4 x 1.5) / 4 = +0.1 V; member 2: -(-6.0 + 5.6) / 4 = +0.1
+    assert step["voltage_V"] == pytest.approx(0.1)
+    assert step["voltage_std_V"] == pytest.approx(0.0)
+    assert (whole["step"], whole["n1"], whole["n2"]) == ("whole", 0, 4)
+    # the filling's own step 0 -> 4 (7net-0 + D3): -0.187 V; delta = 0.1 + 0.187
+    assert step["delta_V"] == pytest.approx(0.287, abs=2e-3)
+    rows[2]["data"]["beef_ensemble_eV"] = [-606.4, -606.8]
+    (step, _), _ = filling_check_table(rows)
+    # member 2: -(-6.8 + 5.6) / 4 = +0.3: std of [0.1, 0.3] = 0.1
+    assert step["voltage_std_V"] == pytest.approx(0.1)
+    # without the empty pore the filling waits
+    table, notes = filling_check_table([rows[0], rows[2]])
+    assert table == [] and "waiting for the empty pore" in notes[0]
