@@ -208,6 +208,29 @@ def gallery_height(atoms: Atoms) -> float:
     raise ValueError("cannot tell the gallery height: no top sheet and no c axis")
 
 
+def gallery_force_eV_A(atoms: Atoms, forces) -> float:
+    """Net force (eV/A per cell) on the gallery height of a bilayer model.
+
+    ``(sum of F_z over the top sheet - sum over the bottom sheet) / 2``: the force
+    conjugate to the carbon-plane to carbon-plane distance when the two sheets move
+    apart symmetrically; positive opens the gallery.  A relaxation converged per atom
+    (each |F| < fmax) can leave it well above fmax, since it adds the small forces of
+    every sheet atom: it says whether :func:`gallery_height` is relaxed.
+
+    Raises ``ValueError`` for a model without sheet tags 1 and 2 or forces of
+    another shape.
+    """
+    tags = atoms.get_tags()
+    if not (np.any(tags == TAG_BOTTOM_SHEET) and np.any(tags == TAG_TOP_SHEET)):
+        raise ValueError("atoms carry no sheet tags 1 and 2 (not a bilayer model)")
+    f = np.asarray(forces, dtype=float)
+    if f.shape != (len(atoms), 3):
+        raise ValueError(f"forces of shape {f.shape} for {len(atoms)} atoms")
+    top = f[tags == TAG_TOP_SHEET, 2].sum()
+    bottom = f[tags == TAG_BOTTOM_SHEET, 2].sum()
+    return float(0.5 * (top - bottom))
+
+
 def graphene_lattice_A(atoms: Atoms) -> float:
     """In-plane lattice constant (A) of the graphene sheets of a bilayer model.
 

@@ -131,3 +131,28 @@ def test_graphene_lattice_and_in_plane_metal_distance_of_bilayer_models():
         {"graphene_a_A": 2.46 * 1.01, "metal_nn_A": 2 * 2.46 * 1.01}
     )
     assert in_plane_geometry(Atoms("Na", cell=[3, 3, 3], pbc=True)) == {}
+
+
+def test_gallery_force_by_hand():
+    """(sum F_z top - sum F_z bottom) / 2, positive opening the gallery: a model
+    whose sheets are each pushed toward the other by 0.03 eV/A per atom."""
+    from alkali_layers.builders import bilayer_graphene
+    from alkali_layers.geometry import (
+        TAG_BOTTOM_SHEET,
+        TAG_TOP_SHEET,
+        gallery_force_eV_A,
+    )
+
+    atoms = bilayer_graphene("Rb", 1, stacking="AB")
+    tags = atoms.get_tags()
+    forces = np.zeros((len(atoms), 3))
+    forces[tags == TAG_BOTTOM_SHEET, 2] = +0.03
+    forces[tags == TAG_TOP_SHEET, 2] = -0.03
+    forces[~np.isin(tags, (TAG_BOTTOM_SHEET, TAG_TOP_SHEET)), :] = 0.5  # metal: no part
+    n_sheet = int((tags == TAG_TOP_SHEET).sum())
+    assert gallery_force_eV_A(atoms, forces) == pytest.approx(-0.03 * n_sheet)
+    assert gallery_force_eV_A(atoms, -forces) == pytest.approx(+0.03 * n_sheet)
+    with pytest.raises(ValueError, match="forces of shape"):
+        gallery_force_eV_A(atoms, forces[:-1])
+    with pytest.raises(ValueError, match="not a bilayer model"):
+        gallery_force_eV_A(Atoms("Na", cell=[3, 3, 3], pbc=True), np.zeros((1, 3)))

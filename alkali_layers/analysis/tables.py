@@ -59,6 +59,7 @@ _DECIMALS = {
     "voltage_step_std_V": 3,
     "graphene_a_A": 3,
     "metal_nn_A": 3,
+    "gallery_force_eV_A": 3,
     "bader_metal_e_per_atom": 3,
     "bader_outer_e_per_atom": 3,
     "bader_inner_e_per_atom": 3,
@@ -91,8 +92,16 @@ IN_PLANE_COLUMNS: dict[str, str] = {
     "metal_nn_A": "graphene_a_A",
 }
 
+#: the net force on the gallery height of a DFT-relaxed bilayer model
+#: (:func:`~alkali_layers.geometry.gallery_force_eV_A`; from the stored DFT forces)
+GALLERY_FORCE_COLUMNS: dict[str, str] = {"gallery_force_eV_A": "gallery_height_A"}
+
 #: columns a table shows only when some row carries them, and the column each follows
-OPTIONAL_COLUMNS: dict[str, str] = {**ERROR_COLUMNS, **IN_PLANE_COLUMNS}
+OPTIONAL_COLUMNS: dict[str, str] = {
+    **ERROR_COLUMNS,
+    **IN_PLANE_COLUMNS,
+    **GALLERY_FORCE_COLUMNS,
+}
 
 
 def _metal_order(metal: str) -> int:
@@ -158,7 +167,8 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
             chosen = first[r["n_layers"]] is r
             row["voltage_step_V"] = steps.get(r["n_layers"]) if chosen else None
             row["converged"] = bool(r["converged"])
-            for extra in ("formation_energy_std_eV", *IN_PLANE_COLUMNS):
+            extras = ("formation_energy_std_eV", *IN_PLANE_COLUMNS)
+            for extra in (*extras, *GALLERY_FORCE_COLUMNS):
                 if r.get(extra) is not None:
                     row[extra] = r[extra]
             if chosen and r["n_layers"] in step_std:

@@ -36,7 +36,7 @@ from ..calculators.energetics import formation_from_energy
 from ..calculators.guards import ModelFailure
 from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
-from ..geometry import in_plane_geometry
+from ..geometry import gallery_force_eV_A, in_plane_geometry
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .start import start_geometry
@@ -490,8 +490,21 @@ class Campaign:
             values.update(self._formation_ensemble(e, values, ensembles))
             if self.spec.relax.slab_cell == "ab":
                 values.update(in_plane_geometry(row.toatoms()))
+            values.update(self._gallery_force(row, values["data"]))
             rows.append(values)
         return rows, failed
+
+    @staticmethod
+    def _gallery_force(row, outcome: dict) -> dict:
+        """``gallery_force_eV_A`` (:func:`~alkali_layers.geometry.gallery_force_eV_A`)
+        of a bilayer model whose DFT forces at the final geometry are stored."""
+        forces = outcome.get("dft_forces_eV_A")
+        if forces is None:
+            return {}
+        try:
+            return {"gallery_force_eV_A": gallery_force_eV_A(row.toatoms(), forces)}
+        except ValueError:
+            return {}  # not a bilayer model
 
     @staticmethod
     def _formation_ensemble(
@@ -612,6 +625,17 @@ class Campaign:
                 "metal_nn_A the shortest in-plane metal-metal distance within a metal "
                 "layer (periodic images included; sqrt(3) graphene_a_A for one metal "
                 "per sqrt(3) x sqrt(3) cell), mean over layers.",
+            ]
+        if "gallery_force_eV_A" in columns:
+            at = notes.index("References:") - 1
+            notes[at:at] = [
+                "",
+                "gallery_force_eV_A: net force on the gallery height at the final "
+                "geometry from the stored DFT forces of the final single point, (sum "
+                "of F_z over the top sheet - sum over the bottom sheet) / 2, per cell; "
+                "positive opens the gallery.  A relaxation converged per atom (fmax) "
+                "can leave it larger than fmax: it tells how far gallery_height_A is "
+                "from relaxed (about force / stiffness).",
             ]
         if "formation_energy_std_eV" in columns:
             notes[1:1] = [

@@ -184,3 +184,19 @@ def test_in_plane_columns_appear_only_when_the_rows_carry_them():
     at = columns.index("gallery_height_A")
     assert columns[at + 1 : at + 3] == ("graphene_a_A", "metal_nn_A")
     assert table[0]["metal_nn_A"] == 4.278
+
+
+def test_gallery_force_column_follows_the_gallery_height():
+    from alkali_layers.analysis.tables import with_error_columns
+
+    dft = row("Rb", 1, "AB", -0.06, 1, 12)
+    dft.update(graphene_a_A=2.478, metal_nn_A=4.292, gallery_force_eV_A=-0.19)
+    table = bilayer_table([dft])
+    columns = with_error_columns(BILAYER_COLUMNS, table)
+    at = columns.index("gallery_height_A")
+    assert columns[at + 1 : at + 4] == (
+        "gallery_force_eV_A",
+        "graphene_a_A",
+        "metal_nn_A",
+    )
+    assert table[0]["gallery_force_eV_A"] == -0.19
