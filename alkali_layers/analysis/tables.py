@@ -209,13 +209,15 @@ def with_error_columns(columns: Sequence[str], table: list[dict]) -> tuple[str, 
 
 
 def formation_table(rows: Iterable[dict]) -> list[dict]:
-    """Generic table rows (:data:`FORMATION_COLUMNS`) sorted by label."""
+    """Generic table rows (:data:`FORMATION_COLUMNS`, and the optional columns
+    :data:`OPTIONAL_COLUMNS` that a row carries) sorted by label."""
     out = []
     for r in sorted(rows, key=lambda r: r["label"]):
         row = {c: r.get(c) for c in FORMATION_COLUMNS}
         row["converged"] = bool(r.get("converged"))
-        if r.get("formation_energy_std_eV") is not None:
-            row["formation_energy_std_eV"] = r["formation_energy_std_eV"]
+        for extra in OPTIONAL_COLUMNS:  # error bars, in-plane geometry, gallery force
+            if r.get(extra) is not None:
+                row[extra] = r[extra]
         out.append(row)
     return out
 

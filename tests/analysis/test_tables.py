@@ -200,3 +200,21 @@ def test_gallery_force_column_follows_the_gallery_height():
         "metal_nn_A",
     )
     assert table[0]["gallery_force_eV_A"] == -0.19
+
+
+def test_formation_table_keeps_the_optional_columns_a_row_carries():
+    from alkali_layers.analysis.tables import (
+        FORMATION_COLUMNS,
+        formation_table,
+        with_error_columns,
+    )
+
+    base = {"label": "Rb-1L-AB", "formula": "RbC12", "n_atoms": 13, "converged": True}
+    table = formation_table(
+        [{**base, "gallery_force_eV_A": 0.278, "graphene_a_A": 2.48}]
+    )
+    columns = with_error_columns(FORMATION_COLUMNS, table)
+    at = columns.index("gallery_height_A")
+    assert columns[at + 1 : at + 3] == ("gallery_force_eV_A", "graphene_a_A")
+    plain = formation_table([base])
+    assert with_error_columns(FORMATION_COLUMNS, plain) == FORMATION_COLUMNS
