@@ -59,6 +59,26 @@ from .tasks import (
 STATES = ("done", "failed", "running", "queued", "pending")
 
 
+#: notes of the optional table columns, written under a table that shows them
+COLUMN_NOTES: dict[str, str] = {
+    "graphene_a_A": (
+        "In-plane cell relaxed: graphene_a_A is the relaxed graphene lattice "
+        "constant (from the cell area per carbon atom of one sheet), metal_nn_A the "
+        "shortest in-plane metal-metal distance within a metal layer (periodic "
+        "images included; sqrt(3) graphene_a_A for one metal per sqrt(3) x sqrt(3) "
+        "cell), mean over layers."
+    ),
+    "gallery_force_eV_A": (
+        "gallery_force_eV_A: net force on the gallery height at the final geometry "
+        "from the stored DFT forces of the final single point, (sum of F_z over the "
+        "top sheet - sum over the bottom sheet) / 2, per cell; positive opens the "
+        "gallery.  A relaxation converged per atom (fmax) can leave it well above "
+        "fmax, and the gallery coordinate is soft and not harmonic: a row with a "
+        "large value has a gallery height that is not relaxed."
+    ),
+}
+
+
 @dataclass
 class Entry:
     """One task of a campaign with everything needed to run and file it."""
@@ -616,27 +636,11 @@ class Campaign:
             "References:",
             *self.reference_lines(),
         ]
-        if "graphene_a_A" in columns:
-            at = notes.index("References:") - 1
-            notes[at:at] = [
-                "",
-                "In-plane cell relaxed: graphene_a_A is the relaxed graphene lattice "
-                "constant (from the cell area per carbon atom of one sheet), "
-                "metal_nn_A the shortest in-plane metal-metal distance within a metal "
-                "layer (periodic images included; sqrt(3) graphene_a_A for one metal "
-                "per sqrt(3) x sqrt(3) cell), mean over layers.",
-            ]
-        if "gallery_force_eV_A" in columns:
-            at = notes.index("References:") - 1
-            notes[at:at] = [
-                "",
-                "gallery_force_eV_A: net force on the gallery height at the final "
-                "geometry from the stored DFT forces of the final single point, (sum "
-                "of F_z over the top sheet - sum over the bottom sheet) / 2, per cell; "
-                "positive opens the gallery.  A relaxation converged per atom (fmax) "
-                "can leave it larger than fmax: it tells how far gallery_height_A is "
-                "from relaxed (about force / stiffness).",
-            ]
+        at = notes.index("References:") - 1
+        for column, note in COLUMN_NOTES.items():
+            if column in columns:
+                notes[at:at] = ["", note]
+                at += 2
         if "formation_energy_std_eV" in columns:
             notes[1:1] = [
                 "",
