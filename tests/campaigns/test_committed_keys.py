@@ -37,8 +37,8 @@ def test_the_committed_studies_are_found():
 @pytest.mark.parametrize("spec", SPECS, ids=lambda p: str(p.parent.relative_to(RUNS)))
 def test_finished_rows_still_match_current_task_keys(spec, monkeypatch):
     db = spec.parent / "results.db"
-    if not db.exists():
-        pytest.skip("no results committed")
+    if not db.exists() or db.stat().st_size == 0:
+        pytest.skip("no results committed")  # (opening an empty file would write it)
     finished = _finished_keys(db)
     if not finished:
         pytest.skip("no finished rows committed")
