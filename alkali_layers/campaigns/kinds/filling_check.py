@@ -30,6 +30,10 @@ from ...analysis.hard_carbon import path_step_voltages, voltage_profile
 from ...analysis.heterostructure import beef_ensemble
 from ...analysis.tables import write_csv, write_markdown
 from ..registry import register_layout
+from .heterostructure import (
+    metal_chemical_potential_ensembles,
+    metal_chemical_potentials,
+)
 
 FILLING_CHECK_COLUMNS = (
     "filling",
@@ -46,20 +50,6 @@ FILLING_CHECK_COLUMNS = (
 
 def _round(value, digits: int = 3):
     return None if value is None else round(float(value), digits)
-
-
-def _metal_references(rows) -> dict[str, tuple[float, np.ndarray | None]]:
-    """{metal: (energy per atom, BEEF ensemble per atom or None)} of bulk rows."""
-    out = {}
-    for r in rows:
-        if r.get("host") == "bulk" and r.get("energy_eV") is not None:
-            n = int(r["n_atoms"])
-            ensemble = beef_ensemble(r)
-            out[r["metal"]] = (
-                float(r["energy_eV"]) / n,
-                None if ensemble is None else ensemble / n,
-            )
-    return out
 
 
 def _fillings(rows) -> dict[str, dict]:
@@ -83,20 +73,21 @@ def filling_check_table(rows) -> tuple[list[dict], list[str]]:
     filling.  A filling whose empty pore (n = 0) or metal reference is not
     finished yet is listed in the notes, not in the table.
     """
-    metals = _metal_references(rows)
+    mu_by_metal = metal_chemical_potentials(rows)
+    mu_ensembles = metal_chemical_potential_ensembles(rows)
     table: list[dict] = []
     notes: list[str] = []
     for name, entry in sorted(_fillings(rows).items()):
         stored = json.loads(Path(entry["source"]).with_suffix(".json").read_text())
         metal = stored["metal"]
         points = entry["points"]
-        if 0 not in points or metal not in metals or len(points) < 2:
+        if 0 not in points or metal not in mu_by_metal or len(points) < 2:
             missing = [] if 0 in points else ["the empty pore"]
-            missing += [] if metal in metals else [f"bcc {metal}"]
+            missing += [] if metal in mu_by_metal else [f"bcc {metal}"]
             missing += [] if len(points) >= 2 else ["a second composition"]
             notes.append(f"* {name}: waiting for {', '.join(missing)}")
             continue
-        mu, mu_ensemble = metals[metal]
+        mu, mu_ensemble = mu_by_metal[metal], mu_ensembles.get(metal)
         ns = sorted(points)
         energies = [points[n][0] for n in ns]
         ensembles = [points[n][1] for n in ns]
