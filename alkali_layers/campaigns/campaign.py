@@ -616,6 +616,11 @@ class Campaign:
             + (", rigid gallery pre-scan" if spec.relax.gallery_prescan else "")
             + (", in-plane cell relaxed" if spec.relax.slab_cell == "ab" else "")
             + (
+                ", gallery height relaxed as a coordinate"
+                if spec.relax.gallery_coordinate
+                else ""
+            )
+            + (
                 ", in-plane lattice of layered cells relaxed"
                 if spec.relax.layered_cell == "ac"
                 else ""

@@ -23,6 +23,8 @@ Example (the bilayer-graphene study)::
     max_steps = 500
     # layered_cell = "ac"             # graphite/GICs: relax the in-plane lattice too
     # slab_cell = "ab"                # bilayers, pores: relax the in-plane cell
+    # gallery_coordinate = true       # bilayers: the net force on the sheets must
+                                      # fall below fmax too
 
     [resources]                       # per task, for cluster backends
     cores = 1
