@@ -135,6 +135,13 @@ def _add_compare(sub) -> None:
     p.add_argument("spec_a", help="reference campaign A (e.g. the ML one)")
     p.add_argument("spec_b", help="campaign B (e.g. the DFT one)")
     p.add_argument("--out", required=True, help="Markdown report to write")
+    p.add_argument(
+        "--energies",
+        action="store_true",
+        help="also compare the total energies of the cells (eV; meaningful only when "
+        "both campaigns compute them with the same treatment and settings, e.g. two "
+        "relaxation protocols of one model)",
+    )
 
 
 def _add_compare_engines(sub) -> None:
@@ -647,13 +654,17 @@ def _compare(args) -> int:
     a, b = _campaign(args.spec_a), _campaign(args.spec_b)
     rows_a, rows_b = a.model_rows()[0], b.model_rows()[0]
     result = compare_rows(rows_a, rows_b)
-    heights = compare_rows(rows_a, rows_b, "gallery_height_A")
+    more = [
+        (q, compare_rows(rows_a, rows_b, q))
+        for q in ("gallery_height_A", "gallery_force_eV_A")
+        + (("energy_eV",) if args.energies else ())
+    ]
     write_comparison(
         result,
         args.out,
         a.spec.name,
         b.spec.name,
-        more=[("gallery_height_A", heights)],
+        more=[(q, res) for q, res in more if res["pairs"] or q == "gallery_height_A"],
         notes=[
             f"- {c.spec.name} (`{c.root}`): {c.spec.engine.describe()}; "
             f"fmax {c.spec.relax.fmax_eV_A} eV/A"
@@ -661,7 +672,13 @@ def _compare(args) -> int:
             for c in (a, b)
         ],
     )
-    if result["mae"] is None:
+    energies = dict(more).get("energy_eV")
+    if result["mae"] is None and energies is not None and energies["pairs"]:
+        print(
+            f"{len(energies['pairs'])} models: total energies differ by "
+            f"{1000 * energies['mean']:+.0f} meV per cell on average; wrote {args.out}"
+        )
+    elif result["mae"] is None:
         print(f"no model is finished in both campaigns; wrote {args.out}")
     else:
         print(

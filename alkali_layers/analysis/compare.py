@@ -51,6 +51,10 @@ def model_name(row: dict) -> str:
 QUANTITY_FORMATS = {
     "formation_energy_eV_per_atom": ("{:+.3f}", "meV", 1000.0),
     "gallery_height_A": ("{:.3f}", "A", 1.0),
+    "gallery_force_eV_A": ("{:+.3f}", "eV/A", 1.0),
+    # total energy of the cell: comparable only between campaigns that compute it
+    # with one treatment and settings (e.g. one factor of a relaxation protocol)
+    "energy_eV": ("{:.4f}", "meV", 1000.0),
 }
 
 

@@ -117,6 +117,25 @@ def test_compare_rows_by_hand(tmp_path):
     )
     assert "| x | 7.250 | 7.000 | -0.250 |" in text
     assert "Mean absolute deviation 0.250 A" in text
+    forces = compare_rows(
+        [{"label": "x", "gallery_force_eV_A": 0.21}],
+        [{"label": "x", "gallery_force_eV_A": -0.01}],
+        "gallery_force_eV_A",
+    )
+    energies = compare_rows(
+        [{"label": "x", "energy_eV": -145.2458}],
+        [{"label": "x", "energy_eV": -145.2726}],
+        "energy_eV",
+    )
+    text = write_comparison(
+        result,
+        tmp_path / "d.md",
+        "A",
+        "B",
+        more=[("gallery_force_eV_A", forces), ("energy_eV", energies)],
+    ).read_text()
+    assert "| x | +0.210 | -0.010 | -0.220 |" in text
+    assert "| x | -145.2458 | -145.2726 | -27 |" in text
 
 
 def test_engine_summary_by_hand(tmp_path):

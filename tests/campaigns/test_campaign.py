@@ -221,3 +221,9 @@ def test_compare_verb_names_both_campaigns_and_their_protocols(done_campaign, tm
         "- small (" in text and "SevenNet 7net-0" in text and "fmax 0.05 eV/A" in text
     )
     assert "| Na-1L-AA |" in text and "Mean absolute deviation 0 meV" in text
+    assert "## energy_eV" not in text
+    assert main(["compare", root, root, "--out", str(out), "--energies"]) == 0
+    text = out.read_text()
+    energies = text.split("## energy_eV")[1]
+    assert "| Na-1L-AA |" in energies and "difference (meV)" in energies
+    assert "Mean absolute deviation 0 meV" in energies
