@@ -124,3 +124,39 @@ def test_gallery_coordinate_settings():
     )
     with pytest.raises(ValueError, match="gallery_coordinate needs"):
         RelaxSettings(optimizer="ODE12r", gallery_coordinate=True)
+
+
+class SheetSpringInCell(SheetSpring):
+    """SheetSpring plus an in-plane cell term with its minimum at the built cell."""
+
+    def __init__(self, h0, stiffness_eV_A2, area0):
+        super().__init__(h0, stiffness_eV_A2)
+        self.area0 = area0
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        area = np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1]))
+        self.results["energy"] += 10.0 * (area / self.area0 - 1.0) ** 2
+
+
+def test_the_dft_path_relaxes_the_gallery_after_its_cell_scan():
+    # GPAW cells go through scan_cell_relax (energy scan, then atoms at fixed cell):
+    # the gallery coordinate must survive into that position relaxation
+    from alkali_layers.calculators.relax import scan_cell_relax
+
+    atoms = bilayer_graphene("Na", 1, "AA")
+    area0 = np.linalg.norm(np.cross(atoms.cell[0], atoms.cell[1]))
+    h0 = gallery_height(atoms) - 1.0
+    settings = RelaxSettings(
+        fmax_eV_A=0.01, gallery_prescan=False, gallery_coordinate=True
+    )
+    result = scan_cell_relax(atoms, SheetSpringInCell(h0, 0.12, area0), settings, "ab")
+    assert result.converged and result.cell_mode == "ab"
+    assert gallery_height(result.atoms) == pytest.approx(h0, abs=0.01 / 0.12)
+    plain = scan_cell_relax(
+        atoms,
+        SheetSpringInCell(h0, 0.12, area0),
+        RelaxSettings(fmax_eV_A=0.05, gallery_prescan=False),
+        "ab",
+    )
+    assert gallery_height(plain.atoms) == pytest.approx(h0 + 1.0, abs=1e-6)
