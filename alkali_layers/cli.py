@@ -667,8 +667,7 @@ def _compare(args) -> int:
         more=[(q, res) for q, res in more if res["pairs"] or q == "gallery_height_A"],
         notes=[
             f"- {c.spec.name} (`{c.root}`): {c.spec.engine.describe()}; "
-            f"fmax {c.spec.relax.fmax_eV_A} eV/A"
-            + (", in-plane cell relaxed" if c.spec.relax.slab_cell == "ab" else "")
+            f"relaxation {c.spec.relax.describe()}"
             for c in (a, b)
         ],
     )

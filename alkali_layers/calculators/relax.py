@@ -186,6 +186,25 @@ class RelaxSettings:
             fields.pop("slab_cell")
         return fields
 
+    def describe(self) -> str:
+        """One line for tables and logs, e.g. "BFGS, fmax 0.05 eV/A, at most 200
+        steps, rigid gallery pre-scan, in-plane cell relaxed"."""
+        parts = [
+            f"{self.optimizer}"
+            + (f" ({self.precon} preconditioner)" if self.precon else ""),
+            f"fmax {self.fmax_eV_A} eV/A",
+            f"at most {self.max_steps} steps",
+        ]
+        if self.gallery_prescan:
+            parts.append("rigid gallery pre-scan")
+        if self.slab_cell == "ab":
+            parts.append("in-plane cell relaxed")
+        if self.gallery_coordinate:
+            parts.append("gallery height relaxed as a coordinate")
+        if self.layered_cell == "ac":
+            parts.append("in-plane lattice of layered cells relaxed")
+        return ", ".join(parts)
+
     def settings_hash(self) -> str:
         """Stable hash of :meth:`key_dict`, ``layered_cell`` only when it is not the
         original ``"c"`` (stored results keep their identity)."""

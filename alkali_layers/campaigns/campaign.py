@@ -455,7 +455,7 @@ class Campaign:
         self.log(
             f"{spec.name}: {n_models} models + {len(entries) - n_models} references; "
             f"engine {spec.engine.describe()} [{spec.engine.settings_hash()}], "
-            f"fmax {spec.relax.fmax_eV_A} eV/A; {len(todo)} to run on {backend}, "
+            f"relaxation {spec.relax.describe()}; {len(todo)} to run on {backend}, "
             f"{len(entries) - len(todo)} done, failed or queued"
         )
         t1 = time.perf_counter()
@@ -611,20 +611,7 @@ class Campaign:
             "",
             f"Engine: {spec.engine.describe()} "
             f"(settings hash {spec.engine.settings_hash()}); "
-            f"relaxation: {spec.relax.optimizer}, fmax {spec.relax.fmax_eV_A} eV/A, at "
-            f"most {spec.relax.max_steps} steps"
-            + (", rigid gallery pre-scan" if spec.relax.gallery_prescan else "")
-            + (", in-plane cell relaxed" if spec.relax.slab_cell == "ab" else "")
-            + (
-                ", gallery height relaxed as a coordinate"
-                if spec.relax.gallery_coordinate
-                else ""
-            )
-            + (
-                ", in-plane lattice of layered cells relaxed"
-                if spec.relax.layered_cell == "ac"
-                else ""
-            )
+            f"relaxation: {spec.relax.describe()}"
             + "; references relaxed to "
             + f"{reference_settings(spec.relax).fmax_eV_A} eV/A.",
             "",

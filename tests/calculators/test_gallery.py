@@ -122,6 +122,14 @@ def test_gallery_coordinate_settings():
     assert RelaxSettings(gallery_coordinate=True).settings_hash() != (
         RelaxSettings().settings_hash()
     )
+    assert RelaxSettings().describe() == (
+        "BFGS, fmax 0.02 eV/A, at most 500 steps, rigid gallery pre-scan"
+    )
+    assert (
+        RelaxSettings(gallery_coordinate=True, slab_cell="ab", gallery_prescan=False)
+        .describe()
+        .endswith("in-plane cell relaxed, gallery height relaxed as a coordinate")
+    )
     with pytest.raises(ValueError, match="gallery_coordinate needs"):
         RelaxSettings(optimizer="ODE12r", gallery_coordinate=True)
 
