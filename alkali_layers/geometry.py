@@ -181,11 +181,17 @@ def check_distances(
         )
 
 
+def has_gallery(atoms: Atoms) -> bool:
+    """True for a model with a bottom and a top carbon sheet (tags 1 and 2)."""
+    tags = atoms.get_tags()
+    return bool(np.any(tags == TAG_BOTTOM_SHEET) and np.any(tags == TAG_TOP_SHEET))
+
+
 def sheet_heights(atoms: Atoms) -> tuple[float, float]:
     """Mean z (A) of the bottom and top carbon sheets (tags 1 and 2)."""
     tags = atoms.get_tags()
     z = atoms.positions[:, 2]
-    if not (np.any(tags == TAG_BOTTOM_SHEET) and np.any(tags == TAG_TOP_SHEET)):
+    if not has_gallery(atoms):
         raise ValueError("atoms carry no sheet tags 1 and 2 (not a bilayer model)")
     return float(z[tags == TAG_BOTTOM_SHEET].mean()), float(
         z[tags == TAG_TOP_SHEET].mean()
@@ -221,7 +227,7 @@ def gallery_force_eV_A(atoms: Atoms, forces) -> float:
     another shape.
     """
     tags = atoms.get_tags()
-    if not (np.any(tags == TAG_BOTTOM_SHEET) and np.any(tags == TAG_TOP_SHEET)):
+    if not has_gallery(atoms):
         raise ValueError("atoms carry no sheet tags 1 and 2 (not a bilayer model)")
     f = np.asarray(forces, dtype=float)
     if f.shape != (len(atoms), 3):

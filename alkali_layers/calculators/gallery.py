@@ -30,6 +30,7 @@ from ..geometry import (
     TAG_BOTTOM_SHEET,
     TAG_TOP_SHEET,
     closest_pair,
+    has_gallery,
     metal_mask,
 )
 
@@ -104,12 +105,6 @@ def prescan_gallery(
     if not np.isfinite(energies[best]):
         return atoms.copy(), 0.0, len(energies)
     return _shift_gallery(atoms, chosen), chosen, len(energies)
-
-
-def has_gallery(atoms: Atoms) -> bool:
-    """True for a model with a bottom and a top carbon sheet (tags 1 and 2)."""
-    tags = atoms.get_tags()
-    return bool(np.any(tags == TAG_BOTTOM_SHEET) and np.any(tags == TAG_TOP_SHEET))
 
 
 class GalleryCoordinate:

@@ -37,9 +37,9 @@ from ase.optimize.fire2 import FIRE2
 from ase.optimize.ode import ODE12r
 from ase.optimize.precon import Exp, PreconLBFGS
 
-from ..geometry import DEFAULT_MIN_RATIO, CollapseWatch
+from ..geometry import DEFAULT_MIN_RATIO, CollapseWatch, has_gallery
 from ..settings import stable_hash
-from .gallery import GalleryCoordinate, has_gallery, prescan_gallery
+from .gallery import GalleryCoordinate, prescan_gallery
 from .guards import (
     ModelFailure,
     check_energy,
