@@ -1079,6 +1079,14 @@ def _add_finetune(sub) -> None:
         "lists them)",
     )
     p.add_argument(
+        "--forces-from",
+        action="append",
+        default=[],
+        help="another protocol whose frames train forces only, without their "
+        "energies (repeatable; e.g. the relaxation steps of a staged GPAW "
+        "relaxation beside its final single points)",
+    )
+    p.add_argument(
         "--base-model",
         default=defaults.base_model,
         help=f"pretrained model (default {defaults.base_model})",
@@ -1119,9 +1127,11 @@ def _finetune(args) -> int:
         protocol=args.protocol,
         threads=args.threads,
         test=args.test,
+        forces_from=args.forces_from,
     )
     after = meta["errors"]["finetuned"]["validation"]
     before = meta["errors"]["pretrained"]["validation"]
+    nan = float("nan")
     print(
         f"{args.out}/finetune.json: checkpoint {meta['checkpoint_sha256']}, training "
         f"data {meta['training_data_hash']}, {meta['n_frames']['train']} training / "
@@ -1130,8 +1140,8 @@ def _finetune(args) -> int:
         + ", ".join(meta["held_out_models"])
         + f"\n  validation force MAE {before['force_mae_eV_A']:.3f} -> "
         f"{after['force_mae_eV_A']:.3f} eV/A, energy MAE "
-        f"{before['energy_mae_meV_per_atom']:.1f} -> "
-        f"{after['energy_mae_meV_per_atom']:.1f} meV/atom"
+        f"{before.get('energy_mae_meV_per_atom', nan):.1f} -> "
+        f"{after.get('energy_mae_meV_per_atom', nan):.1f} meV/atom"
     )
     return 0
 

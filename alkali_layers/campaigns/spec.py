@@ -17,6 +17,8 @@ Example (the bilayer-graphene study)::
     name = "mlip"
     model = "7net-0"
     dispersion = "d3bj"
+    # finetuned = "../finetune/model/finetune.json"  # a fine-tuned checkpoint
+                                      # (alkali-layers finetune; relative to this file)
 
     [relax]                           # fields of RelaxSettings
     fmax_eV_A = 0.02
@@ -235,6 +237,15 @@ def _builder_parameters(name: str) -> list[str]:
     return list(inspect.signature(BUILDERS[name]).parameters)
 
 
+def _spec_relative(path: Path, engine_table: dict) -> dict:
+    """``engine_table`` with a relative ``finetuned`` path taken from the spec's
+    directory (like ``start_from``), so a campaign runs from any working directory."""
+    tuned = engine_table.get("finetuned")
+    if isinstance(tuned, str) and not Path(tuned).is_absolute():
+        return {**engine_table, "finetuned": str(path.parent / tuned)}
+    return engine_table
+
+
 def _group_overrides(path: Path, where: str, table: dict, engine, relax):
     """(engine, relax) of a group with ``[models.engine]`` / ``[models.relax]``
     merged onto the campaign's (None where not overridden).  GPAW fields apply to
@@ -245,6 +256,8 @@ def _group_overrides(path: Path, where: str, table: dict, engine, relax):
         if over is None:
             out.append(None)
             continue
+        if sub == "engine" and isinstance(over, dict):
+            over = _spec_relative(path, over)
         if not isinstance(over, dict) or not over:
             raise _err(
                 path, f"{where}.{sub}", f"must be a non-empty table, got {over!r}"
@@ -445,7 +458,11 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
             raise _err(path, "engine", str(err)) from err
     else:
         engine = _dataclass_from(
-            path, "engine", MLIPSettings, engine_table, skip=("name",)
+            path,
+            "engine",
+            MLIPSettings,
+            _spec_relative(path, engine_table),
+            skip=("name",),
         )
     relax = _dataclass_from(path, "relax", RelaxSettings, data.get("relax", {}))
     res_table = data.get("resources", {})

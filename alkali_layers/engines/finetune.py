@@ -26,6 +26,14 @@ forces (eV/A), optionally stress (eV/A^3), with ``atoms.info``:
 relaxation, ``tasks/*/gpaw-relax.traj``, and the final single points with their
 forces from ``results.db``) and from extended-XYZ/trajectory files a user adds.
 
+A staged GPAW relaxation takes its steps at a cheaper preset than its final single
+points (400 eV and k-density 2.5 against 600 eV and 5): the two disagree on
+formation energies by up to 48 meV per metal atom but on forces by ~0.005 eV/A in
+one-layer cells (``runs/finetune/README.md``).  ``forces_from`` lets the
+relaxation steps train forces only (:func:`forces_only`: energy label NaN; zero
+energy weight in SevenNet's loss, :func:`energy_weighted`) while the final points
+set the energies.
+
 Labels
 ------
 The network learns the DFT energy *without* dispersion: the dispersion named in a
@@ -81,6 +89,9 @@ FINETUNE_FILE = "finetune.json"
 CHECKPOINT_FILE = "checkpoint.pth"
 TRAIN_FILE = "train.extxyz"
 VALID_FILE = "valid.extxyz"
+#: SevenNet's input when some frames train forces only (energy_weighted)
+WEIGHTED_TRAIN_FILE = "train_weighted.traj"
+WEIGHTED_VALID_FILE = "valid_weighted.traj"
 SEVENN_DIR = "sevenn"
 #: where each relaxation step of a GPAW task lives (see calculators/staged.py)
 RELAX_TRAJECTORY = "gpaw-relax.traj"
@@ -332,7 +343,72 @@ def _file_frames(path: Path) -> list[Atoms]:
     return frames
 
 
-def collect_frames(sources, protocol: str | None = None) -> list[Atoms]:
+def _frames_of(sources) -> list[Atoms]:
+    """Every DFT frame of campaign directories and files, of every protocol."""
+    frames = []
+    for source in sources:
+        path = Path(source)
+        if path.is_dir():
+            frames += _campaign_frames(path)
+        elif path.is_file():
+            frames += _file_frames(path)
+        else:
+            raise FileNotFoundError(f"{path}: no campaign directory or frame file")
+    if not frames:
+        raise ValueError(
+            "no DFT frames with energies and forces found in "
+            f"{', '.join(map(str, sources))} (GPAW campaigns keep them since the "
+            "forces were stored; earlier rows hold energies only)"
+        )
+    return frames
+
+
+def forces_only(frame: Atoms) -> Atoms:
+    """A copy of a DFT frame whose energy (and stress) label is removed (NaN): it
+    trains forces only (:func:`energy_weighted` gives it zero energy weight)."""
+    res = dict(frame.calc.results)
+    res["energy"] = float("nan")
+    res.pop("stress", None)
+    copy = frame.copy()
+    copy.calc = SinglePointCalculator(copy, **res)
+    copy.info["energy_label"] = False
+    return copy
+
+
+def energy_weighted(frames: list[Atoms], network) -> list[Atoms]:
+    """SevenNet's input for frames of which some lack an energy label.
+
+    SevenNet's dataset statistics need a finite energy on every frame, so a frame
+    without one (:func:`forces_only`) gets ``network``'s prediction as a stand-in
+    and a loss weight of zero on energy (and stress): ``info["data_weight"]``,
+    read with ``use_weight``, so the stand-in never enters the loss.  SevenNet's
+    own energy MAE in its log counts the stand-ins; the errors in
+    ``finetune.json`` do not.  Written as an ASE trajectory (extended XYZ cannot
+    hold the weight table).
+    """
+    out = []
+    for f in frames:
+        res = dict(f.calc.results)
+        labelled = has_energy(f)
+        if not labelled:
+            probe = Atoms(f.numbers, f.positions, cell=f.cell, pbc=f.pbc)
+            probe.calc = network
+            res["energy"] = probe.get_potential_energy()
+        copy = Atoms(f.numbers, f.positions, cell=f.cell, pbc=f.pbc)
+        copy.calc = SinglePointCalculator(copy, **res)
+        weight = 1.0 if labelled else 0.0
+        copy.info["data_weight"] = {"energy": weight, "force": 1.0, "stress": weight}
+        copy.info["model"] = f.info["model"]
+        out.append(copy)
+    return out
+
+
+def has_energy(frame: Atoms) -> bool:
+    """Whether a frame carries an energy label (see :func:`forces_only`)."""
+    return bool(np.isfinite(frame.calc.results["energy"]))
+
+
+def collect_frames(sources, protocol: str | None = None, forces_from=()) -> list[Atoms]:
     """DFT frames of campaign directories and files, of one protocol.
 
     Parameters
@@ -345,28 +421,19 @@ def collect_frames(sources, protocol: str | None = None) -> list[Atoms]:
         Keep frames of this protocol (see :func:`protocol_key`); needed when the
         sources hold more than one (e.g. a staged relaxation's "fast" steps and its
         "final" single points, whose cutoffs differ).
+    forces_from : iterable of str
+        Further protocols whose frames join *without* their energies
+        (:func:`forces_only`): their forces are close to ``protocol``'s while their
+        absolute energies are not.  The relaxation steps of a staged GPAW
+        relaxation (cheaper preset) can so teach forces along the whole path
+        while the final single points set the energies.
 
     Returns
     -------
     list of ase.Atoms
-        DFT frames, in source order.
+        DFT frames, in source order; the energy-labelled ones first.
     """
-    frames = []
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            found = _campaign_frames(path)
-        elif path.is_file():
-            found = _file_frames(path)
-        else:
-            raise FileNotFoundError(f"{path}: no campaign directory or frame file")
-        frames += found
-    if not frames:
-        raise ValueError(
-            "no DFT frames with energies and forces found in "
-            f"{', '.join(map(str, sources))} (GPAW campaigns keep them since the "
-            "forces were stored; earlier rows hold energies only)"
-        )
+    frames = _frames_of(sources)
     counts: dict[str, int] = {}
     for f in frames:
         counts[f.info["protocol"]] = counts.get(f.info["protocol"], 0) + 1
@@ -376,12 +443,18 @@ def collect_frames(sources, protocol: str | None = None) -> list[Atoms]:
             "the frames come from more than one DFT protocol (absolute energies do "
             f"not mix); choose one with protocol= / --protocol: {listing}"
         )
-    if protocol is not None:
-        if protocol not in counts:
+    forces_from = list(forces_from)
+    for wanted in [protocol, *forces_from]:
+        if wanted is not None and wanted not in counts:
             raise ValueError(
-                f"no frames of protocol {protocol!r}; found: {', '.join(counts)}"
+                f"no frames of protocol {wanted!r}; found: {', '.join(counts)}"
             )
-        frames = [f for f in frames if f.info["protocol"] == protocol]
+    if protocol in forces_from:
+        raise ValueError(f"protocol {protocol!r} cannot also be a forces-only one")
+    if protocol is not None:
+        frames = [f for f in frames if f.info["protocol"] == protocol] + [
+            forces_only(f) for f in frames if f.info["protocol"] in forces_from
+        ]
     return frames
 
 
@@ -397,7 +470,7 @@ def training_data_hash(frames: list[Atoms]) -> str:
                 "positions": np.round(f.positions, 6).tolist(),
                 "cell": np.round(f.cell.array, 6).tolist(),
                 "pbc": f.pbc.tolist(),
-                "energy": round(float(res["energy"]), 6),
+                "energy": round(float(res["energy"]), 6) if has_energy(f) else None,
                 "forces": np.round(res["forces"], 6).tolist(),
                 "stress": None
                 if "stress" not in res
@@ -514,9 +587,13 @@ def fit_energy_offsets(
     """Per-element offsets mu_Z (eV) minimising sum_i (E_i - P_i - sum_Z n_iZ mu_Z)^2.
 
     ``E`` are the frames' energies and ``P`` the predictions of the network that is
-    fine-tuned; least squares with the minimum-norm solution (elements that always
-    appear in the same proportion share their offset evenly).
+    fine-tuned (frames without an energy label are skipped); least squares with
+    the minimum-norm solution (elements that always appear in the same proportion
+    share their offset evenly).
     """
+    keep = [i for i, f in enumerate(frames) if has_energy(f)]
+    frames = [frames[i] for i in keep]
+    predicted_eV = np.asarray(predicted_eV)[keep]
     symbols = sorted({s for f in frames for s in f.get_chemical_symbols()})
     counts = np.array(
         [[f.get_chemical_symbols().count(s) for s in symbols] for f in frames],
@@ -540,20 +617,28 @@ def shifted(frames: list[Atoms], offsets_eV: dict[str, float]) -> list[Atoms]:
 
 
 def errors(calc, frames: list[Atoms]) -> dict:
-    """Energy error per atom (meV/atom) and force-component errors (eV/A) of
-    ``calc`` against the frames' labels: mean absolute and root mean square."""
+    """Energy error per atom (meV/atom, over the frames with an energy label) and
+    force-component errors (eV/A) of ``calc`` against the frames' labels: mean
+    absolute and root mean square."""
     if not frames:
         return {}
     pred_e, pred_f = _predict(calc, frames)
     n = np.array([len(f) for f in frames])
-    de = (pred_e - np.array([f.get_potential_energy() for f in frames])) / n
+    labelled = np.array([has_energy(f) for f in frames])
+    de = ((pred_e - np.array([f.calc.results["energy"] for f in frames])) / n)[labelled]
     df = np.concatenate(
         [(p - f.get_forces()).ravel() for p, f in zip(pred_f, frames, strict=True)]
     )
+    energy = {}
+    if len(de):
+        energy = {
+            "energy_mae_meV_per_atom": float(np.abs(de).mean() * 1000),
+            "energy_rmse_meV_per_atom": float(np.sqrt((de**2).mean()) * 1000),
+        }
     return {
         "n_frames": len(frames),
-        "energy_mae_meV_per_atom": float(np.abs(de).mean() * 1000),
-        "energy_rmse_meV_per_atom": float(np.sqrt((de**2).mean()) * 1000),
+        "n_energy_frames": int(labelled.sum()),
+        **energy,
         "force_mae_eV_A": float(np.abs(df).mean()),
         "force_rmse_eV_A": float(np.sqrt((df**2).mean())),
     }
@@ -575,10 +660,12 @@ def sevenn_input(
     valid_path: Path,
     train_stress: bool,
     resume_from: Path | None = None,
+    weighted: bool = False,
 ) -> dict:
     """SevenNet's input.yaml as a dict: the model section of the base checkpoint
     (``Checkpoint.yaml_dict("continue")``), the training section of SevenNet's
-    fine-tuning preset with ``settings`` applied."""
+    fine-tuning preset with ``settings`` applied; ``weighted``: the frames carry
+    per-frame loss weights (:func:`energy_weighted`)."""
     import yaml
     from sevenn import __file__ as sevenn_init
     from sevenn.util import load_checkpoint, pretrained_name_to_path
@@ -613,6 +700,8 @@ def sevenn_input(
             ["TotalLoss", "None"],
         ],
         best_metric="TotalLoss",
+        # per-frame loss weights from atoms.info["data_weight"] (energy_weighted)
+        use_weight=weighted,
         # a fresh fine-tune starts from the pretrained weights with a new
         # optimizer; a resumed one continues its own optimizer and epoch count
         **{
@@ -691,6 +780,7 @@ def finetune(
     protocol: str | None = None,
     threads: int | None = None,
     test=(),
+    forces_from=(),
 ) -> dict:
     """Fine-tune a pretrained SevenNet model on DFT frames; return the metadata.
 
@@ -713,6 +803,9 @@ def finetune(
         errors (``errors[...]["test"]``) are the unbiased ones.
     protocol : str, optional
         The DFT protocol to train on when the sources hold several.
+    forces_from : iterable of str
+        Protocols whose frames train forces only (see :func:`collect_frames`);
+        needs ``protocol``.
     threads : int, optional
         CPU threads of the training and of the evaluation.
 
@@ -725,7 +818,10 @@ def finetune(
     """
     settings = settings or FinetuneSettings()
     out = Path(out)
-    frames = collect_frames(sources, protocol)
+    forces_from = sorted(forces_from)
+    if forces_from and protocol is None:
+        raise ValueError("forces_from needs the protocol whose energies are trained")
+    frames = collect_frames(sources, protocol, forces_from)
     data_hash = training_data_hash(frames)
     dispersions = sorted({f.info["dispersion"] for f in frames})
     if len(dispersions) > 1:
@@ -744,9 +840,11 @@ def finetune(
     }
     if test_raw:  # (absent when unused: earlier metadata keeps its identity)
         identity["test_models"] = sorted({f.info["model"] for f in test_raw})
+    if forces_from:
+        identity["forces_from"] = forces_from
     done = read_json(out / FINETUNE_FILE)
     if done is not None:
-        keys = set(identity) | {"test_models"}
+        keys = set(identity) | {"test_models", "forces_from"}
         if all(done.get(k) == identity.get(k) for k in keys):
             return done
         raise FileExistsError(
@@ -769,15 +867,22 @@ def finetune(
 
     write(str(out / TRAIN_FILE), train, format="extxyz")
     write(str(out / VALID_FILE), valid, format="extxyz")
+    inputs = (out / TRAIN_FILE, out / VALID_FILE)
+    weighted = not all(has_energy(f) for f in frames)
+    if weighted:
+        inputs = (out / WEIGHTED_TRAIN_FILE, out / WEIGHTED_VALID_FILE)
+        write(str(inputs[0]), energy_weighted(train, base), format="traj")
+        write(str(inputs[1]), energy_weighted(valid, base), format="traj")
     work = out / SEVENN_DIR
     resume = _last_periodic_checkpoint(work) if work.exists() else None
     train_stress = all("stress" in f.calc.results for f in frames)
     config = sevenn_input(
         settings,
-        (out / TRAIN_FILE).resolve(),
-        (out / VALID_FILE).resolve(),
+        inputs[0].resolve(),
+        inputs[1].resolve(),
         train_stress,
         resume,
+        weighted=weighted,
     )
     cpu_s, wall_s = run_sevenn(work, config, threads)
     shutil.copyfile(work / "checkpoint_best.pth", out / CHECKPOINT_FILE)
@@ -789,6 +894,11 @@ def finetune(
         "checkpoint": CHECKPOINT_FILE,
         "checkpoint_sha256": sha256_file(out / CHECKPOINT_FILE),
         "protocol": frames[0].info["protocol"],
+        "n_energy_frames": {
+            "train": sum(map(has_energy, train)),
+            "validation": sum(map(has_energy, valid)),
+            "test": sum(map(has_energy, test_set)),
+        },
         "dispersion": dispersions[0],
         "sources": [str(s) for s in sources],
         "n_frames": {

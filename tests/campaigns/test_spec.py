@@ -177,3 +177,27 @@ def test_bad_group_label_names_the_key(tmp_path, bad):
     text = ONE_FACTOR.format(label_a=f"label = {bad}\n", label_b="")
     with pytest.raises(SpecError, match=r"models\[0\]\.label: must be a name"):
         load_spec(write_spec(tmp_path / "bad", text=text))
+
+
+def test_finetuned_checkpoint_is_found_from_the_specs_directory(tmp_path, monkeypatch):
+    """``finetuned`` is relative to the spec (like start_from): the campaign runs
+    from any working directory and carries the checkpoint's identity."""
+    meta = tmp_path / "model" / "finetune.json"
+    meta.parent.mkdir()
+    meta.write_text(
+        '{"base_model": "7net-0", "checkpoint_sha256": "abc", '
+        '"training_data_hash": "def"}'
+    )
+    text = GOOD.replace(
+        '[engine]\nname = "mlip"',
+        '[engine]\nname = "mlip"\ndispersion = "none"\n'
+        'finetuned = "../model/finetune.json"',
+    )
+    spec_path = write_spec(tmp_path / "eval", text=text)
+    monkeypatch.chdir("/")
+    spec = load_spec(spec_path)
+    assert spec.engine.finetuned == str(meta.resolve())
+    assert spec.engine.checkpoint_sha256 == "abc"
+    bad = write_spec(tmp_path / "bad", text=text.replace("../model", "../nowhere"))
+    with pytest.raises(SpecError, match="no metadata file"):
+        load_spec(bad)

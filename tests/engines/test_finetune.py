@@ -1,6 +1,7 @@
 """Fine-tuning data and identity (quick: EMT labels, no network) and one tiny
 end-to-end fine-tune with SevenNet's trainer (slow)."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from alkali_layers.engines.finetune import (
     FinetuneSettings,
     collect_frames,
     dft_frame,
+    errors,
     finetune,
     fit_energy_offsets,
+    has_energy,
     protocol_key,
     sha256_file,
     split_by_model,
@@ -263,6 +266,43 @@ def test_collect_frames_from_a_users_file(tmp_path):
         collect_frames([tmp_path / "nothing"])
 
 
+def test_forces_from_another_protocol_join_without_energies(tmp_path):
+    """A cheaper preset's frames train forces only: energy NaN, skipped by the
+    offset fit, the energy errors and the data hash, forces kept."""
+    from ase.io import read, write
+
+    final = [emt_frame(rattled(i), f"m{i}", protocol="final") for i in range(3)]
+    steps = [emt_frame(rattled(10 + i), f"m{i}", protocol="fast") for i in range(2)]
+    write(tmp_path / "mine.extxyz", final + steps)
+    with pytest.raises(ValueError, match="more than one DFT protocol"):
+        collect_frames([tmp_path / "mine.extxyz"])
+    got = collect_frames([tmp_path / "mine.extxyz"], "final", forces_from=["fast"])
+    assert [f.info["protocol"] for f in got] == ["final"] * 3 + ["fast"] * 2
+    assert [has_energy(f) for f in got] == [True] * 3 + [False] * 2
+    assert np.allclose(got[3].get_forces(), steps[0].get_forces())
+    with pytest.raises(ValueError, match="no frames of protocol 'slow'"):
+        collect_frames([tmp_path / "mine.extxyz"], "final", forces_from=["slow"])
+    with pytest.raises(ValueError, match="cannot also be a forces-only"):
+        collect_frames([tmp_path / "mine.extxyz"], "final", forces_from=["final"])
+
+    # the offset fit sees only the labelled frames (a NaN would poison lstsq)
+    predicted = np.array([f.calc.results["energy"] - 0.25 * len(f) for f in got])
+    offsets = fit_energy_offsets(got, predicted)
+    assert offsets == pytest.approx({"Cu": 0.25}, abs=1e-6)
+    # errors: energies over the 3 labelled frames, forces over all 5
+    err = errors(EMT(), got)
+    assert err["n_frames"] == 5 and err["n_energy_frames"] == 3
+    assert err["energy_mae_meV_per_atom"] == pytest.approx(0.0, abs=1e-4)
+    assert errors(EMT(), got[3:])["n_energy_frames"] == 0
+    assert "energy_mae_meV_per_atom" not in errors(EMT(), got[3:])
+    # the hash records the missing label (and differs from the labelled frame's)
+    assert training_data_hash(got[3:]) != training_data_hash(steps)
+    # SevenNet reads the unlabelled energy back from extxyz as NaN
+    write(tmp_path / "train.extxyz", got, format="extxyz")
+    back = read(tmp_path / "train.extxyz", index=":")
+    assert np.isnan(back[4].get_potential_energy())
+
+
 @pytest.mark.slow
 def test_tiny_finetune_end_to_end(tmp_path):
     """One epoch of SevenNet's trainer on four rattled bcc cells whose labels come
@@ -324,6 +364,51 @@ def test_tiny_finetune_end_to_end(tmp_path):
     assert again == meta
     with pytest.raises(FileExistsError, match="never overwritten"):
         finetune([tmp_path / "frames.extxyz"], out, settings, ["Na-3"])
+
+
+@pytest.mark.slow
+def test_finetune_with_forces_only_frames(tmp_path):
+    """SevenNet trains on frames without an energy label (the relaxation steps of
+    another preset): one epoch runs, their count is in the metadata, and the CLI
+    passes --forces-from through."""
+    from ase.io import write
+
+    from alkali_layers.cli import main
+    from alkali_layers.engines import make_calculator
+
+    net = make_calculator("mlip", dispersion="none")
+    frames = []
+    for i, (el, a) in enumerate([("Li", 3.44), ("Na", 4.23), ("Li", 3.5)] * 2):
+        atoms = bulk(el, "bcc", a=a, cubic=True)
+        atoms.rattle(0.05, seed=i)
+        atoms.calc = net
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
+        atoms.info.update(model=f"{el}-{i % 3}", protocol="final" if i < 3 else "fast")
+        frames.append(atoms)
+    write(tmp_path / "frames.extxyz", frames)
+    out = tmp_path / "ft"
+    args = ["finetune", str(tmp_path / "frames.extxyz"), "-o", str(out)]
+    args += ["--protocol", "final", "--forces-from", "fast", "--hold-out", "Na-1"]
+    assert main([*args, "--epochs", "1", "--batch-size", "2", "--threads", "1"]) == 0
+    meta = json.loads((out / "finetune.json").read_text())
+    assert meta["forces_from"] == ["fast"] and meta["protocol"] == "final"
+    assert meta["n_frames"] == {"train": 4, "validation": 2, "test": 0}
+    assert meta["n_energy_frames"] == {"train": 2, "validation": 1, "test": 0}
+    tuned = meta["errors"]["finetuned"]["train"]
+    assert tuned["n_energy_frames"] == 2 and np.isfinite(tuned["force_mae_eV_A"])
+    # SevenNet read the weights: zero energy weight on the forces-only frames
+    from sevenn.train.graph_dataset import SevenNetGraphDataset
+
+    assert "use_weight          : True" in (out / "sevenn" / "log.sevenn").read_text()
+    trained = SevenNetGraphDataset(
+        cutoff=5.0,
+        root=str(out / "sevenn"),
+        processed_name="trainset.pt",
+        use_data_weight=True,
+    )
+    weights = sorted(float(g["data_weight"]["energy"]) for g in trained)
+    assert weights == [0.0, 0.0, 1.0, 1.0]
 
 
 def test_finetune_command_says_what_is_missing(tmp_path, capsys):
