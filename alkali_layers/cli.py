@@ -17,6 +17,7 @@ compare-engines  rank several campaigns (engines) against a reference campaign
 charges  Bader charges and plane-averaged density differences of relaxed models (GPAW)
 fill     sequential filling of a hard-carbon pore model: E(n) and voltage profile
 finetune fine-tune the fast engine (SevenNet) on the DFT frames of campaigns
+preset-gap  E_f and forces of a staged GPAW campaign at its two presets, per model
 
 Units everywhere: lengths in A, energies in eV (formation energies per metal atom),
 capacities in mAh/g, voltages in V vs M+/M.  Bad input prints one line and exits 2.
@@ -433,6 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder of old checkpoints (e.g. runs/validation/logs; repeatable)",
     )
     _add_finetune(sub)
+    p = sub.add_parser(
+        "preset-gap",
+        help="E_f and forces of a staged GPAW campaign at its two presets",
+        description="For every model of a finished staged GPAW campaign whose last "
+        "relaxation step is its stored geometry: the formation energy (eV per "
+        "metal atom) at the relaxation preset (that step and the references' last "
+        "steps) against the final preset (the stored single points), and the "
+        "force differences (eV/A); writes a Markdown table.",
+    )
+    p.add_argument("spec", help="campaign directory")
+    p.add_argument("--out", required=True, help="Markdown report to write")
     return parser
 
 
@@ -1146,6 +1158,29 @@ def _finetune(args) -> int:
     return 0
 
 
+def _preset_gap(args) -> int:
+    from .analysis.presets import preset_gap, write_preset_gap
+
+    root = Path(args.spec)
+    root = root.parent if root.is_file() else root
+    if not (root / "results.db").exists():
+        raise ValueError(f"{root}: no results.db (not a campaign directory?)")
+    rows = preset_gap(root)
+    if not rows:
+        raise ValueError(
+            f"{root}: no finished GPAW model whose last relaxation step "
+            "(tasks/*/gpaw-relax.traj) is its stored geometry, with references alike"
+        )
+    write_preset_gap(rows, args.out, f"{root}: relaxation vs final preset")
+    delta = [abs(r["delta_meV"]) for r in rows]
+    print(
+        f"{len(rows)} models: E_f at the relaxation preset differs by "
+        f"{sum(delta) / len(delta):.1f} meV per metal atom on average (largest "
+        f"{max(delta):.1f}); wrote {args.out}"
+    )
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the ``alkali-layers`` console script."""
     warnings.filterwarnings("ignore")
@@ -1182,6 +1217,8 @@ def main(argv=None) -> int:
             return import_and_report(args.spec, args.source)
         if args.verb == "finetune":
             return _finetune(args)
+        if args.verb == "preset-gap":
+            return _preset_gap(args)
         return _campaign_verb(args)
     except (ValueError, OSError, RuntimeError, UnknownFileTypeError) as err:
         print(f"alkali-layers: error: {err}", file=sys.stderr)
