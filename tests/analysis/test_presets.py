@@ -38,18 +38,15 @@ def _task(root, store, label, key, symbols, e_relax, e_final, kvp, moved=False):
     store.record(key, final, kvp, data)
 
 
+def _bcc_na(root, store):
+    """bcc Na reference: -1.20 eV at the relaxation preset, -1.30 eV final."""
+    kvp = {"role": "reference", "host": "bulk", "metal": "Na"}
+    _task(root, store, "bulk-Na", "k1", ["Na"], -1.20, -1.30, kvp)
+
+
 def test_preset_gap_by_hand(tmp_path):
     store = ResultStore(tmp_path / "results.db")
-    _task(
-        tmp_path,
-        store,
-        "bulk-Na",
-        "k1",
-        ["Na"],
-        -1.20,
-        -1.30,
-        {"role": "reference", "host": "bulk", "metal": "Na"},
-    )
+    _bcc_na(tmp_path, store)
     _task(
         tmp_path,
         store,
@@ -115,16 +112,7 @@ def test_preset_gap_command(tmp_path, capsys):
     assert main(["preset-gap", str(tmp_path), "--out", str(out)]) == 2
     assert "no results.db" in capsys.readouterr().err
     store = ResultStore(tmp_path / "results.db")
-    _task(
-        tmp_path,
-        store,
-        "bulk-Na",
-        "k1",
-        ["Na"],
-        -1.2,
-        -1.3,
-        {"role": "reference", "host": "bulk", "metal": "Na"},
-    )
+    _bcc_na(tmp_path, store)
     assert main(["preset-gap", str(tmp_path), "--out", str(out)]) == 2
     assert "no finished GPAW model" in capsys.readouterr().err
     assert not out.exists()
