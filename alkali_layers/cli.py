@@ -1159,7 +1159,7 @@ def _finetune(args) -> int:
 
 
 def _preset_gap(args) -> int:
-    from .analysis.presets import preset_gap, write_preset_gap
+    from .analysis.presets import gap_summary, preset_gap, write_preset_gap
 
     root = Path(args.spec)
     root = root.parent if root.is_file() else root
@@ -1172,11 +1172,11 @@ def _preset_gap(args) -> int:
             "(tasks/*/gpaw-relax.traj) is its stored geometry, with references alike"
         )
     write_preset_gap(rows, args.out, f"{root}: relaxation vs final preset")
-    delta = [abs(r["delta_meV"]) for r in rows]
+    gap = gap_summary(rows)
     print(
         f"{len(rows)} models: E_f at the relaxation preset differs by "
-        f"{sum(delta) / len(delta):.1f} meV per metal atom on average (largest "
-        f"{max(delta):.1f}); wrote {args.out}"
+        f"{gap['mean_abs_meV']:.1f} meV per metal atom on average (largest "
+        f"{abs(gap['largest_meV']):.1f}); wrote {args.out}"
     )
     return 0
 

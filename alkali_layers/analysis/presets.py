@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..engines.finetune import RELAX_TRAJECTORY
+from ..engines.finetune import relax_trajectory
+from .voltage import formation_energy_eV_per_atom
 
 #: positions of the last relaxation step and of the stored row must agree to this
 #: (A) for the two presets to describe one geometry
@@ -34,7 +35,7 @@ def _last_step(root: Path, row):
     its trajectory is missing or ends elsewhere than the stored geometry."""
     from ase.io import Trajectory
 
-    path = root / "tasks" / f"{row.label}.{row.get('task_key')}" / RELAX_TRAJECTORY
+    path = relax_trajectory(root, row)
     if not path.exists():
         return None
     with Trajectory(str(path)) as traj:
@@ -93,8 +94,12 @@ def preset_gap(root) -> list[dict]:
         if metal not in mu or stacking not in e_c:
             continue
         n, n_c = row.n_metal, row.n_carbon
-        relax = (step[0] - n_c * e_c[stacking][0] - n * mu[metal][0]) / n
-        final = (row.energy - n_c * e_c[stacking][1] - n * mu[metal][1]) / n
+        relax, final = (
+            formation_energy_eV_per_atom(
+                energy, n, n_c * e_c[stacking][i], mu[metal][i]
+            )
+            for i, energy in enumerate((step[0], row.energy))
+        )
         forces = np.asarray(row.data["outcome"]["dft_forces_eV_A"])
         diff = np.abs(step[1] - forces)
         out.append(
@@ -109,6 +114,17 @@ def preset_gap(root) -> list[dict]:
             }
         )
     return sorted(out, key=lambda r: r["label"])
+
+
+def gap_summary(rows: list[dict]) -> dict:
+    """Mean, mean absolute and largest (signed) relax - final gap, meV per metal
+    atom, over the rows of :func:`preset_gap`."""
+    delta = np.array([r["delta_meV"] for r in rows])
+    return {
+        "mean_meV": float(delta.mean()),
+        "mean_abs_meV": float(np.abs(delta).mean()),
+        "largest_meV": float(delta[np.argmax(np.abs(delta))]),
+    }
 
 
 def write_preset_gap(rows: list[dict], path, title: str) -> None:
@@ -132,11 +148,11 @@ def write_preset_gap(rows: list[dict], path, title: str) -> None:
             f"| {r['fmax_final_eV_A']:.3f} |"
         )
     if rows:
-        delta = np.array([r["delta_meV"] for r in rows])
+        gap = gap_summary(rows)
         lines += [
             "",
-            f"{len(rows)} models: relax - final {delta.mean():+.1f} meV per metal atom "
-            f"on average, mean absolute {np.abs(delta).mean():.1f}, largest "
-            f"{delta[np.argmax(np.abs(delta))]:+.1f}.",
+            f"{len(rows)} models: relax - final {gap['mean_meV']:+.1f} meV per metal "
+            f"atom on average, mean absolute {gap['mean_abs_meV']:.1f}, largest "
+            f"{gap['largest_meV']:+.1f}.",
         ]
     Path(path).write_text("\n".join(lines) + "\n")

@@ -240,6 +240,11 @@ def _trajectory_frames(path: Path, model: str, relax_settings) -> list[Atoms]:
     return frames
 
 
+def relax_trajectory(root: Path, row) -> Path:
+    """Where the GPAW relaxation steps of a campaign's database row are kept."""
+    return root / "tasks" / f"{row.label}.{row.get('task_key')}" / RELAX_TRAJECTORY
+
+
 def _campaign_frames(root: Path) -> list[Atoms]:
     """GPAW frames of one campaign directory: relaxation steps and final points.
 
@@ -273,9 +278,7 @@ def _campaign_frames(root: Path) -> list[Atoms]:
         for row in db.select(status="ok", engine="gpaw"):
             settings = row.data["engine_settings"]
             model = row.get(MODEL_INFO_KEY, row.label)
-            traj = (
-                root / "tasks" / f"{row.label}.{row.get('task_key')}" / RELAX_TRAJECTORY
-            )
+            traj = relax_trajectory(root, row)
             if traj not in trajectories and traj.exists():
                 trajectories[traj] = (model, GPAWSettings(**settings["relax"]))
             outcome = row.data.get("outcome", {})
@@ -371,7 +374,6 @@ def forces_only(frame: Atoms) -> Atoms:
     res.pop("stress", None)
     copy = frame.copy()
     copy.calc = SinglePointCalculator(copy, **res)
-    copy.info["energy_label"] = False
     return copy
 
 
@@ -386,14 +388,14 @@ def energy_weighted(frames: list[Atoms], network) -> list[Atoms]:
     ``finetune.json`` do not.  Written as an ASE trajectory (extended XYZ cannot
     hold the weight table).
     """
+    unlabelled = [f for f in frames if not has_energy(f)]
+    stand_ins = iter(_predict(network, unlabelled)[0])
     out = []
     for f in frames:
         res = dict(f.calc.results)
         labelled = has_energy(f)
         if not labelled:
-            probe = Atoms(f.numbers, f.positions, cell=f.cell, pbc=f.pbc)
-            probe.calc = network
-            res["energy"] = probe.get_potential_energy()
+            res["energy"] = float(next(stand_ins))
         copy = Atoms(f.numbers, f.positions, cell=f.cell, pbc=f.pbc)
         copy.calc = SinglePointCalculator(copy, **res)
         weight = 1.0 if labelled else 0.0
@@ -426,7 +428,7 @@ def collect_frames(sources, protocol: str | None = None, forces_from=()) -> list
         (:func:`forces_only`): their forces are close to ``protocol``'s while their
         absolute energies are not.  The relaxation steps of a staged GPAW
         relaxation (cheaper preset) can so teach forces along the whole path
-        while the final single points set the energies.
+        while the final single points set the energies.  Needs ``protocol``.
 
     Returns
     -------
@@ -444,6 +446,8 @@ def collect_frames(sources, protocol: str | None = None, forces_from=()) -> list
             f"not mix); choose one with protocol= / --protocol: {listing}"
         )
     forces_from = list(forces_from)
+    if forces_from and protocol is None:
+        raise ValueError("forces_from needs the protocol whose energies are trained")
     for wanted in [protocol, *forces_from]:
         if wanted is not None and wanted not in counts:
             raise ValueError(
@@ -819,8 +823,6 @@ def finetune(
     settings = settings or FinetuneSettings()
     out = Path(out)
     forces_from = sorted(forces_from)
-    if forces_from and protocol is None:
-        raise ValueError("forces_from needs the protocol whose energies are trained")
     frames = collect_frames(sources, protocol, forces_from)
     data_hash = training_data_hash(frames)
     dispersions = sorted({f.info["dispersion"] for f in frames})

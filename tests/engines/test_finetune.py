@@ -297,10 +297,27 @@ def test_forces_from_another_protocol_join_without_energies(tmp_path):
     assert "energy_mae_meV_per_atom" not in errors(EMT(), got[3:])
     # the hash records the missing label (and differs from the labelled frame's)
     assert training_data_hash(got[3:]) != training_data_hash(steps)
-    # SevenNet reads the unlabelled energy back from extxyz as NaN
+    # the labels as trained (train.extxyz) keep the missing energy as NaN
     write(tmp_path / "train.extxyz", got, format="extxyz")
     back = read(tmp_path / "train.extxyz", index=":")
     assert np.isnan(back[4].get_potential_energy())
+
+
+def net_labelled_bcc(cells):
+    """Rattled bcc cells (element, a) labelled by 7net-0 without dispersion: a
+    cheap, exact source, on which the pretrained model has zero error."""
+    from alkali_layers.engines import make_calculator
+
+    net = make_calculator("mlip", dispersion="none")
+    frames = []
+    for i, (el, a) in enumerate(cells):
+        atoms = bulk(el, "bcc", a=a, cubic=True)
+        atoms.rattle(0.05, seed=i)
+        atoms.calc = net
+        e, f = atoms.get_potential_energy(), atoms.get_forces()
+        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
+        frames.append(atoms)
+    return frames
 
 
 @pytest.mark.slow
@@ -313,16 +330,9 @@ def test_tiny_finetune_end_to_end(tmp_path):
 
     from alkali_layers.engines import make_calculator
 
-    net = make_calculator("mlip", dispersion="none")
-    frames = []
-    for i, (el, a) in enumerate([("Li", 3.44), ("Na", 4.23), ("Li", 3.5), ("Na", 4.3)]):
-        atoms = bulk(el, "bcc", a=a, cubic=True)
-        atoms.rattle(0.05, seed=i)
-        atoms.calc = net
-        e, f = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
-        atoms.info["model"] = f"{el}-{i}"
-        frames.append(atoms)
+    frames = net_labelled_bcc([("Li", 3.44), ("Na", 4.23), ("Li", 3.5), ("Na", 4.3)])
+    for i, atoms in enumerate(frames):
+        atoms.info["model"] = f"{atoms[0].symbol}-{i}"
     write(tmp_path / "frames.extxyz", frames)
     out = tmp_path / "ft"
     settings = FinetuneSettings(epochs=1, batch_size=2)
@@ -374,18 +384,11 @@ def test_finetune_with_forces_only_frames(tmp_path):
     from ase.io import write
 
     from alkali_layers.cli import main
-    from alkali_layers.engines import make_calculator
 
-    net = make_calculator("mlip", dispersion="none")
-    frames = []
-    for i, (el, a) in enumerate([("Li", 3.44), ("Na", 4.23), ("Li", 3.5)] * 2):
-        atoms = bulk(el, "bcc", a=a, cubic=True)
-        atoms.rattle(0.05, seed=i)
-        atoms.calc = net
-        e, f = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=e, forces=f)
-        atoms.info.update(model=f"{el}-{i % 3}", protocol="final" if i < 3 else "fast")
-        frames.append(atoms)
+    frames = net_labelled_bcc([("Li", 3.44), ("Na", 4.23), ("Li", 3.5)] * 2)
+    for i, atoms in enumerate(frames):
+        protocol = "final" if i < 3 else "fast"
+        atoms.info.update(model=f"{atoms[0].symbol}-{i % 3}", protocol=protocol)
     write(tmp_path / "frames.extxyz", frames)
     out = tmp_path / "ft"
     args = ["finetune", str(tmp_path / "frames.extxyz"), "-o", str(out)]
