@@ -92,7 +92,9 @@ def barrier_table(rows: Sequence[dict], not_built: Sequence[dict] = ()) -> list[
     """One row per stored barrier task, ordered by pathway, metal, spacing.
 
     Barrier columns are rounded to meV and left empty (None) unless the band
-    converged; ``ml_barrier_fwd_eV`` is filled for GPAW-refined rows only.
+    converged; ``ml_barrier_fwd_eV`` is filled for GPAW-refined rows only, and a
+    GPAW band started from the interpolated path instead of the ML band
+    (``gpaw_band_start = "idpp"``) says so in ``engine``.
     ``not_built`` rows (:func:`not_built_row`: paths the builder refused) are
     listed in their place with empty barriers and their ``note``.
     """
@@ -112,6 +114,8 @@ def barrier_table(rows: Sequence[dict], not_built: Sequence[dict] = ()) -> list[
             entry["barrier_fwd_eV"] = entry["barrier_bwd_eV"] = None
         if row.get("engine") != "gpaw":
             entry["ml_barrier_fwd_eV"] = None
+        if row.get("gpaw_band_start") == "idpp":  # the benchmark's DFT-only band
+            entry["engine"] = f"{row.get('engine')} (DFT-only band)"
         if entry.get("spacing_A") is not None:
             entry["spacing_A"] = round(float(entry["spacing_A"]), 3)
         for column in ("prefactor_THz", "D_300K_cm2_s"):

@@ -67,6 +67,8 @@ INTERPOLATIONS: tuple[str, ...] = ("idpp", "linear")
 BAND_OPTIMIZERS = {"FIRE": FIRE, "BFGS": BFGS, "MDMin": MDMin}
 #: smallest distance (A) the hopping atoms must move between the two endpoints
 MIN_HOP_A = 0.3
+#: where a GPAW band starts (``barrier(gpaw_band_start=...)``)
+GPAW_BAND_STARTS = ("ml", "idpp")
 #: defaults of :func:`barrier` (and of the campaign kind's options): moving images,
 #: band convergence (eV/A; docs/science.md asks for <= 0.05) and step cap
 DEFAULT_N_IMAGES = 7
@@ -116,6 +118,12 @@ class BarrierResult:
         difference); otherwise equal to the barrier fields.
     images_file : str or None
         Trajectory of the final band (in the task folder).
+    band_force_calls : dict
+        Energy+force evaluations per engine spent on the band alone (endpoint
+        relaxations excluded): the cost compared by ``bench_barrier_dft.py``.
+    gpaw_band_start : {"ml", "idpp"}
+        Where the GPAW band started: the converged ML band, or the interpolated path
+        between the GPAW endpoints (DFT only, the benchmark's reference).
     """
 
     converged: bool
@@ -146,6 +154,8 @@ class BarrierResult:
     images_file: str | None = None
     reason: str = ""
     settings: dict = field(default_factory=dict)
+    band_force_calls: dict[str, int] = field(default_factory=dict)
+    gpaw_band_start: str = "ml"
 
     @property
     def total_force_calls(self) -> int:
@@ -395,13 +405,19 @@ def _run_band(
     counter: dict,
     engine: str,
     logfile: str | None,
-) -> tuple[bool, float, int]:
-    """Relax the band in place; returns (converged, fmax of the band, steps)."""
+) -> tuple[bool, float, int, int]:
+    """Relax the band in place; returns (converged, fmax of the band, steps, force
+    calls of the band itself, resumed runs included)."""
     state = (read_json(state_file) if state_file is not None else None) or {}
     done = int(state.get("steps", 0))
+    calls_before = int(state.get("band_calls", 0))
+    calls_start = counter.get(engine, 0)
     for image, calc in zip(images[1:-1], calcs, strict=True):
         image.calc = _CountingCalculator(calc, counter, engine)
     neb = NEB(images, climb=climb, method=method, k=0.1)
+
+    def band_calls() -> int:
+        return calls_before + counter.get(engine, 0) - calls_start
 
     def save() -> None:
         if checkpoint is None:
@@ -409,7 +425,11 @@ def _run_band(
         _write_band(checkpoint, images)
         write_json_atomic(
             state_file,
-            {"steps": done + opt.nsteps, "force_calls": dict(counter)},
+            {
+                "steps": done + opt.nsteps,
+                "force_calls": dict(counter),
+                "band_calls": band_calls(),
+            },
         )
 
     remaining = max(max_steps - done, 0)
@@ -423,7 +443,7 @@ def _run_band(
     band_fmax = float(np.sqrt((forces**2).sum(axis=1)).max())
     converged = converged or band_fmax < fmax
     save()
-    return converged, band_fmax, done + int(opt.nsteps)
+    return converged, band_fmax, done + int(opt.nsteps), band_calls()
 
 
 def barrier(
@@ -444,6 +464,7 @@ def barrier(
     max_steps: int = DEFAULT_MAX_STEPS,
     optimizer: str = "FIRE",
     txt: str | None = None,
+    gpaw_band_start: str = "ml",
 ) -> BarrierResult:
     """Migration barrier between two minima by climbing-image NEB (``ase.mep``).
 
@@ -486,6 +507,11 @@ def barrier(
         Band optimizer.
     txt : str, optional
         GPAW text log prefix.
+    gpaw_band_start : {"ml", "idpp"}
+        With GPAW: start the GPAW band from the converged ML band (default), or
+        from the ``interpolation`` path between the GPAW-relaxed endpoints with no
+        ML band at all (the DFT-only reference that ``bench_barrier_dft.py``
+        compares against; both relax the same endpoints the same way).
 
     Returns
     -------
@@ -506,6 +532,11 @@ def barrier(
     t0 = time.perf_counter()
     name = _engine_name(engine)
     check_band_settings(n_images, method, interpolation, fmax, max_steps, optimizer)
+    if gpaw_band_start not in GPAW_BAND_STARTS:
+        raise BarrierInputError(
+            f"gpaw_band_start must be one of {', '.join(GPAW_BAND_STARTS)}, got "
+            f"{gpaw_band_start!r}"
+        )
     check_endpoints(initial, final)
     fixed_idx = _fixed_indices(initial, fixed)
     relax_settings = relax_settings or RelaxSettings(gallery_prescan=False)
@@ -532,6 +563,9 @@ def barrier(
         max_steps=max_steps,
         optimizer=optimizer,
     )
+    dft_only = name == "gpaw" and gpaw_band_start == "idpp"
+    if dft_only:  # enters the hash only when set (finished results keep theirs)
+        settings["gpaw_band_start"] = gpaw_band_start
     folder = Path(folder) if folder is not None else None
     result_file = None
     if folder is not None:
@@ -550,7 +584,7 @@ def barrier(
 
     counter: dict[str, int] = {}
     if folder is not None:  # force calls of an interrupted run (the latest state)
-        for state_name in ("band-mlip.json", "band-gpaw.json"):
+        for state_name in ("band-mlip.json", "band-gpaw.json", "band-gpaw-idpp.json"):
             stored_state = read_json(folder / state_name)
             if stored_state:
                 counter.update(stored_state.get("force_calls", {}))
@@ -586,75 +620,81 @@ def barrier(
             f"than {MIN_HOP_A} A): one of them is not a stable site"
         )
 
-    # --- ML band ---
+    # --- ML band (none for the DFT-only band) ---
     n_total = n_images + 2
+    band_calls: dict[str, int] = {}
+    n_steps: dict[str, int] = {}
     images = (
-        _read_band(in_folder("band-mlip.traj"), initial, n_total) if folder else None
+        _read_band(in_folder("band-mlip.traj"), initial, n_total)
+        if folder and not dft_only
+        else None
     )
     if images is None:
         images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
         for image in images[1:-1]:
             image.set_constraint(constraint)
-        NEB(images, climb=climb, method=method).interpolate(
-            method=interpolation, mic=True, apply_constraint=True
-        )
+        if not dft_only:  # the GPAW-only band interpolates between GPAW endpoints
+            NEB(images, climb=climb, method=method).interpolate(
+                method=interpolation, mic=True, apply_constraint=True
+            )
     else:
         images[0], images[-1] = ends[0], ends[1]
         for image in images[1:-1]:
             image.calc = None
             image.set_constraint(constraint)
-    # one ML calculator behind every image (each image its own counting wrapper):
-    # images are evaluated one after the other, and the network is loaded once
-    ml_converged, band_fmax, ml_steps = _run_band(
-        images,
-        [ml_calc] * n_images,
-        climb=climb,
-        method=method,
-        fmax=fmax,
-        max_steps=max_steps,
-        optimizer=optimizer,
-        checkpoint=in_folder("band-mlip.traj"),
-        state_file=in_folder("band-mlip.json"),
-        counter=counter,
-        engine="mlip",
-        logfile=log("band-mlip.log"),
-    )
-    summary = _band_summary(images)
-    n_steps = {"mlip": ml_steps}
-    ml_fwd = summary["barrier_fwd_eV"] if ml_converged else None
-    ml_bwd = summary["barrier_bwd_eV"] if ml_converged else None
-    converged = ml_converged
-    band_file = "band-mlip.traj"
-    reason = "" if ml_converged else "ML band not converged"
-
-    # --- GPAW refinement from the converged ML band ---
-    if name == "gpaw" and ml_converged:
-        converged, band_fmax, summary, gpaw_steps = _refine_gpaw(
+    ml_converged = ml_fwd = ml_bwd = None
+    if not dft_only:
+        # one ML calculator behind every image (each image its own counting
+        # wrapper): images are evaluated one after the other, the network loaded once
+        ml_converged, band_fmax, n_steps["mlip"], band_calls["mlip"] = _run_band(
             images,
-            _gpaw_settings(engine),
-            relax_settings,
+            [ml_calc] * n_images,
             climb=climb,
             method=method,
             fmax=fmax,
             max_steps=max_steps,
             optimizer=optimizer,
-            folder=folder,
+            checkpoint=in_folder("band-mlip.traj"),
+            state_file=in_folder("band-mlip.json"),
             counter=counter,
-            constraint=constraint,
-            txt=txt,
+            engine="mlip",
+            logfile=log("band-mlip.log"),
         )
-        n_steps["gpaw"] = gpaw_steps
-        band_file = "band-gpaw.traj"
+        summary = _band_summary(images)
+        if ml_converged:
+            ml_fwd, ml_bwd = summary["barrier_fwd_eV"], summary["barrier_bwd_eV"]
+    converged = bool(ml_converged)
+    band_file = "band-mlip.traj"
+    reason = "" if ml_converged else "ML band not converged"
+
+    # --- GPAW refinement from the converged ML band, or the GPAW-only band ---
+    if name == "gpaw" and (ml_converged or dft_only):
+        converged, band_fmax, summary, n_steps["gpaw"], band_calls["gpaw"] = (
+            _refine_gpaw(
+                images,
+                _gpaw_settings(engine),
+                relax_settings,
+                climb=climb,
+                method=method,
+                fmax=fmax,
+                max_steps=max_steps,
+                optimizer=optimizer,
+                folder=folder,
+                counter=counter,
+                constraint=constraint,
+                txt=txt,
+                band_start=interpolation if dft_only else "ml",
+            )
+        )
+        band_file = "band-gpaw-idpp.traj" if dft_only else "band-gpaw.traj"
         reason = "" if converged else "GPAW band not converged"
     elif name == "gpaw":
         reason = "ML band not converged: no GPAW refinement"
         converged = False
 
-    if not converged:
-        for key in ("barrier_fwd_eV", "barrier_bwd_eV", "barrier_raw_fwd_eV"):
-            summary[key] = None
-    result = BarrierResult(
-        converged=converged,
+    return _finish(
+        converged,
+        summary,
         engine=name,
         n_images=n_images,
         method=method,
@@ -672,8 +712,21 @@ def barrier(
         images_file=band_file if folder is not None else None,
         reason=reason,
         settings=settings,
-        **summary,
+        band_force_calls=band_calls,
+        gpaw_band_start=gpaw_band_start,
+        result_file=result_file,
     )
+
+
+def _finish(
+    converged: bool, summary: dict, result_file: Path | None, **fields_
+) -> BarrierResult:
+    """The result (barrier fields None when the band did not converge: never
+    reported as a barrier), written to ``result_file`` when given."""
+    if not converged:
+        for key in ("barrier_fwd_eV", "barrier_bwd_eV", "barrier_raw_fwd_eV"):
+            summary[key] = None
+    result = BarrierResult(converged=converged, **fields_, **summary)
     if result_file is not None:
         write_json_atomic(result_file, result.to_dict())
     return result
@@ -693,8 +746,12 @@ def _refine_gpaw(
     counter: dict,
     constraint: list,
     txt: str | None,
+    band_start: str = "ml",
 ):
-    """Relax the endpoints with GPAW, then the band from the ML band's images."""
+    """Relax the endpoints with GPAW, then the band from the ML band's images
+    (``band_start="ml"``) or from the ``band_start`` interpolation ("idpp",
+    "linear") between the GPAW endpoints; returns (converged, fmax, summary, steps,
+    band calls)."""
     from ..engines.gpaw import gpaw_calculator
 
     def new_calc(atoms: Atoms, tag: str):
@@ -734,9 +791,17 @@ def _refine_gpaw(
     for end in ends:
         end.set_constraint(constraint)
     n = len(ml_images)
-    band_path = folder / "band-gpaw.traj" if folder is not None else None
+    stem = "band-gpaw" if band_start == "ml" else "band-gpaw-idpp"
+    band_path = folder / f"{stem}.traj" if folder is not None else None
     images = _read_band(band_path, ml_images[0], n) if band_path else None
-    if images is None:
+    if images is None and band_start != "ml":
+        images = [ends[0]] + [ends[0].copy() for _ in range(n - 2)] + [ends[1]]
+        for image in images[1:-1]:
+            image.set_constraint(constraint)
+        NEB(images, climb=climb, method=method).interpolate(
+            method=band_start, mic=True, apply_constraint=True
+        )
+    elif images is None:
         # the ML band's interior, shifted by the endpoints' DFT relaxation blended
         # linearly along the band (image k of n moves by (1 - t) d_initial + t
         # d_final, t = k / (n - 1)), so that it starts consistent with them
@@ -756,7 +821,7 @@ def _refine_gpaw(
         image.calc = None
         image.set_constraint(constraint)
     calcs = [new_calc(image, f"image{i}") for i, image in enumerate(images[1:-1], 1)]
-    converged, band_fmax, steps = _run_band(
+    converged, band_fmax, steps, calls = _run_band(
         images,
         calcs,
         climb=climb,
@@ -765,9 +830,9 @@ def _refine_gpaw(
         max_steps=max_steps,
         optimizer=optimizer,
         checkpoint=band_path,
-        state_file=folder / "band-gpaw.json" if folder is not None else None,
+        state_file=folder / f"{stem}.json" if folder is not None else None,
         counter=counter,
         engine="gpaw",
-        logfile=str(folder / "band-gpaw.log") if folder is not None else None,
+        logfile=str(folder / f"{stem}.log") if folder is not None else None,
     )
-    return converged, band_fmax, _band_summary(images), steps
+    return converged, band_fmax, _band_summary(images), steps, calls

@@ -105,8 +105,15 @@ def dft_relax(
         calc, dft = gpaw_calculator(s, atoms, txt=txt, symmetry=symmetric)
         counter = SCFCounter(dft)
         # cells by energy scans (plane-wave stress carries a Pulay error)
+        # SCF-converged forces are noisy at the 0.01 eV/A level: a relaxation that
+        # stalls there ends at its lowest energy (relax.STALL_STEPS)
         result = scan_cell_relax(
-            atoms, calc, relax_settings, logfile=logfile, trajectory=trajectory
+            atoms,
+            calc,
+            relax_settings,
+            logfile=logfile,
+            trajectory=trajectory,
+            stall=True,
         )
         return result, counter.iterations
 

@@ -186,3 +186,47 @@ def test_dft_refinement_starts_from_the_converged_ml_band(monkeypatch):
     assert result.force_calls["gpaw"] < result.force_calls["mlip"]
     assert result.barrier_fwd_eV == pytest.approx(result.ml_barrier_fwd_eV, abs=0.002)
     assert made and not any(made)  # symmetry off: atoms move along the band
+
+
+def test_dft_only_band_starts_from_idpp_and_counts_its_band_calls(
+    monkeypatch, tmp_path
+):
+    """``gpaw_band_start="idpp"`` (EMT standing in for GPAW): no ML band, the GPAW
+    band starts from the interpolated path and reaches the same barrier; the
+    band's own force calls are counted apart from the endpoints'; the ML-start
+    band (same endpoints) needs fewer, which is what the benchmark compares."""
+    from alkali_layers.engines import GPAWSettings
+    from alkali_layers.engines import gpaw as gpaw_engine
+
+    monkeypatch.setattr(gpaw_engine, "gpaw_calculator", lambda *a, **k: (EMT(), None))
+    only = run(
+        folder=tmp_path / "idpp",
+        engine=GPAWSettings(),
+        max_steps=300,
+        gpaw_band_start="idpp",
+    )
+    assert only.converged and only.gpaw_band_start == "idpp"
+    assert only.ml_barrier_fwd_eV is None and "mlip" not in only.n_steps
+    assert "mlip" not in only.band_force_calls
+    assert only.images_file == "band-gpaw-idpp.traj"
+    assert (tmp_path / "idpp" / "band-gpaw-idpp.traj").exists()
+    assert only.barrier_fwd_eV == pytest.approx(0.3744, abs=0.005)
+    # endpoint relaxations are in force_calls, not in band_force_calls
+    assert 0 < only.band_force_calls["gpaw"] < only.force_calls["gpaw"]
+    staged = run(folder=tmp_path / "ml", engine=GPAWSettings(), max_steps=300)
+    assert staged.gpaw_band_start == "ml"
+    assert staged.band_force_calls["gpaw"] < only.band_force_calls["gpaw"]
+    assert staged.barrier_fwd_eV == pytest.approx(only.barrier_fwd_eV, abs=0.005)
+    # a finished DFT-only result is read back, not recomputed; the two variants
+    # are told apart by their settings hash
+    again = run(
+        folder=tmp_path / "idpp",
+        engine=GPAWSettings(),
+        max_steps=300,
+        gpaw_band_start="idpp",
+    )
+    assert again.band_force_calls == only.band_force_calls
+    assert only.settings["gpaw_band_start"] == "idpp"
+    assert "gpaw_band_start" not in staged.settings
+    with pytest.raises(BarrierInputError, match="gpaw_band_start"):
+        run(engine=GPAWSettings(), gpaw_band_start="ml-ish")

@@ -264,3 +264,70 @@ def test_slab_cell_ab_relaxes_the_in_plane_cell_with_forces_and_stress(mlip):
         np.linalg.norm(start.cell[0]), rel=1e-4
     )
     assert both.energy_eV <= fixed.energy_eV + 1e-3
+
+
+class NoisyWell(Calculator):
+    """A quadratic well (minimum at ``x0``) whose forces carry random noise of
+    ``noise`` eV/A, like SCF-converged DFT forces; the energy is exact."""
+
+    implemented_properties = ["energy", "forces"]
+
+    def __init__(self, x0, noise=0.015, seed=1):
+        super().__init__()
+        self.x0, self.noise = x0, noise
+        self.rng = np.random.default_rng(seed)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        d = atoms.positions - self.x0
+        self.results = {
+            "energy": float(2.0 * (d**2).sum()),
+            "forces": -4.0 * d + self.rng.normal(0.0, self.noise, d.shape),
+        }
+
+
+def test_relaxation_below_the_force_noise_ends_stalled_at_its_lowest_energy(tmp_path):
+    from ase import Atoms
+
+    from alkali_layers.calculators.relax import STALL_STEPS
+
+    atoms = Atoms("C2", positions=[[0, 0, 0], [3.0, 0, 0]], cell=[12, 12, 12])
+    x0 = atoms.positions + 0.1
+    settings = RelaxSettings(fmax_eV_A=0.001, max_steps=200, gallery_prescan=False)
+    # without the stall rule the noise (0.015 eV/A) never lets fmax reach 0.001
+    plain = relax(atoms, NoisyWell(x0), settings)
+    assert not plain.converged and plain.n_steps == 200 and not plain.stalled
+    log = tmp_path / "relax.log"
+    result = relax(atoms, NoisyWell(x0), settings, logfile=str(log), stall=True)
+    assert result.converged and result.stalled
+    assert STALL_STEPS < result.n_steps < 200
+    # the lowest-energy step is returned, within the noise's reach of the minimum
+    assert result.energy_eV == pytest.approx(
+        2.0 * ((result.atoms.positions - x0) ** 2).sum()
+    )
+    assert result.energy_eV < 1e-3
+    assert result.fmax_eV_A < 0.1
+    assert "stalled" in log.read_text()
+
+
+def test_a_relaxation_that_converges_never_stalls():
+    from ase import Atoms
+
+    atoms = Atoms("C2", positions=[[0, 0, 0], [3.0, 0, 0]], cell=[12, 12, 12])
+    settings = RelaxSettings(fmax_eV_A=0.05, gallery_prescan=False)
+    well = NoisyWell(atoms.positions + 0.1, noise=0.0)
+    result = relax(atoms, well, settings, stall=True)
+    assert result.converged and not result.stalled
+
+
+def test_a_flat_energy_under_real_forces_is_not_a_stall():
+    # energy constant while every atom feels 0.1 eV/A per component: a slope the
+    # energy does not see is no noise floor; the step cap reports it unconverged
+    from ase import Atoms
+
+    atoms = Atoms("C2", positions=[[0, 0, 0], [3.0, 0, 0]], cell=[12, 12, 12])
+    settings = RelaxSettings(
+        fmax_eV_A=0.01, max_steps=30, optimizer="FIRE", gallery_prescan=False
+    )
+    result = relax(atoms, Absurd(energy=-10.0, force=0.1), settings, stall=True)
+    assert not result.converged and not result.stalled

@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import shutil
 from copy import copy
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from ase.calculators.singlepoint import SinglePointCalculator
@@ -65,6 +65,7 @@ from ...calculators.barriers import (
     DEFAULT_FMAX_EV_A,
     DEFAULT_MAX_STEPS,
     DEFAULT_N_IMAGES,
+    GPAW_BAND_STARTS,
     BarrierResult,
     barrier,
     check_band_settings,
@@ -108,6 +109,13 @@ class BarrierOptions:
         Band optimizer step cap (per engine).
     optimizer : {"FIRE", "BFGS", "MDMin"}
         Band optimizer.
+    gpaw_band_start : {"ml", "idpp"}
+        With a GPAW engine: the GPAW band starts from the converged ML band
+        ("ml"), or from the ``interpolation`` path between the GPAW endpoints
+        without any ML band ("idpp": the DFT-only reference of
+        ``benchmarks/bench_barrier_dft.py``; its endpoints are copied from the
+        "ml" task of the same path when that one has relaxed them).  Enters the
+        task key only when not "ml".
     """
 
     n_images: int = DEFAULT_N_IMAGES
@@ -117,8 +125,14 @@ class BarrierOptions:
     fmax_eV_A: float = DEFAULT_FMAX_EV_A
     max_steps: int = DEFAULT_MAX_STEPS
     optimizer: str = "FIRE"
+    gpaw_band_start: str = "ml"
 
     def __post_init__(self) -> None:
+        if self.gpaw_band_start not in GPAW_BAND_STARTS:
+            raise ValueError(
+                f"gpaw_band_start must be one of {', '.join(GPAW_BAND_STARTS)}, "
+                f"got {self.gpaw_band_start!r}"
+            )
         check_band_settings(
             self.n_images,
             self.method,
@@ -127,6 +141,14 @@ class BarrierOptions:
             self.max_steps,
             self.optimizer,
         )
+
+    def key_dict(self) -> dict:
+        """The options as they enter the task key: ``gpaw_band_start`` only when
+        not "ml" (tasks computed before it existed keep their keys)."""
+        out = asdict(self)
+        if out["gpaw_band_start"] == "ml":
+            del out["gpaw_band_start"]
+        return out
 
 
 def barrier_outcome(label: str, result: BarrierResult, folder: Path | None):
@@ -153,6 +175,8 @@ def barrier_outcome(label: str, result: BarrierResult, folder: Path | None):
         "force_calls": result.total_force_calls,
         **{f"force_calls_{k}": v for k, v in result.force_calls.items()},
         **{f"band_steps_{k}": v for k, v in result.n_steps.items()},
+        **{f"band_force_calls_{k}": v for k, v in result.band_force_calls.items()},
+        "gpaw_band_start": result.gpaw_band_start if result.engine == "gpaw" else None,
         "hop_distance_A": result.hop_distance_A,
         "saddle_index": result.saddle_index,
     }
@@ -178,6 +202,19 @@ def run_barrier(
     """Run (resume, or read back) the barrier of ``task.atoms`` (a migration path)."""
     options = BarrierOptions(**task.options)
     initial, final = path_endpoints(task.atoms)
+    if folder is not None and options.gpaw_band_start != "ml":
+        # the DFT-only band relaxes the same endpoints as the ML-start one: take
+        # them from that task when it has them (ML and GPAW endpoints only)
+        folder.mkdir(parents=True, exist_ok=True)
+        _seed_from_barrier_task(
+            task,
+            engine,
+            settings,
+            folder,
+            replace(options, gpaw_band_start="ml").key_dict(),
+            patterns=ENDPOINT_FILES,
+            finished_only=False,
+        )
     result = barrier(
         initial,
         final,
@@ -192,13 +229,14 @@ def run_barrier(
         relax_settings=settings,
         max_steps=options.max_steps,
         optimizer=options.optimizer,
+        gpaw_band_start=options.gpaw_band_start,
     )
     return barrier_outcome(task.label, result, folder)
 
 
 def barrier_options(**options) -> dict:
     """The options dict of a barrier task (defaults filled in), as a spec makes it."""
-    return asdict(BarrierOptions(**options))
+    return BarrierOptions(**options).key_dict()
 
 
 def _not_built_rows(campaign) -> list[dict]:
@@ -259,6 +297,8 @@ _BARRIER_FILES = (
     "band-*.json",
     "endpoint-gpaw-*.traj",
 )
+#: the relaxed endpoints (ML, then GPAW one by one) of a barrier task folder
+ENDPOINT_FILES = ("endpoints.traj", "endpoint-gpaw-*.traj")
 
 
 @dataclass(frozen=True)
@@ -290,14 +330,26 @@ class DiffusionOptions(BarrierOptions):
             raise ValueError(f"delta_A must be within 0.001-0.05 A, got {self.delta_A}")
 
     def barrier_options(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(BarrierOptions)}
+        """The options of the ``barrier`` task of the same band (its key's)."""
+        names = {f.name for f in fields(BarrierOptions)}
+        return {k: v for k, v in self.key_dict().items() if k in names}
 
 
-def _seed_from_barrier_task(task, engine, settings, folder: Path, options) -> None:
-    """Copy the checkpoints of the finished ``barrier`` task of the same structure,
-    engine, relaxation and NEB settings (its content address in the same tasks
-    folder) into ``folder``, so that the band is not computed twice.  ``barrier``
-    checks them (settings hash) and recomputes whatever does not match."""
+def _seed_from_barrier_task(
+    task,
+    engine,
+    settings,
+    folder: Path,
+    twin_options: dict,
+    patterns: tuple[str, ...] = _BARRIER_FILES,
+    finished_only: bool = True,
+) -> None:
+    """Copy the checkpoints (``patterns``) of the ``barrier`` task of the same
+    structure, engine and relaxation with ``twin_options`` (its content address in
+    the same tasks folder) into ``folder``, so that nothing is computed twice:
+    a finished band for ``diffusion`` tasks, the relaxed endpoints (finished or
+    not) for a DFT-only band.  ``barrier`` checks them (settings hash) and
+    recomputes whatever does not match; files already in ``folder`` are kept."""
     from ..tasks import RelaxTask
 
     if any(folder.glob("barrier.*.json")) or engine is None:
@@ -308,16 +360,17 @@ def _seed_from_barrier_task(task, engine, settings, folder: Path, options) -> No
         task.atoms,
         task.params,
         kind=TASK_KIND_BARRIER,
-        options=options.barrier_options(),
+        options=twin_options,
     )
     # any label: the key alone identifies the structure and settings
     key = twin.key(engine, settings)
     sources = [p for p in folder.parent.glob(f"*.{key}") if p.is_dir()]
-    source = next((p for p in sources if any(p.glob("barrier.*.json"))), None)
-    if source is None:
+    if finished_only:
+        sources = [p for p in sources if any(p.glob("barrier.*.json"))]
+    if not sources:
         return
-    for pattern in _BARRIER_FILES:
-        for path in source.glob(pattern):
+    for pattern in patterns:
+        for path in sources[0].glob(pattern):
             target = folder / path.name
             if not target.exists():
                 shutil.copy2(path, target)
@@ -343,7 +396,9 @@ def run_diffusion(task, engine, calc, settings, folder: Path | None) -> TaskOutc
     if folder is not None:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        _seed_from_barrier_task(task, engine, settings, folder, options)
+        _seed_from_barrier_task(
+            task, engine, settings, folder, options.barrier_options()
+        )
     task_b = copy(task)
     task_b.options = options.barrier_options()
     outcome = run_barrier(task_b, engine, calc, settings, folder)

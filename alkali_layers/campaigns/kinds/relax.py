@@ -41,6 +41,8 @@ def run_relax(
             stage_wall_s={k: round(v, 2) for k, v in staged.wall_s.items()},
             prerelax_steps=staged.prerelax.n_steps if staged.prerelax else 0,
             resumed_steps=staged.resumed_steps,
+            # converged at the SCF force noise floor, not by fmax (relax.StallWatch)
+            values={"relax_stalled": True} if result.stalled else {},
             scf_retried=any(
                 u.mixer == "conservative" for u in staged.settings_used.values()
             ),

@@ -390,3 +390,64 @@ def test_diagnosis_campaign_keeps_the_site_and_tabulates_by_factor(tmp_path):
     assert float(cells[5]) == pytest.approx(expected, abs=1e-3)
     assert expected > 0  # the hollow is the preferred site
     assert no_d3.startswith("no_d3,SevenNet 7net-0,")
+
+
+def test_dft_only_band_task_reuses_the_endpoints_of_its_ml_start_twin(
+    tmp_path, monkeypatch
+):
+    """``gpaw_band_start = "idpp"`` (EMT standing in for GPAW): a task of its own
+    (own key, the default keeps the old keys), which copies the relaxed endpoints
+    of the ML-start task of the same path and then spends GPAW calls on its band
+    only; the table columns say which start and how many band calls."""
+    from alkali_layers.campaigns.tasks import task_folder_name
+    from alkali_layers.engines import DFTProtocol, MLIPSettings
+    from alkali_layers.engines import gpaw as gpaw_engine
+
+    monkeypatch.setattr(gpaw_engine, "gpaw_calculator", lambda *a, **k: (EMT(), None))
+    engine = DFTProtocol(prerelax=MLIPSettings())
+    settings = RelaxSettings()
+    assert "gpaw_band_start" not in barrier_options(n_images=3)
+    tasks = {
+        start: RelaxTask(
+            "au",
+            "model",
+            au_path(),
+            {},
+            kind="barrier",
+            options=barrier_options(n_images=3, max_steps=300, gpaw_band_start=start),
+        )
+        for start in ("ml", "idpp")
+    }
+    keys = {s: t.key(engine, settings) for s, t in tasks.items()}
+    assert keys["ml"] != keys["idpp"]
+    folders = {s: tmp_path / task_folder_name(t, keys[s]) for s, t in tasks.items()}
+    staged = run_barrier(tasks["ml"], engine, EMT(), settings, folders["ml"])
+    only = run_barrier(tasks["idpp"], engine, EMT(), settings, folders["idpp"])
+    assert staged.ok and only.ok and staged.converged and only.converged
+    for name in ("endpoints.traj", "endpoint-gpaw-initial.traj"):
+        assert (folders["idpp"] / name).exists()
+    # endpoints copied: no ML call and no GPAW endpoint call in the DFT-only task
+    assert "force_calls_mlip" not in only.values
+    assert only.values["force_calls_gpaw"] == only.values["band_force_calls_gpaw"]
+    assert only.values["gpaw_band_start"] == "idpp"
+    assert staged.values["gpaw_band_start"] == "ml"
+    assert staged.values["band_force_calls_gpaw"] < only.values["band_force_calls_gpaw"]
+    assert only.values["barrier_fwd_eV"] == pytest.approx(
+        staged.values["barrier_fwd_eV"], abs=0.005
+    )
+    with pytest.raises(ValueError, match="gpaw_band_start"):
+        BarrierOptions(gpaw_band_start="dft")
+
+
+def test_table_tells_the_dft_only_band_from_the_ml_start_one():
+    staged = _row("graphene_hop", "Na", None, 0.1) | {
+        "engine": "gpaw",
+        "ml_barrier_fwd_eV": 0.01,
+    }
+    only = _row("graphene_hop", "Na", None, 0.11) | {
+        "engine": "gpaw",
+        "gpaw_band_start": "idpp",
+    }
+    table = barrier_table([staged, only])
+    assert sorted(r["engine"] for r in table) == ["gpaw", "gpaw (DFT-only band)"]
+    assert {r["ml_barrier_fwd_eV"] for r in table} == {0.01, None}
