@@ -19,7 +19,13 @@ from ase.parallel import broadcast, world
 from ..engines import DFTProtocol, GPAWSettings
 from ..engines.gpaw import SCFCounter, gpaw_calculator, with_scf_retry
 from .guards import check_energy, check_forces, energy_bounds
-from .relax import RelaxResult, RelaxSettings, relax, scan_cell_relax
+from .relax import (
+    RelaxResult,
+    RelaxSettings,
+    default_cell_mode,
+    relax,
+    scan_cell_relax,
+)
 
 
 @dataclass
@@ -91,9 +97,13 @@ def dft_relax(
     txt: str | None = None,
     logfile: str | None = None,
     trajectory: str | None = None,
+    cell_scanned: bool = False,
 ):
     """GPAW relaxation with one SCF retry; returns (RelaxResult, SCF iterations,
-    settings used).  ``trajectory``: every step is appended there."""
+    settings used).  ``trajectory``: every step is appended there.
+    ``cell_scanned``: ``atoms`` already has the scanned cell (a relaxation resumed
+    from its trajectory, whose steps all come after the cell scan), so only the
+    atoms are relaxed; the result keeps the model's cell mode."""
 
     # Point-group symmetry stays off while atoms move (GPAW refuses positions that
     # leave their symmetric sites).  A one-atom cell (the bcc metal references) has
@@ -107,14 +117,19 @@ def dft_relax(
         # cells by energy scans (plane-wave stress carries a Pulay error)
         # SCF-converged forces are noisy at the 0.01 eV/A level: a relaxation that
         # stalls there ends at its lowest energy (relax.STALL_STEPS)
+        mode = default_cell_mode(
+            atoms, relax_settings.layered_cell, relax_settings.slab_cell
+        )
         result = scan_cell_relax(
             atoms,
             calc,
             relax_settings,
+            cell_mode="fixed" if cell_scanned else mode,
             logfile=logfile,
             trajectory=trajectory,
             stall=True,
         )
+        result.cell_mode = mode
         return result, counter.iterations
 
     (result, iterations), used = with_scf_retry(settings, attempt)
@@ -200,6 +215,7 @@ def staged_relax(
         txt=path("gpaw-relax.txt"),
         logfile=path("relax.log"),
         trajectory=trajectory,
+        cell_scanned=resumed is not None,
     )
     wall["relax"] = time.perf_counter() - t1
     t2 = time.perf_counter()

@@ -317,3 +317,50 @@ def test_vdw_df2_bcc_potassium_passes_the_guards():
     settings = replace(TINY, xc="vdW-DF2", dispersion="none")
     energy, _, _, _ = dft_single_point(bulk_metal("K"), settings)
     assert energy < ENERGY_PER_ATOM_BOUNDS_EV[0]  # the offset that tripped the guard
+
+
+def test_resumed_relaxation_keeps_its_scanned_cell_instead_of_scanning_again(
+    tmp_path, monkeypatch
+):
+    """A DFT relaxation scans the cell, then relaxes the atoms with every step in
+    its trajectory; a rerun resumes from the last step, whose cell is the scanned
+    one, so it must not pay for the scan again (measured before: 5-7 GPAW single
+    points at k-point density 10, ~25 min, on every resume of a bilayer reference).
+    A volume well stands in for GPAW."""
+    from ase.calculators.calculator import Calculator, all_changes
+
+    from alkali_layers.calculators import staged
+
+    calls = []
+
+    class VolumeWell(Calculator):
+        implemented_properties = ["energy", "forces"]
+
+        def calculate(self, atoms=None, properties=("energy",), changes=all_changes):
+            super().calculate(atoms, properties, changes)
+            calls.append(atoms.get_volume())
+            v = atoms.get_volume() / len(atoms)
+            self.results = {
+                "energy": len(atoms) * (-1.0 + 0.01 * (v - 40.0) ** 2),
+                "forces": np.zeros((len(atoms), 3)),
+            }
+
+    class Hooks:
+        hooks: dict = {}
+
+    monkeypatch.setattr(
+        staged, "gpaw_calculator", lambda *a, **k: (VolumeWell(), Hooks())
+    )
+    atoms = bulk_metal("Na")  # 1 atom, ~37.9 A^3: hydrostatic scan
+    protocol = DFTProtocol(final=TINY, relax=TINY, prerelax=None)
+    settings = RelaxSettings(fmax_eV_A=0.05, gallery_prescan=False)
+    first = staged_relax(atoms, protocol, settings, folder=tmp_path)
+    n_first = len(calls)
+    assert n_first >= 6  # the scan's single points, the relaxation, the final one
+    assert first.atoms.get_volume() == pytest.approx(40.0, rel=1e-3)
+    calls.clear()
+    again = staged_relax(atoms, protocol, settings, folder=tmp_path)
+    assert again.resumed_steps >= 1
+    assert len(calls) <= 2  # one relaxation step and the final single point
+    assert again.atoms.get_volume() == pytest.approx(first.atoms.get_volume())
+    assert again.relaxed.cell_mode == "hydrostatic"
