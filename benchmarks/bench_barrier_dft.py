@@ -38,6 +38,11 @@ GOAL_RATIO = 3.0
 GOAL_BARRIER_EV = 0.020
 
 
+def _mev(value: float | None) -> float | None:
+    """eV rounded to meV (None stays None)."""
+    return None if value is None else round(float(value), 3)
+
+
 def pair_rows(rows: list[dict]) -> list[dict]:
     """One comparison per path that has both a finished ML -> DFT and a finished
     DFT-only band (rows of :meth:`Campaign.model_rows`)."""
@@ -73,9 +78,9 @@ def pair_rows(rows: list[dict]) -> list[dict]:
                 "band_steps_dft_only": only.get("band_steps_gpaw"),
                 "endpoint_gpaw_calls": int(ml.get("force_calls_gpaw", 0)) - calls_ml,
                 "ml_calls": ml.get("force_calls_mlip"),
-                "barrier_fwd_ml_start_eV": fwd_ml,
-                "barrier_fwd_dft_only_eV": fwd_only,
-                "barrier_ml_band_eV": ml.get("ml_barrier_fwd_eV"),
+                "barrier_fwd_ml_start_eV": _mev(fwd_ml),
+                "barrier_fwd_dft_only_eV": _mev(fwd_only),
+                "barrier_ml_band_eV": _mev(ml.get("ml_barrier_fwd_eV")),
                 "barrier_difference_meV": diff_meV,
                 "both_converged": both,
                 "goal_met": bool(
