@@ -47,15 +47,9 @@ HERE = Path(__file__).parent
 SPEC = HERE.parent / "runs" / "bilayer_graphene" / "campaign.toml"
 
 
-def spec_copy(tmp: str, quick: bool, compiled: bool = False) -> CampaignSpec:
-    """The bilayer spec, copied into ``tmp`` (optionally reduced to Na and Rb, AA;
-    optionally with the network through ``torch.compile``)."""
+def spec_copy(tmp: str, quick: bool) -> CampaignSpec:
+    """The bilayer spec, copied into ``tmp`` (optionally reduced to Na and Rb, AA)."""
     text = SPEC.read_text()
-    if compiled:
-        text = text.replace(
-            '[engine]\nname = "mlip"', '[engine]\nname = "mlip"\ncompiled = true'
-        )
-        assert "compiled = true" in text, "the spec's [engine] table moved"
     if quick:
         text = text.replace(
             'metal = ["Li", "Na", "K", "Rb", "Cs"]', 'metal = ["Na", "Rb"]'
@@ -66,11 +60,9 @@ def spec_copy(tmp: str, quick: bool, compiled: bool = False) -> CampaignSpec:
     return load_spec(path)
 
 
-def run_toolkit(
-    quick: bool, workers: int, compiled: bool = False
-) -> tuple[float, dict, dict, CampaignSpec]:
+def run_toolkit(quick: bool, workers: int) -> tuple[float, dict, dict, CampaignSpec]:
     with tempfile.TemporaryDirectory() as tmp:
-        spec = spec_copy(tmp, quick, compiled)
+        spec = spec_copy(tmp, quick)
         campaign = Campaign(spec)
         t0 = time.perf_counter()
         table = campaign.run(LocalBackend(workers))
@@ -178,63 +170,6 @@ def profile_one(spec: CampaignSpec, metal="K", n_layers=3, stacking="AA") -> dic
     }
 
 
-def compare_compiled(args) -> None:
-    """Today's protocol and the same with the compiled network, one after the
-    other in this run; writes ``bilayer_table_compiled[_quick].{json,md}``."""
-    runs = {}
-    for compiled in (False, True):
-        name = "compiled" if compiled else "eager"
-        print(f"toolkit way, {name} network ({args.workers} workers) ...", flush=True)
-        wall, ef, detail, _ = run_toolkit(args.quick, args.workers, compiled)
-        runs[name] = {"wall_min": round(wall / 60, 2), "ef": ef, "detail": detail}
-        print(f"{name}: {wall / 60:.2f} min", flush=True)
-    common = sorted(set(runs["eager"]["ef"]) & set(runs["compiled"]["ef"]))
-    diffs = np.array(
-        [runs["compiled"]["ef"][k] - runs["eager"]["ef"][k] for k in common]
-    )
-    ratio = runs["eager"]["wall_min"] / runs["compiled"]["wall_min"]
-    result = {
-        "models": len(common),
-        "eager_wall_min": runs["eager"]["wall_min"],
-        "compiled_wall_min": runs["compiled"]["wall_min"],
-        "speedup": round(ratio, 2),
-        "formation_energy_diff_eV": {
-            "mean_abs": round(float(np.mean(np.abs(diffs))), 4) if len(diffs) else None,
-            "max_abs": round(float(np.max(np.abs(diffs))), 4) if len(diffs) else None,
-        },
-        "eager": runs["eager"]["detail"],
-        "compiled": runs["compiled"]["detail"],
-        "load_average": os.getloadavg(),
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = "bilayer_table_compiled" + ("_quick" if args.quick else "")
-    (out / f"{name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
-    text = "\n".join(
-        [
-            f"# Bilayer table: eager vs compiled network "
-            f"({'quick subset' if args.quick else 'full'})",
-            "",
-            f"Machine: {os.cpu_count()} cores, {args.workers} workers. Models: "
-            f"{len(common)}. Load average at the end {result['load_average'][0]:.1f}.",
-            "",
-            "| engine | wall time (min) |",
-            "|---|---|",
-            f"| 7net-0 + D3(BJ), eager | {result['eager_wall_min']} |",
-            "| same, compiled (compilation included) | "
-            f"{result['compiled_wall_min']} |",
-            f"| ratio | {result['speedup']} |",
-            "",
-            f"Formation energies, compiled - eager: mean |diff| "
-            f"{result['formation_energy_diff_eV']['mean_abs']} eV, max "
-            f"{result['formation_energy_diff_eV']['max_abs']} eV per metal atom.",
-            "",
-        ]
-    )
-    (out / f"{name}.md").write_text(text)
-    print(text)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -242,16 +177,7 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", default=str(HERE / "results"))
-    parser.add_argument(
-        "--compiled",
-        action="store_true",
-        help="instead of the naive way: today's protocol vs the same with "
-        "[engine] compiled = true (torch.compile), side by side",
-    )
     args = parser.parse_args()
-    if args.compiled:
-        compare_compiled(args)
-        return
     print(f"toolkit way ({args.workers} workers) ...", flush=True)
     t_fast, ef_fast, fast_detail, spec = run_toolkit(args.quick, args.workers)
     print(f"toolkit way: {t_fast / 60:.2f} min", flush=True)

@@ -19,8 +19,6 @@ Example (the bilayer-graphene study)::
     dispersion = "d3bj"
     # finetuned = "../finetune/model/finetune.json"  # a fine-tuned checkpoint
                                       # (alkali-layers finetune; relative to this file)
-    # compiled = true                 # torch.compile the network: faster force
-                                      # calls after a one-off compilation per worker
 
     [relax]                           # fields of RelaxSettings
     fmax_eV_A = 0.02

@@ -41,24 +41,10 @@ def _sevennet_model(model: str, device: str, modal: str | None = None):
     return calc.model
 
 
-@lru_cache(maxsize=4)
-def _compiled_model(model: str, device: str, modal: str | None = None):
-    """``torch.compile`` of the shared network (compiled on its first call, once per
-    process and input-shape family; inductor caches kernels on disk)."""
-    import torch
-
-    return torch.compile(_sevennet_model(model, device, modal), dynamic=True)
-
-
 def _sevennet(
-    model: str,
-    device: str,
-    threads: int | None,
-    modal: str | None = None,
-    compiled: bool = False,
+    model: str, device: str, threads: int | None, modal: str | None = None
 ) -> Calculator:
-    """A new SevenNet calculator on the shared network of ``model`` (its compiled
-    form when ``compiled``)."""
+    """A new SevenNet calculator on the shared network of ``model``."""
     import warnings
 
     import torch
@@ -86,8 +72,6 @@ def _sevennet(
             device=device,
             modal=modal,
         )
-    if compiled:  # SevenNet's calculator takes the plain module; it only calls it
-        calc.model = _compiled_model(model, device, modal)
     calc.threads = threads
     return calc
 
@@ -100,7 +84,7 @@ def mlip_calculator(
         from .finetune import finetuned_checkpoint
 
         model = str(finetuned_checkpoint(settings).resolve())
-    ml = _sevennet(model, device, threads, settings.modal, settings.compiled)
+    ml = _sevennet(model, device, threads, settings.modal)
     if settings.dispersion == "none":
         return ml
     from ase.calculators.mixing import SumCalculator

@@ -91,13 +91,6 @@ class MLIPSettings(_Identified):
         device of the network (GPU runs); the same two-body D3(BJ) within 1e-7
         eV/atom (tests/engines/test_dispersion.py).  Enters the hash only when
         not "dftd3".
-    compiled : bool
-        Run the network through ``torch.compile`` (inductor, dynamic shapes):
-        measured 1.7x faster force calls on CPU on 13-37-atom bilayer models,
-        energies within 3e-5 eV of the eager network
-        (``benchmarks/bench_compile.py``), for a one-off compilation per process
-        (~6 min cold, ~1 min from inductor's on-disk cache).  Float32 round-off
-        differs, so it enters the hash (only when True).
 
     The three fine-tuning fields enter the settings hash only when set, so the
     hash of every shipped-model setting is the one stored results carry.
@@ -111,13 +104,11 @@ class MLIPSettings(_Identified):
     checkpoint_sha256: str | None = None
     training_data_hash: str | None = None
     dispersion_backend: str = "dftd3"
-    compiled: bool = False
     later_fields: ClassVar[dict[str, object]] = {
         "modal": None,
         "checkpoint_sha256": None,
         "training_data_hash": None,
         "dispersion_backend": "dftd3",
-        "compiled": False,
     }
 
     def hash_fields(self) -> dict:
@@ -150,8 +141,6 @@ class MLIPSettings(_Identified):
                 f"unknown dispersion_backend {self.dispersion_backend!r}; "
                 f"allowed: {', '.join(DISPERSION_BACKENDS)}"
             )
-        if not isinstance(self.compiled, bool):
-            raise ValueError(f"compiled must be true or false, got {self.compiled!r}")
         if self.dispersion_backend == "torch" and self.dispersion not in (
             "d3bj",
             "d3zero",
@@ -202,9 +191,8 @@ class MLIPSettings(_Identified):
         modal = f" ({self.modal} head)" if self.modal else ""
         tuned = f" fine-tuned ({self.checkpoint_sha256})" if self.finetuned else ""
         backend = " (torch-dftd)" if self.dispersion_backend == "torch" else ""
-        compiled = " (torch.compile)" if self.compiled else ""
         return (
-            f"SevenNet {self.model}{tuned}{modal}{compiled}"
+            f"SevenNet {self.model}{tuned}{modal}"
             f"{DISPERSION_NAMES[self.dispersion]}{backend}"
         )
 
