@@ -318,7 +318,8 @@ def relax(
         End at the lowest-energy step when the energy has stopped improving at a
         force criterion below the engine's noise (:data:`STALL_STEPS`); for DFT,
         whose forces carry the SCF tolerance's noise.  The result says
-        ``stalled=True`` and counts as converged.
+        ``stalled=True`` and counts as converged.  Not with ODE12r, which runs
+        as a whole (no steps to watch).
 
     Returns
     -------
@@ -387,15 +388,21 @@ def relax(
         )
     opt = opt_cls(target, **kwargs)
     opt.attach(guard, interval=1)
-    watch_stall = StallWatch(target, work) if stall else None
+    # ODE12r (a SciPyOptimizer) runs as a whole: it has no steps to watch
+    watch_stall = StallWatch(target, work) if stall and opt_cls is not ODE12r else None
     stalled = False
     try:
-        converged = False
-        for converged in opt.irun(fmax=settings.fmax_eV_A, steps=settings.max_steps):
-            if watch_stall is not None and watch_stall.record():
-                stalled = converged = True
-                break
-        converged = bool(converged)
+        if watch_stall is None:
+            converged = bool(opt.run(fmax=settings.fmax_eV_A, steps=settings.max_steps))
+        else:
+            converged = False
+            for converged in opt.irun(
+                fmax=settings.fmax_eV_A, steps=settings.max_steps
+            ):
+                if watch_stall.record():
+                    stalled = converged = True
+                    break
+            converged = bool(converged)
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
         raise ModelFailure(f"optimizer failed: {err}") from err
     if stalled:
