@@ -24,14 +24,12 @@ Writes ``results/barrier_dft.md`` and ``results/barrier_dft.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
-RESULTS = HERE / "results"
 CAMPAIGN = ROOT / "runs" / "barriers_gpaw"
 #: the goal of issue 19: DFT force calls saved, barrier agreement (eV)
 GOAL_RATIO = 3.0
@@ -148,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         cli = Path(sys.executable).with_name("alkali-layers")
         subprocess.run([str(cli), "run", str(CAMPAIGN), "--workers", "1"], check=True)
+    from results_io import write_results
+
     from alkali_layers.campaigns.campaign import Campaign
 
     campaign = Campaign(CAMPAIGN, stream=False)
@@ -155,13 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     pairs = pair_rows(rows)
     done = {e.label for e in campaign.entries() if campaign.store.find(e.key)}
     pending = [e.label for e in campaign.entries() if e.label not in done]
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "barrier_dft.json").write_text(
-        json.dumps({"pairs": pairs, "pending": pending}, indent=1) + "\n"
+    write_results(
+        "barrier_dft", {"pairs": pairs, "pending": pending}, markdown(pairs, pending)
     )
-    text = markdown(pairs, pending)
-    (RESULTS / "barrier_dft.md").write_text(text)
-    print(text)
     return 0
 
 

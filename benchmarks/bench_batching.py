@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import platform
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
+
+from results_io import aa_bilayers, write_results
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 #: the bilayer table's models of one stacking (13-121 atoms), metal x layers
 MODELS = [(m, n) for m in ("Li", "Na", "K", "Rb", "Cs") for n in (1, 2)]
 
@@ -52,19 +50,12 @@ def main(argv: list[str] | None = None) -> int:
     from sevenn.train.dataload import unlabeled_atoms_to_graph
     from torch_geometric.loader.dataloader import Collater
 
-    from alkali_layers.builders import bilayer_graphene
-
     torch.set_num_threads(1)
     calc = SevenNetCalculator("7net-0", device="cpu")
     batched = copy.deepcopy(calc.model)
     batched.set_is_batch_data(True)
     collate = Collater([], [])
-    structures = []
-    for metal, n in MODELS:
-        try:
-            structures.append(bilayer_graphene(metal, n, "AA"))
-        except ValueError:  # a model the builder refuses is left out
-            continue
+    structures = aa_bilayers(MODELS)
 
     def graph(atoms):
         raw = unlabeled_atoms_to_graph(atoms, calc.cutoff, with_shift=False)
@@ -99,8 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         "torch_threads": torch.get_num_threads(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batching.json").write_text(json.dumps(result, indent=1) + "\n")
     sizes = ", ".join(map(str, result["models"]))
     text = "\n".join(
         [
@@ -120,8 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    (RESULTS / "batching.md").write_text(text)
-    print(text)
+    write_results("batching", result, text)
     return 0
 
 

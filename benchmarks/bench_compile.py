@@ -21,19 +21,17 @@ run (inductor code-generation errors, then ``free(): invalid next size``); see
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
+
+from results_io import aa_bilayers, write_results
 
 warnings.filterwarnings("ignore")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-HERE = Path(__file__).parent
-RESULTS = HERE / "results"
 #: the bilayer table's AA models of 1-3 layers (13-121 atoms)
 MODELS = [(m, n) for m in ("Li", "Na", "K", "Rb", "Cs") for n in (1, 2, 3)]
 
@@ -43,15 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
 
-    from alkali_layers.builders import bilayer_graphene
     from alkali_layers.engines import make_calculator
 
-    structures = []
-    for metal, n in MODELS:
-        try:
-            structures.append(bilayer_graphene(metal, n, "AA"))
-        except ValueError:  # a model the builder refuses is left out
-            continue
+    structures = aa_bilayers(MODELS)
     import torch
 
     eager = make_calculator("mlip", threads=1)
@@ -100,8 +92,6 @@ def main(argv: list[str] | None = None) -> int:
         "max_energy_difference_eV": max_de,
         "load_average": os.getloadavg(),
     }
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "compile.json").write_text(json.dumps(result, indent=1) + "\n")
     sizes = ", ".join(map(str, result["atoms"]))
     text = "\n".join(
         [
@@ -122,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             "",
         ]
     )
-    (RESULTS / "compile.md").write_text(text)
-    print(text)
+    write_results("compile", result, text)
     return 0
 
 
