@@ -56,7 +56,7 @@ from ase.utils.forcecurve import fit_images
 from ..errors import ModelFailure
 from ..jsonio import read_json, write_json_atomic
 from ..settings import stable_hash
-from .guards import check_energy, check_forces, energy_bounds
+from .guards import check_energy, check_forces, energy_bounds, largest_force
 from .relax import RelaxSettings, relax
 
 #: NEB force projections accepted (``ase.mep.NEB(method=...)``)
@@ -278,7 +278,7 @@ def _fixed_indices(initial: Atoms, fixed) -> list[int]:
 
 
 def check_band_settings(
-    n_images, method, interpolation, fmax, max_steps, optimizer
+    n_images, method, interpolation, fmax, max_steps, optimizer, gpaw_band_start="ml"
 ) -> None:
     """Raise :class:`BarrierInputError` for NEB settings :func:`barrier` refuses."""
     if isinstance(n_images, bool) or not isinstance(n_images, int) or n_images < 1:
@@ -300,6 +300,11 @@ def check_band_settings(
         raise BarrierInputError(
             f"unknown band optimizer {optimizer!r}; allowed: "
             f"{', '.join(BAND_OPTIMIZERS)}"
+        )
+    if gpaw_band_start not in GPAW_BAND_STARTS:
+        raise BarrierInputError(
+            f"gpaw_band_start must be one of {', '.join(GPAW_BAND_STARTS)}, got "
+            f"{gpaw_band_start!r}"
         )
 
 
@@ -329,7 +334,7 @@ def _check_minimum(atoms: Atoms, calc, fmax: float, which: str, counter, engine)
     work = atoms.copy()
     work.calc = _CountingCalculator(calc, counter, engine)
     forces = work.get_forces()
-    f = float(np.sqrt((forces**2).sum(axis=1)).max())
+    f = largest_force(forces)
     if f > fmax:
         raise BarrierInputError(
             f"the {which} endpoint is not a minimum: largest force {f:.3f} eV/A > "
@@ -440,7 +445,7 @@ def _run_band(
     except (ValueError, FloatingPointError, np.linalg.LinAlgError) as err:
         raise ModelFailure(f"NEB optimizer failed: {err}") from err
     forces = neb.get_forces()
-    band_fmax = float(np.sqrt((forces**2).sum(axis=1)).max())
+    band_fmax = largest_force(forces)
     converged = converged or band_fmax < fmax
     save()
     return converged, band_fmax, done + int(opt.nsteps), band_calls()
@@ -531,12 +536,9 @@ def barrier(
 
     t0 = time.perf_counter()
     name = _engine_name(engine)
-    check_band_settings(n_images, method, interpolation, fmax, max_steps, optimizer)
-    if gpaw_band_start not in GPAW_BAND_STARTS:
-        raise BarrierInputError(
-            f"gpaw_band_start must be one of {', '.join(GPAW_BAND_STARTS)}, got "
-            f"{gpaw_band_start!r}"
-        )
+    check_band_settings(
+        n_images, method, interpolation, fmax, max_steps, optimizer, gpaw_band_start
+    )
     check_endpoints(initial, final)
     fixed_idx = _fixed_indices(initial, fixed)
     relax_settings = relax_settings or RelaxSettings(gallery_prescan=False)
@@ -629,14 +631,9 @@ def barrier(
         if folder and not dft_only
         else None
     )
-    if images is None:
-        images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
-        for image in images[1:-1]:
-            image.set_constraint(constraint)
-        if not dft_only:  # the GPAW-only band interpolates between GPAW endpoints
-            NEB(images, climb=climb, method=method).interpolate(
-                method=interpolation, mic=True, apply_constraint=True
-            )
+    if images is None:  # the GPAW-only band interpolates between GPAW endpoints
+        path = None if dft_only else interpolation
+        images = _new_band(ends, n_images, constraint, climb, method, path)
     else:
         images[0], images[-1] = ends[0], ends[1]
         for image in images[1:-1]:
@@ -718,6 +715,26 @@ def barrier(
     )
 
 
+def _new_band(
+    ends: list[Atoms],
+    n_images: int,
+    constraint: list,
+    climb: bool,
+    method: str,
+    interpolation: str | None,
+) -> list[Atoms]:
+    """Endpoints and ``n_images`` constrained copies of the first, interpolated
+    along ``interpolation`` ("idpp", "linear"; None leaves them unplaced)."""
+    images = [ends[0]] + [ends[0].copy() for _ in range(n_images)] + [ends[1]]
+    for image in images[1:-1]:
+        image.set_constraint(constraint)
+    if interpolation is not None:
+        NEB(images, climb=climb, method=method).interpolate(
+            method=interpolation, mic=True, apply_constraint=True
+        )
+    return images
+
+
 def _finish(
     converged: bool, summary: dict, result_file: Path | None, **fields_
 ) -> BarrierResult:
@@ -795,12 +812,7 @@ def _refine_gpaw(
     band_path = folder / f"{stem}.traj" if folder is not None else None
     images = _read_band(band_path, ml_images[0], n) if band_path else None
     if images is None and band_start != "ml":
-        images = [ends[0]] + [ends[0].copy() for _ in range(n - 2)] + [ends[1]]
-        for image in images[1:-1]:
-            image.set_constraint(constraint)
-        NEB(images, climb=climb, method=method).interpolate(
-            method=band_start, mic=True, apply_constraint=True
-        )
+        images = _new_band(ends, n - 2, constraint, climb, method, band_start)
     elif images is None:
         # the ML band's interior, shifted by the endpoints' DFT relaxation blended
         # linearly along the band (image k of n moves by (1 - t) d_initial + t

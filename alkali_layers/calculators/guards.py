@@ -71,10 +71,15 @@ def check_energy(
         )
 
 
+def largest_force(forces: np.ndarray) -> float:
+    """Largest force vector length (eV/A) of an N x 3 array; 0 for no atoms."""
+    return float(np.sqrt((forces**2).sum(axis=1)).max()) if len(forces) else 0.0
+
+
 def check_forces(forces: np.ndarray, stage: str) -> None:
     """Raise :class:`ModelFailure` for NaN/inf or exploding forces."""
     if not np.all(np.isfinite(forces)):
         raise ModelFailure(f"{stage}: forces contain NaN or inf")
-    fmax = float(np.sqrt((forces**2).sum(axis=1)).max()) if len(forces) else 0.0
+    fmax = largest_force(forces)
     if fmax > MAX_FORCE_EV_A:
         raise ModelFailure(f"{stage}: forces exploded (max {fmax:.3g} eV/A)")

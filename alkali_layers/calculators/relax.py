@@ -46,6 +46,7 @@ from .guards import (
     check_forces,
     check_geometry,
     energy_bounds,
+    largest_force,
 )
 
 CELL_MODES = ("fixed", "c", "ac", "ab", "hydrostatic")
@@ -421,7 +422,7 @@ def relax(
     else:
         energy = float(work.get_potential_energy())
         forces = work.get_forces()
-        fmax_now = float(np.sqrt((target.get_forces() ** 2).sum(axis=1)).max())
+        fmax_now = largest_force(target.get_forces())
     wall = time.perf_counter() - t0
     check_energy(energy, n_atoms, "after relaxation", bounds)
     check_forces(forces, "after relaxation")
@@ -460,19 +461,18 @@ class StallWatch:
     def record(self) -> bool:
         """Note this step; True when the relaxation has stalled."""
         energy = float(self.atoms.get_potential_energy())
+        fmax = largest_force(self.target.get_forces())
         if not self.best or energy < self.best["energy"]:
             self.best = dict(
                 energy=energy,
                 forces=self.atoms.get_forces().copy(),
-                fmax=float(np.sqrt((self.target.get_forces() ** 2).sum(axis=1)).max()),
+                fmax=fmax,
                 positions=self.atoms.positions.copy(),
                 cell=self.atoms.cell.array.copy(),
                 step=len(self.lowest),
             )
         self.lowest.append(self.best["energy"])
-        self.fmax.append(
-            float(np.sqrt((self.target.get_forces() ** 2).sum(axis=1)).max())
-        )
+        self.fmax.append(fmax)
         if len(self.lowest) <= STALL_STEPS:
             return False
         gain = self.lowest[-STALL_STEPS - 1] - self.lowest[-1]

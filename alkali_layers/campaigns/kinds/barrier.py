@@ -65,7 +65,6 @@ from ...calculators.barriers import (
     DEFAULT_FMAX_EV_A,
     DEFAULT_MAX_STEPS,
     DEFAULT_N_IMAGES,
-    GPAW_BAND_STARTS,
     BarrierResult,
     barrier,
     check_band_settings,
@@ -128,11 +127,6 @@ class BarrierOptions:
     gpaw_band_start: str = "ml"
 
     def __post_init__(self) -> None:
-        if self.gpaw_band_start not in GPAW_BAND_STARTS:
-            raise ValueError(
-                f"gpaw_band_start must be one of {', '.join(GPAW_BAND_STARTS)}, "
-                f"got {self.gpaw_band_start!r}"
-            )
         check_band_settings(
             self.n_images,
             self.method,
@@ -140,6 +134,7 @@ class BarrierOptions:
             self.fmax_eV_A,
             self.max_steps,
             self.optimizer,
+            self.gpaw_band_start,
         )
 
     def key_dict(self) -> dict:
