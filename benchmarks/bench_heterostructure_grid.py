@@ -24,6 +24,13 @@ Three parts, in one process with one torch thread:
     .venv/bin/python benchmarks/bench_heterostructure_grid.py            # ~35 min
     .venv/bin/python benchmarks/bench_heterostructure_grid.py --quick    # 2 models
 
+``--campaign runs/graphene_mos2`` instead reports the grid **as the campaign ran
+it** (no force calls here): per finished heterostructure its BFGS steps, pre-scan
+points (from the task folder's ``result.json``, where it is still there) and wall
+time, grouped by cell size, and the idle-machine time of the whole grid from those
+force calls times the CPU cost per call measured in part 2 (read from the committed
+``heterostructure_grid.json``); writes ``results/heterostructure_grid_campaign.md``.
+
 Writes ``benchmarks/results/heterostructure_grid.{json,md}`` (``--out`` to change).
 """
 
@@ -153,6 +160,101 @@ def time_force_calls(atoms, calc, repeats: int = 3) -> dict:
     }
 
 
+def campaign_cost(campaign: Path, fit_cpu: dict, workers: int) -> dict:
+    """Force calls and wall time of the finished heterostructure models of a
+    campaign (database rows; pre-scan points from the task folders' result.json,
+    else the mean of those found) and the idle-machine grid time they imply:
+    sum of calls x (intercept + per_atom x atoms) of the CPU-time fit, / workers."""
+    from ase.db import connect
+
+    prescan = {}
+    for path in (campaign / "tasks").glob("*/result.json"):
+        data = json.loads(path.read_text())
+        if data.get("status") == "ok":
+            prescan[data["key"]] = int(data.get("prescan_evaluations", 0))
+    models = []
+    for row in connect(str(campaign / "results.db")).select(status="ok"):
+        if row.get("host") != "graphene_mos2":
+            continue
+        models.append(
+            {
+                "label": row.label,
+                "atoms": row.natoms,
+                "steps": int(row.n_steps),
+                "prescan": prescan.get(row.task_key),
+                "wall_s": float(row.wall_s),
+                "converged": bool(row.converged),
+            }
+        )
+    known = [m["prescan"] for m in models if m["prescan"] is not None]
+    mean_prescan = float(np.mean(known)) if known else 0.0
+    for m in models:
+        pre = m["prescan"] if m["prescan"] is not None else mean_prescan
+        m["force_calls"] = m["steps"] + 1 + pre
+        m["cpu_idle_s"] = m["force_calls"] * (
+            fit_cpu["intercept"] + fit_cpu["per_atom"] * m["atoms"]
+        )
+    classes = {}
+    for lo, hi in ((0, 50), (50, 100), (100, 200)):
+        group = [m for m in models if lo <= m["atoms"] < hi]
+        if group:
+            classes[f"{lo}-{hi - 1} atoms"] = {
+                "models": len(group),
+                "steps_mean": round(float(np.mean([m["steps"] for m in group])), 1),
+                "steps_max": max(m["steps"] for m in group),
+                "cpu_idle_h": round(sum(m["cpu_idle_s"] for m in group) / 3600, 2),
+                "wall_h_measured": round(sum(m["wall_s"] for m in group) / 3600, 2),
+            }
+    total_cpu = sum(m["cpu_idle_s"] for m in models)
+    return {
+        "campaign": str(campaign),
+        "models": len(models),
+        "not_converged": [m["label"] for m in models if not m["converged"]],
+        "prescan_known": len(known),
+        "prescan_mean": round(mean_prescan, 1),
+        "force_calls": round(sum(m["force_calls"] for m in models)),
+        "atoms": sum(m["atoms"] for m in models),
+        "fit_cpu_s": fit_cpu,
+        "workers": workers,
+        "cpu_idle_h": round(total_cpu / 3600, 2),
+        "wall_h_idle_with_workers": round(total_cpu / workers / 3600, 2),
+        "wall_h_measured_sum": round(sum(m["wall_s"] for m in models) / 3600, 2),
+        "by_size": classes,
+    }
+
+
+def write_campaign_cost(cost: dict, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(cost, indent=1) + "\n")
+    fit = cost["fit_cpu_s"]
+    lines = [
+        "# Graphene/metal/MoS2 fast-engine grid as the campaign ran it",
+        "",
+        f"`{cost['campaign']}`: {cost['models']} finished heterostructures "
+        f"({cost['atoms']} atoms), {cost['force_calls']} force calls (BFGS steps + 1 "
+        f"+ pre-scan points; pre-scan known for {cost['prescan_known']} models, mean "
+        f"{cost['prescan_mean']}, used for the rest). Idle-machine time: calls x "
+        f"({fit['intercept']} + {fit['per_atom']} x atoms) s of CPU per call (the "
+        "fit of `heterostructure_grid.md`, part 2), "
+        f"{cost['workers']} workers: **{cost['wall_h_idle_with_workers']} h** "
+        f"({cost['cpu_idle_h']} h CPU). Sum of the measured wall times (shared, "
+        f"loaded machine): {cost['wall_h_measured_sum']} h.",
+        "",
+        "| cell size | models | BFGS steps, mean / max | idle CPU (h) | measured "
+        "wall, summed (h) |",
+        "|---|---|---|---|---|",
+    ]
+    for size, c in cost["by_size"].items():
+        lines.append(
+            f"| {size} | {c['models']} | {c['steps_mean']} / {c['steps_max']} | "
+            f"{c['cpu_idle_h']} | {c['wall_h_measured']} |"
+        )
+    if cost["not_converged"]:
+        lines += ["", "Not converged: " + ", ".join(cost["not_converged"])]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 models, no probes")
@@ -169,7 +271,22 @@ def main(argv=None) -> int:
         help=f"also the smallest cells at max_strain {STRAINS} (slow searches)",
     )
     parser.add_argument("--out", default=str(HERE / "results" / "heterostructure_grid"))
+    parser.add_argument(
+        "--campaign",
+        help="report the grid as this campaign ran it (no force calls; see above)",
+    )
     args = parser.parse_args(argv)
+    if args.campaign:
+        measured = json.loads(
+            (HERE / "results" / "heterostructure_grid.json").read_text()
+        )
+        cost = campaign_cost(
+            Path(args.campaign),
+            measured["force_call_cost"]["fit_s"]["cpu_s"],
+            args.workers,
+        )
+        write_campaign_cost(cost, HERE / "results" / "heterostructure_grid_campaign")
+        return 0
     labels = QUICK_MODELS if args.quick else tuple(DEFAULT_MODELS)
     calc = make_calculator("mlip", threads=1)
     counter = CallCounter(calc)

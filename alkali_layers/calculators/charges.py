@@ -369,13 +369,17 @@ def charge_analysis(
     gridrefinement: int = 2,
     folder: Path | None = None,
     cubes: bool = False,
+    with_drho: bool = True,
 ) -> dict:
     """Bader charges and the plane-averaged density difference of one model.
 
     Three GPAW SCF calculations at the geometry of ``atoms`` (no relaxation): the
     model (whose all-electron density gives the Bader charges and rho(host + M)),
     the host alone and the metal alone.  Logs (``gpaw-full.txt`` ...) and, with
-    ``cubes``, the densities and drho as cube files go to ``folder``.
+    ``cubes``, the densities and drho as cube files go to ``folder``.  With
+    ``with_drho=False`` only the first (the Bader charges and the total
+    energy; the drho entries are empty): a third of the cost, and the model need
+    not hold a metal (an empty host gives its Bader baseline).
 
     Returns a JSON-serializable dict: per-atom net charges (e; positive = electrons
     given away), the per-layer / per-sheet summary of :func:`part_summary`,
@@ -391,7 +395,7 @@ def charge_analysis(
             f"charges need the DFT engine: pass GPAWSettings (engine 'gpaw'), got "
             f"{type(settings).__name__}; the ML engine has no electron density"
         )
-    metal = model_metal(atoms)
+    metal = model_metal(atoms) if with_drho else atoms.info.get("metal", "")
     folder = Path(folder) if folder is not None else None
     if folder is not None and world.rank == 0:
         folder.mkdir(parents=True, exist_ok=True)
@@ -409,15 +413,18 @@ def charge_analysis(
 
     (energy, rho), used = with_scf_retry(settings, attempt)
     bader = bader_from_density(atoms, rho, gridrefinement)
-    dd = density_difference(
-        atoms,
-        metal,
-        used,
-        gridrefinement,
-        log_dir=folder,
-        cube_dir=(folder / "cubes") if (cubes and folder is not None) else None,
-        rho_full=rho,
-    )
+    if with_drho:
+        dd = density_difference(
+            atoms,
+            metal,
+            used,
+            gridrefinement,
+            log_dir=folder,
+            cube_dir=(folder / "cubes") if (cubes and folder is not None) else None,
+            rho_full=rho,
+        )
+    else:
+        dd = DensityDifference(np.zeros(0), np.zeros(0), [], [], integral_e=None)
     return {
         "metal": metal,
         "energy_eV": float(energy),

@@ -42,15 +42,18 @@ class ChargeJob:
     atoms: Atoms
     source: str
 
-    def key(self, settings: GPAWSettings, gridrefinement: int) -> str:
-        return stable_hash(
-            {
-                "kind": "charges",
-                "structure": structure_hash(self.atoms),
-                "gpaw": settings.settings_hash(),
-                "gridrefinement": gridrefinement,
-            }
-        )
+    def key(
+        self, settings: GPAWSettings, gridrefinement: int, with_drho: bool = True
+    ) -> str:
+        payload = {
+            "kind": "charges",
+            "structure": structure_hash(self.atoms),
+            "gpaw": settings.settings_hash(),
+            "gridrefinement": gridrefinement,
+        }
+        if not with_drho:  # the Bader-only analysis (keys of full ones unchanged)
+            payload["with_drho"] = False
+        return stable_hash(payload)
 
 
 def jobs_from_campaign(directory: Path | str) -> list[ChargeJob]:

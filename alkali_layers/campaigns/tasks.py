@@ -176,6 +176,34 @@ def execute_task(
         )
 
 
+#: Row keys a campaign writes itself: bookkeeping (``Campaign._values``, the store),
+#: the engine and protocol of :func:`provenance` (plus ``version_*`` and ``git_*``)
+#: and the relaxation outcome.  Every other key of a finished model row is metadata
+#: its builder put into ``atoms.info`` (see :func:`builder_metadata`).
+RECORD_KEYS = frozenset(
+    {
+        "label", "role", "builder", "task_kind", "wall_s", "n_steps", "compute_host",
+        "gallery_height_initial_A", "status", "task_key", "reason",
+        "engine", "engine_description", "engine_settings_hash", "relax_settings_hash",
+        "fmax_setting_eV_A", "max_steps", "optimizer",
+        "converged", "fmax_final_eV_A", "cell_mode", "prescan_delta_A",
+        "relax_stalled", "beef_energy_eV",
+    }
+)  # fmt: skip
+RECORD_PREFIXES = ("version_", "git_")
+
+
+def builder_metadata(row) -> dict:
+    """The builder metadata of a database row (its ``atoms.info`` when built, with
+    ``gallery_height_A`` the relaxed one): the key-value pairs that are neither
+    bookkeeping, provenance nor relaxation outcome (:data:`RECORD_KEYS`)."""
+    return {
+        k: v
+        for k, v in row.key_value_pairs.items()
+        if k not in RECORD_KEYS and not k.startswith(RECORD_PREFIXES)
+    }
+
+
 def provenance(engine, settings: RelaxSettings) -> dict:
     """Key-value pairs identifying engine, protocol, package versions and the git
     commit (with ``git_dirty``) of a row (see :mod:`alkali_layers.provenance`)."""

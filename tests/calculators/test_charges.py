@@ -195,3 +195,26 @@ def test_charges_need_one_alkali_metal():
     atoms = Atoms("C2", positions=[[0, 0, 0], [1.4, 0, 0]], cell=[5, 5, 5], pbc=True)
     with pytest.raises(ValueError, match="exactly one alkali metal"):
         charge_analysis(atoms, SMALL)
+
+
+@pytest.mark.slow  # GPAW SCF / numba
+def test_bader_only_analysis_is_the_same_scf_without_the_fragments(
+    lic6, lic6_analysis, tmp_path
+):
+    """``with_drho=False``: one SCF (the model's), the same energy and Bader charges
+    as the full analysis, empty drho; an empty host (no metal) is allowed."""
+    full, _ = lic6_analysis
+    result = charge_analysis(
+        lic6, SMALL, gridrefinement=1, folder=tmp_path, with_drho=False
+    )
+    assert result["energy_eV"] == pytest.approx(full["energy_eV"], abs=1e-6)
+    assert result["net_charges_e"] == pytest.approx(full["net_charges_e"], abs=1e-6)
+    assert result["z_A"] == [] and result["drho_integral_e"] is None
+    assert sorted(p.name for p in tmp_path.glob("gpaw-*.txt")) == ["gpaw-full.txt"]
+    host = lic6[[s == "C" for s in lic6.get_chemical_symbols()]]
+    host.info = {}
+    with pytest.raises(ValueError, match="exactly one alkali"):
+        charge_analysis(host, SMALL, gridrefinement=1)
+    empty = charge_analysis(host, SMALL, gridrefinement=1, with_drho=False)
+    assert sum(empty["net_charges_e"]) == pytest.approx(0.0, abs=CHARGE_SUM_TOLERANCE_E)
+    assert empty["summary"]["layers"] == []

@@ -23,6 +23,7 @@ key (structure, GPAW settings, grid refinement) is the task's.
 from __future__ import annotations
 
 import inspect
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ from ...jsonio import write_json_atomic
 from ...settings import plain
 from ..charges import INFO_KEYS, ChargeJob
 from ..registry import TaskKind, register_builder, register_layout, register_task_kind
-from ..tasks import RESULT_FILE, TaskOutcome, read_json
+from ..tasks import RESULT_FILE, TaskOutcome, builder_metadata, read_json
 
 TASK_KIND_CHARGES = "charges"
 CHARGES_FILE = "charges.json"
@@ -50,22 +51,40 @@ class ChargeOptions:
     gridrefinement : int
         Refinement of the all-electron density grid (GPAW; default that of
         :func:`~alkali_layers.calculators.charges.charge_analysis`).
+    with_drho : bool
+        Also the host alone and the metal alone, for drho(z) (three SCFs); False:
+        the model's SCF only (Bader charges and its total energy, a third of the
+        cost; empty hosts allowed).  Enters the task key only when False.
     """
 
     gridrefinement: int = _ANALYSIS["gridrefinement"].default
+    with_drho: bool = _ANALYSIS["with_drho"].default
 
     def __post_init__(self) -> None:
         g = self.gridrefinement
         if isinstance(g, bool) or not isinstance(g, int) or g not in (1, 2, 4):
             raise ValueError(f"gridrefinement must be 1, 2 or 4, got {g!r}")
+        if not isinstance(self.with_drho, bool):
+            raise ValueError(f"with_drho must be true or false, got {self.with_drho!r}")
+
+    def key_dict(self) -> dict:
+        """The options as they enter the task key: ``with_drho`` only when False
+        (tasks computed before it existed keep their keys)."""
+        out = asdict(self)
+        if out["with_drho"]:
+            del out["with_drho"]
+        return out
 
 
 def campaign_model(campaign: str, label: str) -> Atoms:
     """The relaxed model ``label`` of the campaign in directory ``campaign``.
 
-    Reads the finished (status ok) model row of ``<campaign>/results.db``; its
-    metadata (host, metal, layers, stacking, supercell, stoichiometry) goes to
-    ``info`` and ``info["source"]`` names the row (``<campaign>#<task key>``).
+    Reads the finished (status ok) model row of ``<campaign>/results.db``; the
+    metadata its builder gave it (host, metal, layers, stacking, supercell, phase,
+    strains, ...: :func:`~alkali_layers.campaigns.tasks.builder_metadata`) goes to
+    ``info``, so layouts that read it (e.g. "heterostructure") work on a campaign
+    of such models, and ``info["source"]`` names the row (``<campaign>#<task
+    key>``).
     """
     from ase.db import connect
 
@@ -84,7 +103,7 @@ def campaign_model(campaign: str, label: str) -> Atoms:
         )
     row = rows[0]
     atoms = row.toatoms()
-    atoms.info.update({k: row.get(k) for k in INFO_KEYS if row.get(k) is not None})
+    atoms.info.update(builder_metadata(row))
     atoms.info["source"] = f"{campaign}#{row.task_key}"
     return atoms
 
@@ -106,6 +125,7 @@ def run_charges(task, engine, calc, settings, folder) -> TaskOutcome:
     folder = Path(folder) if folder is not None else None
     done = read_json(folder / CHARGES_FILE) if folder is not None else None
     if done is None or done.get("status") != "ok":
+        t0 = time.perf_counter()
         done = {
             "format": "alkali_layers.charges/1",
             "key": charge_key(task.atoms, engine, options),
@@ -116,9 +136,17 @@ def run_charges(task, engine, calc, settings, folder) -> TaskOutcome:
             "info": {k: task.atoms.info[k] for k in INFO_KEYS if k in task.atoms.info},
             "gpaw_settings": asdict(engine.final),
             "gridrefinement": options.gridrefinement,
+            "with_drho": options.with_drho,
             "status": "ok",
-            **charge_analysis(task.atoms, engine.final, options.gridrefinement, folder),
+            **charge_analysis(
+                task.atoms,
+                engine.final,
+                options.gridrefinement,
+                folder,
+                with_drho=options.with_drho,
+            ),
         }
+        done["wall_s"] = round(time.perf_counter() - t0, 1)
         done = plain(done)
         if folder is not None and world.rank == 0:
             write_json_atomic(folder / CHARGES_FILE, done)
@@ -152,7 +180,9 @@ def run_charges(task, engine, calc, settings, folder) -> TaskOutcome:
 def charge_key(atoms: Atoms, engine, options: ChargeOptions) -> str:
     """The key ``alkali-layers charges`` gives this analysis (structure, GPAW
     settings, grid refinement): what an imported result must match."""
-    return ChargeJob("", atoms, "").key(engine.final, options.gridrefinement)
+    return ChargeJob("", atoms, "").key(
+        engine.final, options.gridrefinement, options.with_drho
+    )
 
 
 def import_charge_results(campaign, source) -> dict[str, str]:

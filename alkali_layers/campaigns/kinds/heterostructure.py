@@ -27,6 +27,7 @@ from ...builders.mos2 import graphene_mos2, mos2
 from ...elements import MOS2_1TPRIME_ELECTRONS_PER_MO
 from ...jsonio import read_json
 from ..registry import register_builder, register_layout
+from .charges import TASK_KIND_CHARGES
 
 register_builder("graphene_mos2", graphene_mos2)
 register_builder("mos2", mos2)
@@ -57,26 +58,41 @@ def metal_chemical_potential_ensembles(rows) -> dict[str, np.ndarray]:
 CHARGES_DIR = "charges"
 
 
+def _set_charges(row: dict, atoms, net_charges_e) -> None:
+    q = mos2_charges(atoms, net_charges_e)
+    row["charge_per_Mo_e"] = round(q["electrons_per_Mo"], 4)
+    row["charge_per_S_upper_e"] = round(q["per_S_upper_e"], 4)
+    row["charge_per_S_lower_e"] = round(q["per_S_lower_e"], 4)
+
+
 def attach_charges(campaign, rows: list[dict]) -> int:
     """Add the MoS2 charges of finished Bader analyses to the model rows.
 
-    Reads ``<campaign>/charges/tasks/*/result.json`` and the committed copies
+    A row of a ``charges`` task (GPAW at a stored geometry, this campaign) carries
+    its own analysis.  Other rows take theirs from ``alkali-layers charges``:
+    ``<campaign>/charges/tasks/*/result.json`` and the committed copies
     ``<campaign>/charges/*.json`` (status ok; task folders are not committed),
-    matches a result
-    to the row of the same label and geometry (same atom count and symbols) and
-    sets ``charge_per_Mo_e`` (electrons received by MoS2 per Mo) and the mean net
-    charge per S of the upper (metal side) and lower S planes; returns how many
-    rows got charges.
+    matched to the row of the same label and geometry (same atom count and
+    symbols).  Sets ``charge_per_Mo_e`` (electrons received by MoS2 per Mo) and the
+    mean net charge per S of the upper (metal side) and lower S planes; returns how
+    many rows got charges.
     """
-    by_label = {r.get("label"): r for r in rows}
     found = 0
+    for row in rows:
+        data = row.get("data") or {}
+        if row.get("task_kind") == TASK_KIND_CHARGES and data.get("net_charges_e"):
+            stored = campaign.store.rows(label=row["label"], status="ok")
+            if stored:
+                _set_charges(row, stored[-1].toatoms(), data["net_charges_e"])
+                found += 1
+    by_label = {r.get("label"): r for r in rows}
     folder = campaign.root / CHARGES_DIR
     for path in sorted([*folder.glob("tasks/*/result.json"), *folder.glob("*.json")]):
         result = read_json(path)
         if not result or result.get("status") != "ok":
             continue
         row = by_label.get(result.get("label"))
-        if row is None:
+        if row is None or row.get("charge_per_Mo_e") is not None:
             continue
         stored = campaign.store.rows(label=row["label"], status="ok")
         if not stored:
@@ -84,10 +100,7 @@ def attach_charges(campaign, rows: list[dict]) -> int:
         atoms = stored[-1].toatoms()
         if atoms.get_chemical_symbols() != result["symbols"]:
             continue
-        q = mos2_charges(atoms, result["net_charges_e"])
-        row["charge_per_Mo_e"] = round(q["electrons_per_Mo"], 4)
-        row["charge_per_S_upper_e"] = round(q["per_S_upper_e"], 4)
-        row["charge_per_S_lower_e"] = round(q["per_S_lower_e"], 4)
+        _set_charges(row, atoms, result["net_charges_e"])
         found += 1
     return found
 

@@ -2,6 +2,8 @@
 ``alkali-layers charges`` adopted by key, read back without GPAW."""
 
 import textwrap
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from alkali_layers.campaigns.kinds.charges import (
     campaign_model,
     import_charge_results,
 )
+from alkali_layers.campaigns.registry import TASK_KINDS
 from alkali_layers.campaigns.worker import run_task_folder
 
 RUNS = Path(__file__).resolve().parents[3] / "runs"
@@ -100,3 +103,111 @@ def test_charges_need_the_gpaw_engine(tmp_path):
     result = run_task_folder(entry.folder, calc=object())
     assert result["status"] == "failed"
     assert "no electron density" in result["reason"]
+
+
+def test_bader_only_option_enters_the_key_only_when_set():
+    assert kind.ChargeOptions().key_dict() == {"gridrefinement": 2}
+    assert kind.ChargeOptions(with_drho=False).key_dict() == {
+        "gridrefinement": 2,
+        "with_drho": False,
+    }
+    with pytest.raises(ValueError, match="with_drho"):
+        kind.ChargeOptions(with_drho="no")
+
+
+MOS2 = RUNS / "graphene_mos2"
+HETERO_SPEC = f"""
+name = "hetero_gpaw_test"
+analysis = "heterostructure"
+[engine]
+name = "gpaw"
+final = "fast"
+prerelax = "none"
+[[models]]
+builder = "campaign_model"
+tasks = ["single_point"]
+grid = {{ label = ["bulk_metal-Li"] }}
+[models.params]
+campaign = "{MOS2}"
+[[models]]
+builder = "campaign_model"
+tasks = ["charges"]
+grid = {{ label = ["graphene_mos2-Na-0L-2H", "graphene_mos2-Li-1L-2H"] }}
+[models.params]
+campaign = "{MOS2}"
+[models.options]
+with_drho = false
+"""
+
+
+def test_heterostructure_layout_on_gpaw_single_points_and_charges(
+    tmp_path, monkeypatch
+):
+    """Models of another campaign keep their builder metadata (phase, cell, n_Mo),
+    so the "heterostructure" layout works on GPAW points at their geometries: the
+    intercalation energy and the charge per Mo by hand from stand-in energies and
+    Bader charges (no GPAW)."""
+    from alkali_layers.calculators.charges import part_summary
+
+    li = campaign_model(str(MOS2), "graphene_mos2-Li-1L-2H")
+    assert (li.info["phase"], li.info["n_Mo"], li.info["n_metal"]) == ("2H", 4, 4)
+    assert li.info["packing"] == "fcc" and "engine" not in li.info
+    assert "version_ase" not in li.info and "converged" not in li.info
+
+    energies = {"Li": -2.0, "empty": -300.0, "loaded": -310.0}  # eV
+
+    def fake_analysis(atoms, settings, gridrefinement, folder, with_drho=True):
+        assert with_drho is False
+        time.sleep(0.2)  # the task's wall time is measured around the analysis
+        symbols = atoms.get_chemical_symbols()
+        q = [0.0] * len(atoms)
+        if "Li" in symbols:  # each Li gives 0.8 e: 1.2 e to MoS2 (0.3 per Mo)
+            n_mo = symbols.count("Mo")
+            q = [
+                {"Li": 0.8, "Mo": -1.2 / (3 * n_mo), "S": -1.2 / (3 * n_mo)}.get(s, 0.0)
+                for s in symbols
+            ]
+            carbon = [i for i, s in enumerate(symbols) if s == "C"]
+            for i in carbon:
+                q[i] = -(0.8 * symbols.count("Li") - 1.2) / len(carbon)
+        return {
+            "energy_eV": energies["loaded" if "Li" in symbols else "empty"],
+            "symbols": symbols,
+            "net_charges_e": q,
+            "bader_sum_error_e": 0.0,
+            "summary": part_summary(atoms, q),
+            "drho_integral_e": None,
+        }
+
+    def fake_single_point(task, engine, calc, settings, folder):
+        from ase.calculators.singlepoint import SinglePointCalculator
+
+        from alkali_layers.campaigns.tasks import TaskOutcome
+
+        atoms = task.atoms.copy()
+        e = energies["Li"] * len(atoms)
+        atoms.calc = SinglePointCalculator(atoms, energy=e)
+        return TaskOutcome(
+            task.label, ok=True, atoms=atoms, energy_eV=e, converged=True
+        )
+
+    monkeypatch.setattr(kind, "charge_analysis", fake_analysis)
+    single_point = replace(TASK_KINDS["single_point"], run=fake_single_point)
+    monkeypatch.setitem(TASK_KINDS, "single_point", single_point)
+    folder = tmp_path / "hetero"
+    folder.mkdir()
+    (folder / "campaign.toml").write_text(HETERO_SPEC)
+    campaign = Campaign(folder, stream=False)
+    campaign.write_task_files()
+    for entry in campaign.entries():
+        result = run_task_folder(entry.folder, calc=None)
+        assert result["status"] == "ok", result.get("reason")
+        if entry.task.kind == "charges":
+            assert result["wall_s"] >= 0.2
+    campaign.collect()
+    (row,) = campaign.write_outputs()
+    # [E(het + 4 Li) - E(het) - 4 mu_Li] / 4 = (-310 + 300 + 8) / 4
+    assert row["intercalation_energy_eV"] == pytest.approx(-0.5, abs=1e-4)
+    assert row["charge_per_Mo_e"] == pytest.approx(0.3, abs=1e-4)
+    assert row["above_0_46_e"] is False
+    assert (folder / "table.md").exists()
