@@ -131,7 +131,10 @@ def _add_compare(sub) -> None:
         help="compare the formation energies of two campaigns model by model",
         description="Match the models of two campaigns by label and report the "
         "formation energies (eV per metal atom) side by side with their differences, "
-        "mean absolute and maximum deviation (e.g. ML vs DFT on identical models).",
+        "mean absolute and maximum deviation (e.g. ML vs DFT on identical models). "
+        "Two 'heterostructure' campaigns are matched by metal, layers, loading, "
+        "packing and phase, and compared by intercalation energy per metal atom and "
+        "E(2H) - E(1T') per Mo.",
     )
     p.add_argument("spec_a", help="reference campaign A (e.g. the ML one)")
     p.add_argument("spec_b", help="campaign B (e.g. the DFT one)")
@@ -664,6 +667,8 @@ def _compare(args) -> int:
     from .analysis.compare import compare_rows, write_comparison
 
     a, b = _campaign(args.spec_a), _campaign(args.spec_b)
+    if a.spec.analysis == b.spec.analysis == "heterostructure":
+        return _compare_heterostructures(a, b, args.out)
     rows_a, rows_b = a.model_rows()[0], b.model_rows()[0]
     result = compare_rows(rows_a, rows_b)
     more = [
@@ -696,6 +701,42 @@ def _compare(args) -> int:
             f"{len(result['pairs'])} models: mean absolute deviation "
             f"{1000 * result['mae']:.0f} meV/atom, max {1000 * result['max_abs']:.0f}; "
             f"wrote {args.out}"
+        )
+    return 0
+
+
+def _compare_heterostructures(a, b, out) -> int:
+    """Intercalation energies and 2H - 1T' per Mo of two "heterostructure"
+    campaigns, model by model (metal, layers, loading, packing, phase)."""
+    from .analysis.compare import compare_rows, write_comparison
+    from .campaigns.kinds.heterostructure import heterostructure_rows
+
+    table_a, table_b = heterostructure_rows(a)[0], heterostructure_rows(b)[0]
+    result = compare_rows(table_a, table_b, "intercalation_energy_eV")
+    phase = compare_rows(table_a, table_b, "dE_2H_minus_1Tp_eV_per_Mo")
+    write_comparison(
+        result,
+        out,
+        a.spec.name,
+        b.spec.name,
+        "intercalation_energy_eV",
+        more=[("dE_2H_minus_1Tp_eV_per_Mo", phase)],
+        notes=[
+            f"- {c.spec.name} (`{c.root}`): {c.spec.engine.describe()}" for c in (a, b)
+        ]
+        + [
+            "- models: metal-layers L-metal atoms-packing-phase; intercalation energy"
+            " per metal atom, 2H - 1T' per Mo (> 0: 1T' lower); differences "
+            f"{b.spec.name} - {a.spec.name}",
+        ],
+    )
+    if result["mae"] is None:
+        print(f"no model is finished in both campaigns; wrote {out}")
+    else:
+        print(
+            f"{len(result['pairs'])} models: intercalation energies differ by "
+            f"{1000 * result['mae']:.0f} meV per metal atom (mean absolute), max "
+            f"{1000 * result['max_abs']:.0f}; wrote {out}"
         )
     return 0
 

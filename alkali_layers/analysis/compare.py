@@ -41,7 +41,11 @@ def compare_rows(
 
 
 def model_name(row: dict) -> str:
-    """The row's label without the ``<builder>-`` prefix a spec may give it."""
+    """The row's ``model`` name where a layout gives one (e.g. "heterostructure":
+    metal, layers, loading, packing, phase), else its label without the
+    ``<builder>-`` prefix a spec may give it."""
+    if row.get("model"):
+        return str(row["model"])
     label = str(row["label"])
     prefix = f"{row.get('builder', '')}-"
     return label[len(prefix) :] if prefix != "-" and label.startswith(prefix) else label
@@ -55,6 +59,9 @@ QUANTITY_FORMATS = {
     # total energy of the cell: comparable only between campaigns that compute it
     # with one treatment and settings (e.g. one factor of a relaxation protocol)
     "energy_eV": ("{:.4f}", "meV", 1000.0),
+    # heterostructures (layout "heterostructure"): per metal atom and per Mo
+    "intercalation_energy_eV": ("{:+.3f}", "meV", 1000.0),
+    "dE_2H_minus_1Tp_eV_per_Mo": ("{:+.3f}", "meV", 1000.0),
 }
 
 

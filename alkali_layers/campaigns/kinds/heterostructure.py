@@ -105,13 +105,26 @@ def attach_charges(campaign, rows: list[dict]) -> int:
     return found
 
 
-def write_outputs(campaign) -> list[dict]:
-    """table.md, table.csv, intercalation_energy.png, phase_difference.png (+ CSV),
-    charge_per_Mo.png when charges are stored; returns the table rows."""
+def heterostructure_rows(campaign) -> tuple[list[dict], list[dict], dict, list]:
+    """(table rows, model rows, mu_M per metal, failed models) of a campaign of
+    this layout, nothing written.  Each table row gets ``model``, its name across
+    campaigns (metal, layers, loading, packing, phase: what ``alkali-layers
+    compare`` matches)."""
     rows, failed = campaign.model_rows()
     attach_charges(campaign, rows)
     mu = metal_chemical_potentials(rows)
     table = heterostructure_table(rows, mu, metal_chemical_potential_ensembles(rows))
+    for t in table:
+        t["model"] = (
+            f"{t['metal']}-{t['n_layers']}L-{t['n_metal']}-{t['packing']}-{t['phase']}"
+        )
+    return table, rows, mu, failed
+
+
+def write_outputs(campaign) -> list[dict]:
+    """table.md, table.csv, intercalation_energy.png, phase_difference.png (+ CSV),
+    charge_per_Mo.png when charges are stored; returns the table rows."""
+    table, rows, mu, failed = heterostructure_rows(campaign)
     columns = heterostructure_columns(table)
     root = campaign.root
     write_csv(table, root / "table.csv", columns)
