@@ -21,7 +21,7 @@ def compare_rows(
 
     Returns ``{"pairs": [(label, a, b, b - a), ...], "mae", "max_abs", "mean"}`` with
     the errors in the unit of ``quantity``; models missing on either side are left
-    out and listed under ``"missing"``.
+    out and listed under ``"missing"`` (both sides), ``"only_a"`` and ``"only_b"``.
     """
     a = {model_name(r): r for r in rows_a if r.get(quantity) is not None}
     b = {model_name(r): r for r in rows_b if r.get(quantity) is not None}
@@ -37,6 +37,8 @@ def compare_rows(
         "max_abs": float(np.max(np.abs(diffs))) if len(diffs) else None,
         "mean": float(np.mean(diffs)) if len(diffs) else None,
         "missing": sorted(set(a) ^ set(b)),
+        "only_a": sorted(set(a) - set(b)),
+        "only_b": sorted(set(b) - set(a)),
     }
 
 
@@ -65,6 +67,10 @@ QUANTITY_FORMATS = {
 }
 
 
+#: models finished in one campaign only are named up to this many, else counted
+MAX_LISTED = 12
+
+
 def _section(result: dict, name_a: str, name_b: str, quantity: str) -> list[str]:
     value, unit, scale = QUANTITY_FORMATS.get(quantity, ("{:.4g}", "", 1.0))
     size = "{:.0f}" if unit == "meV" else "{:.3f}"  # magnitudes
@@ -88,8 +94,12 @@ def _section(result: dict, name_a: str, name_b: str, quantity: str) -> list[str]
             f"mean (signed) {diff.format(scale * result['mean'])} {unit} over "
             f"{len(result['pairs'])} models.",
         ]
-    if result["missing"]:
-        lines += ["", f"Not in both: {', '.join(result['missing'])}"]
+    for side, name in (("only_a", name_a), ("only_b", name_b)):
+        only = result.get(side, [])
+        if 0 < len(only) <= MAX_LISTED:
+            lines += ["", f"Only in {name}: {', '.join(only)}"]
+        elif only:  # e.g. a DFT subset of a large ML grid
+            lines += ["", f"Only in {name}: {len(only)} models"]
     return lines + [""]
 
 

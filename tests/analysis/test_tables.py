@@ -117,6 +117,13 @@ def test_compare_rows_by_hand(tmp_path):
     )
     assert "| x | 7.250 | 7.000 | -0.250 |" in text
     assert "Mean absolute deviation 0.250 A" in text
+    assert "Only in ML: z" in text and "Only in DFT" not in text
+    # a small subset of a large campaign: the other side's extras are counted
+    many = [{"label": f"m{i}", "e": 0.0} for i in range(20)] + [{"label": "x", "e": 1}]
+    subset = compare_rows(many, [{"label": "x", "e": 2}], "e")
+    assert subset["only_a"] == sorted(f"m{i}" for i in range(20))
+    text = write_comparison(subset, tmp_path / "s.md", "ML", "DFT", "e").read_text()
+    assert "Only in ML: 20 models" in text and "m3" not in text
     forces = compare_rows(
         [{"label": "x", "gallery_force_eV_A": 0.21}],
         [{"label": "x", "gallery_force_eV_A": -0.01}],
