@@ -35,7 +35,12 @@ def test_committed_spec_expands_into_tasks():
     built = {e.label: e.task.atoms for e in entries}
     assert built["graphene_mos2-Na-2L-1Tp"].info["phase"] == "1T'"
     assert all(a is not None for a in built.values())
-    assert max(len(a) for a in built.values()) <= 150
+    # the whole grid: five metals, fcc/hcp/bcc, both phases, 0-4 layers; its
+    # largest cells are the 20-Mo bcc(110) ones of Rb and Cs (130 + 4 x 8 atoms)
+    loaded = [a.info for a in built.values() if a.info.get("host") == "graphene_mos2"]
+    grid = {(i["cell_metal"], i["packing"], i["phase"], i["n_layers"]) for i in loaded}
+    assert len(grid) == 5 * (3 * 2 * 5) - 5 * 2 * 3  # hcp from 3 layers on
+    assert max(len(a) for a in built.values()) == 162
 
 
 def _fake_campaign(tmp_path, rows):
