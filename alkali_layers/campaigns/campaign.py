@@ -42,6 +42,7 @@ from .spec import CampaignSpec, load_spec
 from .start import start_geometry
 from .store import ResultStore
 from .tasks import (
+    BUILDER_KEYS,
     RESULT_FILE,
     RUNNING_FILE,
     SUBMITTED_FILE,
@@ -303,6 +304,16 @@ class Campaign:
         return "\n".join(lines)
 
     # -- collecting (the only writer of the database) ------------------------------
+    @staticmethod
+    def _builder_keys(entry: Entry) -> set[str]:
+        """The row keys :meth:`_values` takes from the builder (``atoms.info``, or
+        the parameters of a task without atoms): read back by
+        :func:`~alkali_layers.campaigns.tasks.builder_metadata`."""
+        task = entry.task
+        if task.atoms is not None:
+            return set(task.atoms.info)  # gallery_height_A: the relaxed one
+        return {k for k in task.params if k != "builder"}
+
     def _values(self, entry: Entry, outcome: TaskOutcome | None) -> dict:
         task = entry.task
         values = {"label": task.label, "role": task.role}
@@ -349,6 +360,7 @@ class Campaign:
             **outcome.values,
         }
         data = settings_data(entry.engine, entry.settings)
+        data[BUILDER_KEYS] = sorted(self._builder_keys(entry))
         if outcome.data:
             data["outcome"] = outcome.data
         self.store.record(entry.key, outcome.atoms, values, data)

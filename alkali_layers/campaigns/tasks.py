@@ -176,11 +176,13 @@ def execute_task(
         )
 
 
-#: Row keys a campaign writes itself: bookkeeping (``Campaign._values``, the store),
-#: the engine and protocol of :func:`provenance` (plus ``version_*`` and ``git_*``)
-#: and the relaxation outcome.  Every other key of a finished model row is metadata
-#: its builder put into ``atoms.info`` (see :func:`builder_metadata`).
-RECORD_KEYS = frozenset(
+#: ``row.data`` entry naming the row keys that came from the builder (``atoms.info``),
+#: written by the campaign when it records a model.
+BUILDER_KEYS = "builder_keys"
+
+#: For rows recorded before :data:`BUILDER_KEYS` existed: the keys that are
+#: bookkeeping, provenance (plus ``version_*`` and ``git_*``) or relaxation outcome.
+_LEGACY_RECORD_KEYS = frozenset(
     {
         "label", "role", "builder", "task_kind", "wall_s", "n_steps", "compute_host",
         "gallery_height_initial_A", "status", "task_key", "reason",
@@ -190,17 +192,25 @@ RECORD_KEYS = frozenset(
         "relax_stalled", "beef_energy_eV",
     }
 )  # fmt: skip
-RECORD_PREFIXES = ("version_", "git_")
+_LEGACY_RECORD_PREFIXES = ("version_", "git_")
 
 
 def builder_metadata(row) -> dict:
-    """The builder metadata of a database row (its ``atoms.info`` when built, with
-    ``gallery_height_A`` the relaxed one): the key-value pairs that are neither
-    bookkeeping, provenance nor relaxation outcome (:data:`RECORD_KEYS`)."""
+    """The builder metadata of a database row: its ``atoms.info`` when built, with
+    ``gallery_height_A`` the relaxed one.
+
+    The keys are those the campaign listed in ``row.data["builder_keys"]`` when it
+    recorded the row; rows recorded before that list existed fall back to every key
+    that is neither bookkeeping, provenance nor relaxation outcome.
+    """
+    kvp = row.key_value_pairs
+    keys = row.data.get(BUILDER_KEYS)
+    if keys is not None:
+        return {k: kvp[k] for k in keys if k in kvp}
     return {
         k: v
-        for k, v in row.key_value_pairs.items()
-        if k not in RECORD_KEYS and not k.startswith(RECORD_PREFIXES)
+        for k, v in kvp.items()
+        if k not in _LEGACY_RECORD_KEYS and not k.startswith(_LEGACY_RECORD_PREFIXES)
     }
 
 

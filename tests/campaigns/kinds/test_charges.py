@@ -223,6 +223,27 @@ def test_heterostructure_layout_on_gpaw_single_points_and_charges(
     assert (folder / "table.md").exists()
 
 
+def test_recorded_rows_name_their_builder_metadata(gpaw_points_campaign):
+    """A row recorded now lists the keys its builder gave it (row.data), so outcome
+    values (charges, energies) and provenance never pass for builder metadata; the
+    charges row of the loaded cell hands on exactly the metadata it was built with."""
+    from ase.db import connect
+
+    from alkali_layers.campaigns.tasks import BUILDER_KEYS, builder_metadata
+
+    folder, _, _ = gpaw_points_campaign
+    built = campaign_model(str(MOS2), "graphene_mos2-Li-1L-2H").info
+    (row,) = connect(str(folder / "results.db")).select(
+        role="model", status="ok", label="campaign_model-graphene_mos2-Li-1L-2H"
+    )
+    assert BUILDER_KEYS in row.data
+    meta = builder_metadata(row)
+    assert meta == {k: v for k, v in built.items() if k in row.key_value_pairs}
+    assert meta["phase"] == "2H" and meta["source"] == built["source"]
+    outcome = set(row.key_value_pairs) - set(meta)
+    assert {"engine", "wall_s", "task_key", "version_ase"} <= outcome
+
+
 @pytest.mark.slow  # builds the 164 models of runs/graphene_mos2 (lattice searches)
 def test_compare_matches_heterostructures_model_by_model(
     gpaw_points_campaign, tmp_path
