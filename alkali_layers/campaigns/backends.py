@@ -23,10 +23,16 @@ import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 
 from .tasks import mark_submitted
-from .worker import init_worker, run_task_folder, worker_run_folder
+from .worker import (
+    exit_with_parent,
+    init_worker,
+    run_task_folder,
+    worker_run_folder,
+)
 
 #: Engines whose tasks run as MPI programs (one process per core).
 MPI_ENGINES: tuple[str, ...] = ("gpaw",)
@@ -58,7 +64,13 @@ def run_folder_under_mpi(folder: Path, ranks: int, mpiexec: str = "mpiexec") -> 
         "alkali_layers.task",
         str(folder),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=mpi_environment())
+    proc = subprocess.run(
+        cmd,
+        capture_output=True,
+        text=True,
+        env=mpi_environment(),
+        preexec_fn=partial(exit_with_parent, os.getpid()),  # stops with this process
+    )
     result = read_json(Path(folder) / RESULT_FILE)
     if result is None:
         text = " ".join((proc.stderr or proc.stdout).split())[-400:]

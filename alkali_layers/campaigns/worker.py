@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from pathlib import Path
 
 from ..engines import make_calculator
@@ -101,8 +102,41 @@ def run_task_folder(
 _WORKER: dict = {}
 
 
+def exit_with_parent(parent_pid: int | None = None) -> None:
+    """Ask the kernel to send this process SIGTERM when its parent dies (Linux).
+
+    A worker of a campaign (pool process, mpiexec) then stops with the ``alkali-
+    layers run`` that started it, also when that is killed (``kill``, a batch
+    system's time limit) rather than interrupted with Ctrl-C: the interrupted task
+    keeps no result and runs again on the next ``run``, and no orphan goes on
+    computing.  Elsewhere a no-op.
+
+    Parameters
+    ----------
+    parent_pid : int, optional
+        The parent's pid as the parent knew it: if this process already has another
+        parent (the parent died before the request), it exits at once.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import ctypes.util
+    import signal
+
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    pr_set_pdeathsig = 1  # <linux/prctl.h>
+    libc.prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)  # the parent died before the request
+
+
 def init_worker(threads: int | None) -> None:
-    """Process-pool initializer: limit the threads of this worker."""
+    """Process-pool initializer: limit the threads of this worker; it exits with the
+    process that started it (:func:`exit_with_parent`)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    exit_with_parent(parent.pid if parent is not None else None)
     _WORKER["threads"] = threads
 
 

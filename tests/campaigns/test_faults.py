@@ -1,5 +1,6 @@
 """Nothing is lost: a killed campaign resumes, concurrent collectors do not corrupt."""
 
+import json
 import os
 import shutil
 import signal
@@ -55,6 +56,54 @@ def test_sigkill_mid_run_keeps_finished_tasks_and_the_rerun_completes(tmp_path, 
         assert db.count() == 11
         keys = [row.task_key for row in db.select()]
     assert len(set(keys)) == 11
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl: Linux")
+def test_workers_stop_with_a_killed_run_and_the_rerun_completes(tmp_path, capsys):
+    """SIGTERM to `alkali-layers run` alone (not its process group, as `kill PID` or
+    `pkill -f "alkali-layers run"` do): its pool workers stop too instead of going
+    on as orphans; the tasks they were running rerun on the next `run`."""
+    spec = write_spec(tmp_path / "orphans", metals='["Na", "K"]', layers="[1, 2]")
+    root = spec.parent
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alkali_layers.cli", "run", str(spec), "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 240
+        workers: set[int] = set()
+        while len(workers) < 2 and time.time() < deadline and proc.poll() is None:
+            for f in (root / "tasks").glob("*/running.json"):
+                try:
+                    workers.add(json.loads(f.read_text())["pid"])
+                except (ValueError, KeyError, OSError):
+                    pass  # being written
+            workers.discard(proc.pid)  # references run in the main process
+            time.sleep(0.1)
+        assert len(workers) == 2, "two pool workers should be running models"
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+        deadline = time.time() + 20
+        while any(_alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers), "orphan workers go on computing"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    capsys.readouterr()
+    assert main(["run", str(spec), "--workers", "1"]) == 0
+    with ase.db.connect(root / "results.db") as db:
+        assert db.count(status="ok") == 7  # 4 models, 2 metals, the host
 
 
 def test_two_collectors_at_once_write_each_result_once(small_spec, tmp_path):
