@@ -40,7 +40,30 @@ def stable_hash(obj, length: int = 16) -> str:
     depends only on the values, never on insertion order, process or platform.
     """
     text = json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:length]
+    return hex_key(hashlib.sha256(text.encode()).hexdigest(), length)
+
+
+def hex_key(digest: str, length: int = 16) -> str:
+    """The first ``length`` characters of the hex ``digest``, never a number.
+
+    A prefix such as ``2789620706623993`` or ``12e4`` would be read back as a
+    number (ase.db refuses to store it as a string; spreadsheets convert it): such
+    a prefix is replaced by that of the digest's own sha256, repeatedly.  Keys that
+    were valid before are unchanged.
+    """
+    key = digest[:length]
+    while _reads_as_number(key):
+        digest = hashlib.sha256(digest.encode()).hexdigest()
+        key = digest[:length]
+    return key
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def structure_hash(atoms: Atoms, decimals: int = 5) -> str:

@@ -82,7 +82,7 @@ from ase import Atoms
 from ase.calculators.singlepoint import SinglePointCalculator
 
 from ..jsonio import read_json, write_json_atomic
-from ..settings import stable_hash
+from ..settings import hex_key, stable_hash
 from .settings import DISPERSION_NAMES, DISPERSIONS, ML_MODALS, ML_MODELS
 
 FINETUNE_FILE = "finetune.json"
@@ -650,12 +650,13 @@ def errors(calc, frames: list[Atoms]) -> dict:
 
 # --- training -------------------------------------------------------------------
 def sha256_file(path: Path, length: int = 16) -> str:
-    """Hex sha256 of a file's bytes (first ``length`` characters)."""
+    """Hex sha256 of a file's bytes (first ``length`` characters, never a number:
+    :func:`~alkali_layers.settings.hex_key`)."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()[:length]
+    return hex_key(digest.hexdigest(), length)
 
 
 def sevenn_input(
