@@ -23,15 +23,21 @@ def results(root):
     return {p: p.stat().st_mtime_ns for p in (root / "tasks").glob("*/result.json")}
 
 
-def test_sigkill_mid_run_keeps_finished_tasks_and_the_rerun_completes(tmp_path, capsys):
-    spec = write_spec(tmp_path / "killed", metals='["Na", "Rb"]', layers="[1, 2, 3, 4]")
-    root = spec.parent
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alkali_layers.cli", "run", str(spec), "--workers", "1"],
+def start_run(spec, workers: int) -> subprocess.Popen:
+    """`alkali-layers run spec --workers N` in its own process group, output muted."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "alkali_layers.cli", "run", str(spec)]
+        + ["--workers", str(workers)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+
+
+def test_sigkill_mid_run_keeps_finished_tasks_and_the_rerun_completes(tmp_path, capsys):
+    spec = write_spec(tmp_path / "killed", metals='["Na", "Rb"]', layers="[1, 2, 3, 4]")
+    root = spec.parent
+    proc = start_run(spec, workers=1)
     deadline = time.time() + 240
     while len(results(root)) < 5 and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
@@ -73,12 +79,7 @@ def test_workers_stop_with_a_killed_run_and_the_rerun_completes(tmp_path, capsys
     on as orphans; the tasks they were running rerun on the next `run`."""
     spec = write_spec(tmp_path / "orphans", metals='["Na", "K"]', layers="[1, 2]")
     root = spec.parent
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "alkali_layers.cli", "run", str(spec), "--workers", "2"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    proc = start_run(spec, workers=2)
     try:
         deadline = time.time() + 240
         workers: set[int] = set()
