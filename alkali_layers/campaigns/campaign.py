@@ -305,24 +305,23 @@ class Campaign:
 
     # -- collecting (the only writer of the database) ------------------------------
     @staticmethod
-    def _builder_keys(entry: Entry) -> set[str]:
-        """The row keys :meth:`_values` takes from the builder (``atoms.info``, or
-        the parameters of a task without atoms): read back by
-        :func:`~alkali_layers.campaigns.tasks.builder_metadata`."""
+    def _builder_values(entry: Entry) -> dict:
+        """What the builder gave the task: ``atoms.info``, or the parameters of a
+        task without atoms (less ``builder``).  Their keys are the row's builder
+        metadata (``row.data["builder_keys"]``, read back by
+        :func:`~alkali_layers.campaigns.tasks.builder_metadata`)."""
         task = entry.task
         if task.atoms is not None:
-            return set(task.atoms.info)  # gallery_height_A: the relaxed one
-        return {k for k in task.params if k != "builder"}
+            return dict(task.atoms.info)
+        return {k: v for k, v in task.params.items() if k != "builder"}
 
     def _values(self, entry: Entry, outcome: TaskOutcome | None) -> dict:
         task = entry.task
         values = {"label": task.label, "role": task.role}
-        if task.atoms is not None:
-            info = task.atoms.info
-            values.update({k: v for k, v in info.items() if k != "gallery_height_A"})
-            values["gallery_height_initial_A"] = info.get("gallery_height_A")
-        else:
-            values.update({k: v for k, v in task.params.items() if k != "builder"})
+        built = self._builder_values(entry)
+        if task.atoms is not None:  # gallery_height_A: the relaxed one, if any
+            values["gallery_height_initial_A"] = built.pop("gallery_height_A", None)
+        values.update(built)
         values["builder"] = task.params.get("builder", "")
         values["task_kind"] = task.kind
         if outcome is not None:
@@ -360,7 +359,7 @@ class Campaign:
             **outcome.values,
         }
         data = settings_data(entry.engine, entry.settings)
-        data[BUILDER_KEYS] = sorted(self._builder_keys(entry))
+        data[BUILDER_KEYS] = sorted(self._builder_values(entry))
         if outcome.data:
             data["outcome"] = outcome.data
         self.store.record(entry.key, outcome.atoms, values, data)
