@@ -8,6 +8,7 @@ status   done / running / queued / failed / pending tasks of a campaign
 collect  import finished task results into the campaign's ASE database
 table    the campaign's table (CSV + Markdown) from its database
 plot     the campaign's figure from its database
+rekey    re-key results stored before 2026-12-02 under a signed-zero key (proved)
 converge GPAW cutoff / k-point convergence scan of one model
 validate GPAW against experiment and published values (the runs/validation campaigns)
 import-validation  adopt verified checkpoints of the pre-campaign validate into them
@@ -378,9 +379,23 @@ def _add_campaign_verbs(sub) -> None:
         ("collect", "import finished task results into the campaign database"),
         ("table", "write table.csv and table.md from the campaign database"),
         ("plot", "write the campaign's figure from its database"),
+        (
+            "rekey",
+            "find results stored under a key that kept the sign of a zero "
+            "coordinate (before 2026-12-02) and re-key those proved identical",
+        ),
     ):
         p = sub.add_parser(verb, help=text, description=text + ".")
         p.add_argument("spec", help=spec_help)
+        if verb == "rekey":
+            p.add_argument(
+                "--old-structures",
+                default=None,
+                help="folder of <campaign>.json files (label -> old key and "
+                "structure, written by scripts/migrations/dump_task_structures.py "
+                "with the old code): also re-key rows whose old structure is "
+                "today's rotated or reflected (an equivalent supercell)",
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -839,6 +854,14 @@ def _campaign_verb(args) -> int:
 def _one_campaign_verb(args, campaign) -> None:
     if args.verb == "status":
         print(campaign.status_report())
+    elif args.verb == "rekey":
+        from .campaigns.rekey import read_old_tasks, rekey_campaign, rekey_equivalent
+
+        name = campaign.spec.name
+        if args.old_structures:  # exact and fast: before the sign search
+            old = read_old_tasks(Path(args.old_structures) / f"{name}.json")
+            print(rekey_equivalent(campaign, old).summary(name, "equivalent cell"))
+        print(rekey_campaign(campaign).summary(name))
     elif args.verb == "collect":
         counts = campaign.collect()
         print(

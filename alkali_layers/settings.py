@@ -24,7 +24,10 @@ def _canonical(obj):
     if isinstance(obj, (np.integer,)):
         return int(obj)
     if isinstance(obj, (float, np.floating)):
-        return float(repr(float(obj)))
+        # + 0.0 turns -0.0 into 0.0: a coordinate that is zero up to rounding noise
+        # (-9e-17 on one CPU, +2e-16 on another) rounds to either, and the two must
+        # hash alike or a result computed on one machine is not found on the other
+        return float(repr(float(obj) + 0.0))
     return obj
 
 
@@ -38,9 +41,16 @@ def stable_hash(obj, length: int = 16) -> str:
 
     Dict keys are sorted and dataclasses become dicts of their fields, so the hash
     depends only on the values, never on insertion order, process or platform.
+    Floats are written by ``repr`` with ``-0.0`` as ``0.0`` (before 2026-12-02 the
+    sign of a zero was kept, and results keyed so are re-keyed by
+    :mod:`alkali_layers.campaigns.rekey`).
     """
-    text = json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"))
-    return hex_key(hashlib.sha256(text.encode()).hexdigest(), length)
+    return hex_key(hashlib.sha256(canonical_json(obj).encode()).hexdigest(), length)
+
+
+def canonical_json(obj) -> str:
+    """The JSON text :func:`stable_hash` hashes (sorted keys, no spaces)."""
+    return json.dumps(_canonical(obj), sort_keys=True, separators=(",", ":"))
 
 
 def hex_key(digest: str, length: int = 16) -> str:
@@ -66,14 +76,23 @@ def _reads_as_number(text: str) -> bool:
     return True
 
 
+def structure_fields(atoms: Atoms, decimals: int = 5) -> dict:
+    """What :func:`structure_hash` hashes: numbers, positions and cell rounded to
+    ``decimals`` A, pbc and tags (plain lists)."""
+    return {
+        "numbers": atoms.numbers.tolist(),
+        "positions": np.round(atoms.positions, decimals).tolist(),
+        "cell": np.round(atoms.cell.array, decimals).tolist(),
+        "pbc": atoms.pbc.tolist(),
+        "tags": atoms.get_tags().tolist(),
+    }
+
+
 def structure_hash(atoms: Atoms, decimals: int = 5) -> str:
-    """Hash of numbers, positions, cell, pbc and tags, rounded to ``decimals`` A."""
-    return stable_hash(
-        {
-            "numbers": atoms.numbers.tolist(),
-            "positions": np.round(atoms.positions, decimals).tolist(),
-            "cell": np.round(atoms.cell.array, decimals).tolist(),
-            "pbc": atoms.pbc.tolist(),
-            "tags": atoms.get_tags().tolist(),
-        }
-    )
+    """Hash of numbers, positions, cell, pbc and tags, rounded to ``decimals`` A.
+
+    A coordinate that rounds to zero hashes as ``0.0`` whatever the sign of its
+    rounding noise (see :func:`stable_hash`), so the same builder gives the same
+    hash on every CPU.
+    """
+    return stable_hash(structure_fields(atoms, decimals))

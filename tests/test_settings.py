@@ -37,3 +37,18 @@ def test_every_key_can_be_stored_in_ase_db(tmp_path):
         for i in range(100):
             db.write(ase.Atoms(), task_key=stable_hash(i, length=2))
     assert db.count() == 100
+
+
+def test_a_zero_coordinate_hashes_alike_whatever_the_sign_of_its_noise():
+    # a builder gave -9e-17 on one CPU and +2e-16 on another: both round to zero,
+    # and the task key must not depend on which (it kept the sign before 2026-12-02)
+    from ase import Atoms
+
+    from alkali_layers.settings import structure_hash
+
+    a = Atoms("H2", positions=[[-9e-17, 0.0, 0.0], [1.0, 0.0, 0.0]], cell=[5, 5, 5])
+    b = Atoms("H2", positions=[[2e-16, 0.0, 0.0], [1.0, 0.0, 0.0]], cell=[5, 5, 5])
+    assert structure_hash(a) == structure_hash(b)
+    assert stable_hash([-0.0]) == stable_hash([0.0])
+    c = Atoms("H2", positions=[[2e-5, 0.0, 0.0], [1.0, 0.0, 0.0]], cell=[5, 5, 5])
+    assert structure_hash(c) != structure_hash(a)

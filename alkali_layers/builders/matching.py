@@ -94,15 +94,22 @@ def hermite_normal_forms(index: int) -> np.ndarray:
     return np.array(out, dtype=int).reshape(-1, 2, 2)
 
 
+#: Relative tolerance under which two lattice quantities count as equal.
+_TIE = 1e-9
+
+
 def _gauss_reduce(m: np.ndarray, lattice: np.ndarray) -> np.ndarray:
     """Lagrange-Gauss reduce the integer basis ``m`` (rows) of a 2D lattice."""
     m = m.copy()
     for _ in range(100):
         v = m @ lattice
-        if v[0] @ v[0] > v[1] @ v[1]:
+        # the comparisons allow for rounding noise, so that ties (equal lengths,
+        # a projection of exactly one half, common in hexagonal lattices) are
+        # decided the same way on every CPU
+        if v[0] @ v[0] > (v[1] @ v[1]) * (1 + _TIE):
             m = m[::-1].copy()
             v = v[::-1]
-        k = round((v[0] @ v[1]) / (v[0] @ v[0]))
+        k = int(np.floor((v[0] @ v[1]) / (v[0] @ v[0]) + 0.5 - _TIE))
         if k == 0:
             break
         m[1] -= k * m[0]
@@ -160,14 +167,26 @@ def find_coincidence_cells(
         raise ValueError(f"max_strain must be positive, got {max_strain!r}")
     search = _Search(host_lattice, guest_lattice, max_host_cells, max_guest_cells)
     found = [search.cell(*c) for c in search.candidates(max_strain)]
-    return sorted(
-        found,
-        key=lambda c: (
-            c.n_host_cells,
-            round(c.max_abs_strain, 6),
-            _elongation(np.array(c.host_matrix) @ host_lattice),
-            abs(c.rotation_deg),
-        ),
+    return sorted(found, key=lambda c: cell_order(c, host_lattice))
+
+
+def cell_order(cell: CoincidenceCell, host_lattice: np.ndarray) -> tuple:
+    """Sort key of coincidence cells: fewest host cells, least strain, least
+    elongation, least rotation, then the integer matrices.
+
+    The float criteria are rounded, so that symmetry-equivalent cells (equal up to
+    rounding noise, which differs between CPUs) tie exactly and the matrices decide:
+    the same cell is chosen on every machine (before 2026-12-02 the noise chose
+    among equivalent cells, and a structure built on one machine differed from the
+    same call on another).
+    """
+    return (
+        cell.n_host_cells,
+        round(cell.max_abs_strain, 6),
+        round(_elongation(np.array(cell.host_matrix) @ host_lattice), 6),
+        round(abs(cell.rotation_deg), 4),
+        cell.host_matrix,
+        cell.guest_matrix,
     )
 
 
@@ -253,10 +272,18 @@ class _Search:
 def _max_principal_strain(t: np.ndarray, det: np.ndarray) -> np.ndarray:
     """max |s_i - 1| over the singular values s_i of a stack of 2x2 matrices.
 
-    Closed form: s_1^2 + s_2^2 = |T|_F^2 and s_1 s_2 = |det T|.
+    Closed form: s_1^2 + s_2^2 = |T|_F^2 and s_1 s_2 = |det T|.  The discriminant
+    |T|_F^4 - 4 det^2 = (|T|_F^2 - 2|det|)(|T|_F^2 + 2|det|) is formed from its
+    first factor written as a sum of squares ((a - d)^2 + (b + c)^2 for det > 0), not
+    by subtraction: for the isotropic strain of a hexagonal lattice on another it
+    vanishes, and the subtraction left ~1e-16 whose square root (~1e-8) was noise
+    large enough to decide between equivalent cells differently on each CPU.
     """
+    a, b = t[..., 0, 0], t[..., 0, 1]
+    c, d = t[..., 1, 0], t[..., 1, 1]
     frob = np.sum(t**2, axis=(-2, -1))
-    root = np.sqrt(np.maximum(frob**2 - 4.0 * det**2, 0.0))
+    first = np.where(det >= 0, (a - d) ** 2 + (b + c) ** 2, (a + d) ** 2 + (b - c) ** 2)
+    root = np.sqrt(first * (frob + 2.0 * np.abs(det)))
     s_big = np.sqrt((frob + root) / 2.0)
     s_small = np.sqrt(np.maximum((frob - root) / 2.0, 0.0))
     return np.maximum(np.abs(s_big - 1.0), np.abs(s_small - 1.0))

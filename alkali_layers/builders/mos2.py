@@ -53,7 +53,7 @@ from ..geometry import (
 )
 from .graphene import graphene_lattice, graphene_sheet_xy, lattice_sites
 from .layers import metal_plane_lattice, stacking_shifts
-from .matching import find_coincidence_cells
+from .matching import cell_order, find_coincidence_cells
 
 __all__ = [
     "HeterostructureCell",
@@ -407,7 +407,7 @@ def heterostructure_cell(
                 least = (best.max_abs_strain, het.n_graphene_cells)
         fits = [c for c in loose if c.max_abs_strain <= max_strain + 1e-12]
         if fits:
-            cell = min(fits, key=lambda c: (c.max_abs_strain, abs(c.rotation_deg)))
+            cell = min(fits, key=lambda c: cell_order(c, vectors)[1:])
             u = np.array(cell.host_matrix)  # unimodular change of basis of the cell
             return HeterostructureCell(
                 tuple(map(tuple, (u @ np.array(het.graphene_matrix)).tolist())),

@@ -28,11 +28,13 @@ the converged ML band (not from a new interpolation).
 
 Checkpoints (``folder``): ``endpoints.traj`` (ML-relaxed endpoints with their
 energies and forces), ``endpoint-gpaw-<initial|final>.traj`` (each GPAW-relaxed
-endpoint), ``band-<engine>.traj`` (the whole band, rewritten atomically after every
-optimizer step), ``band-<engine>.json`` (steps and force calls so far) and
-``barrier.<settings hash>.json`` (the finished result, returned as is by a rerun
-with the same settings).  With GPAW the band starts from the converged ML band's
-interior, shifted by the endpoints' DFT relaxation blended linearly along the band.
+endpoint; ``relax-gpaw-<initial|final>.traj`` holds the steps of one being relaxed,
+where a killed run resumes), ``band-<engine>.traj`` (the whole band, rewritten
+atomically after every optimizer step), ``band-<engine>.json`` (steps and force
+calls so far) and ``barrier.<settings hash>.json`` (the finished result, returned
+as is by a rerun with the same settings).  With GPAW the band starts from the
+converged ML band's interior, shifted by the endpoints' DFT relaxation blended
+linearly along the band.
 """
 
 from __future__ import annotations
@@ -315,10 +317,18 @@ def _frozen(atoms: Atoms, energy: float, forces: np.ndarray) -> Atoms:
 
 
 def _relax_endpoint(
-    atoms: Atoms, calc, settings: RelaxSettings, which: str, logfile: str | None
+    atoms: Atoms,
+    calc,
+    settings: RelaxSettings,
+    which: str,
+    logfile: str | None,
+    trajectory: str | None = None,
 ) -> Atoms:
-    """Relaxed copy (fixed cell, no gallery prescan) or a clear error."""
-    result = relax(atoms, calc, settings, cell_mode="fixed", logfile=logfile)
+    """Relaxed copy (fixed cell, no gallery prescan) or a clear error;
+    ``trajectory``: every step appended there (the restart point)."""
+    result = relax(
+        atoms, calc, settings, cell_mode="fixed", logfile=logfile, trajectory=trajectory
+    )
     if not result.converged:
         raise BarrierInputError(
             f"the {which} endpoint is not a minimum: its relaxation stopped at "
@@ -770,6 +780,7 @@ def _refine_gpaw(
     "linear") between the GPAW endpoints; returns (converged, fmax, summary, steps,
     band calls)."""
     from ..engines.gpaw import gpaw_calculator
+    from .staged import last_frame
 
     def new_calc(atoms: Atoms, tag: str):
         log = str(folder / f"gpaw-{tag}.txt") if folder is not None else txt
@@ -792,7 +803,11 @@ def _refine_gpaw(
         if done is not None:
             ends.append(done[0])
             continue
-        start = atoms.copy()
+        # every step is appended to relax-gpaw-<which>.traj: a killed relaxation
+        # resumes from its last step (a 39-atom endpoint with vacuum takes hours)
+        steps = folder / f"relax-gpaw-{which}.traj" if folder is not None else None
+        resumed = last_frame(steps, atoms)[0] if steps is not None else None
+        start = resumed if resumed is not None else atoms.copy()
         start.set_constraint(constraint)
         counting = _CountingCalculator(new_calc(start, which), counter, "gpaw")
         relaxed = _relax_endpoint(
@@ -801,6 +816,7 @@ def _refine_gpaw(
             relax_settings,
             which,
             str(folder / f"relax-gpaw-{which}.log") if folder else None,
+            trajectory=str(steps) if steps is not None else None,
         )
         if path is not None:
             _write_band(path, [relaxed])

@@ -83,6 +83,12 @@ class RelaxTask:
             if self.atoms is not None
             else stable_hash(self.params)
         )
+        return stable_hash(self.key_payload(engine, settings, structure))
+
+    def key_payload(
+        self, engine: MLIPSettings, settings: RelaxSettings, structure: str
+    ) -> dict:
+        """What :meth:`key` hashes, given the ``structure`` hash."""
         payload = {
             "kind": self.kind,
             "structure": structure,
@@ -92,7 +98,7 @@ class RelaxTask:
             payload["relax"] = settings.settings_hash()
         if self.options:
             payload["options"] = self.options
-        return stable_hash(payload)
+        return payload
 
 
 @dataclass

@@ -230,3 +230,42 @@ def test_dft_only_band_starts_from_idpp_and_counts_its_band_calls(
     assert "gpaw_band_start" not in staged.settings
     with pytest.raises(BarrierInputError, match="gpaw_band_start"):
         run(engine=GPAWSettings(), gpaw_band_start="ml-ish")
+
+
+def test_a_killed_gpaw_endpoint_relaxation_resumes_from_its_last_step(
+    monkeypatch, tmp_path
+):
+    """The GPAW endpoint relaxation appends every step to relax-gpaw-<which>.traj;
+    a rerun after a kill starts from the last step, not from the ML endpoint (the
+    Na interface endpoints take hours of GPAW, longer than a session).  A field
+    pulling the Au atom up (EMT + 0.5 eV/A) stands in for GPAW so that the
+    endpoints move."""
+    from ase.io import read
+
+    from alkali_layers.engines import GPAWSettings
+    from alkali_layers.engines import gpaw as gpaw_engine
+
+    seen, kill_after = [], [5]
+
+    class Pulled(EMT):
+        def calculate(self, atoms=None, *args, **kwargs):
+            super().calculate(atoms, *args, **kwargs)
+            seen.append(self.atoms.positions.copy())
+            if kill_after[0] is not None and len(seen) > kill_after[0]:
+                raise RuntimeError("killed")
+            self.results["energy"] -= 0.5 * self.atoms.positions[-1, 2]
+            self.results["forces"][-1, 2] += 0.5
+
+    monkeypatch.setattr(
+        gpaw_engine, "gpaw_calculator", lambda *a, **k: (Pulled(), None)
+    )
+    with pytest.raises(RuntimeError, match="killed"):
+        run(folder=tmp_path, engine=GPAWSettings(), max_steps=200)
+    steps = read(str(tmp_path / "relax-gpaw-initial.traj"), index=":")
+    assert len(steps) >= 3
+    assert steps[-1].positions[-1, 2] > steps[0].positions[-1, 2]  # it was moving
+    seen.clear()
+    kill_after[0] = None
+    result = run(folder=tmp_path, engine=GPAWSettings(), max_steps=200)
+    assert np.allclose(seen[0], steps[-1].positions)  # resumed at the last step
+    assert result.converged
