@@ -298,6 +298,17 @@ class Campaign:
                 else ""
             )
         ]
+        elsewhere = [
+            s.entry.task.label
+            for s in states
+            if s.state == "pending" and self.store.rows(label=s.entry.task.label)
+        ]
+        if elsewhere:
+            lines.append(
+                f"  {len(elsewhere)} pending tasks have rows of the same label under "
+                "another key (another structure or settings, or a key of the code "
+                "before 2026-12-02: alkali-layers rekey)"
+            )
         for s in states:
             if s.state in ("failed", "running", "queued") or s.reason:
                 lines.append(f"  {s.state:8s} {s.entry.label}: {s.reason}")

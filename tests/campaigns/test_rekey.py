@@ -36,6 +36,10 @@ def test_a_row_under_a_signed_zero_key_is_proved_and_rekeyed(small_spec):
     # same label, a key no sign assignment of this structure gives
     store.record("0123abcdef4567ab", other.task.atoms, _row_values(other))
 
+    assert "2 pending tasks have rows of the same label under another key" in (
+        campaign.status_report()
+    )
+
     report = rekey_campaign(campaign)
 
     assert report.rekeyed == [signed.task.label]
