@@ -98,7 +98,7 @@ class RekeyReport:
             f"{name}: {len(self.rekeyed)} results re-keyed ({why}), "
             f"{len(self.unproved)} rows under another key left as they are"
         ]
-        lines += [f"  left: {label}: {why}" for label, why in self.unproved]
+        lines += [f"  left: {label}: {reason}" for label, reason in self.unproved]
         return "\n".join(lines)
 
 
