@@ -96,3 +96,12 @@ def structure_hash(atoms: Atoms, decimals: int = 5) -> str:
     hash on every CPU.
     """
     return stable_hash(structure_fields(atoms, decimals))
+
+
+def signed_zero_structure_hash(atoms: Atoms, decimals: int = 5) -> str:
+    """:func:`structure_hash` as computed before 2026-12-02, when a coordinate that
+    rounds to zero kept its sign (``-0.0``): the key of results stored then."""
+    text = json.dumps(
+        structure_fields(atoms, decimals), sort_keys=True, separators=(",", ":")
+    )
+    return hex_key(hashlib.sha256(text.encode()).hexdigest())

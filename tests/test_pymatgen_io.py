@@ -54,7 +54,18 @@ def test_to_structure_refuses_a_non_periodic_cell():
         to_structure(atoms)
 
 
-def _series(metal: str, stacking: str):
+@pytest.fixture(scope="module")
+def current_keys() -> set[str]:
+    """Task keys of the bilayer campaign today: rows of superseded tasks stay in
+    its database (nothing is dropped) and must not enter a series."""
+    from alkali_layers.campaigns.campaign import Campaign
+    from alkali_layers.campaigns.spec import load_spec
+
+    campaign = Campaign(load_spec(BILAYER_DB.parent), stream=False)
+    return {e.key for e in campaign.entries()}
+
+
+def _series(metal: str, stacking: str, keys: set[str]):
     """(compositions, energies, mu) of one bilayer series from the campaign db."""
     db = connect(BILAYER_DB)
     host = db.get(label=f"bilayer_graphene-{stacking}")
@@ -62,7 +73,7 @@ def _series(metal: str, stacking: str):
     mu = db.get(label=f"bulk-{metal}").energy
     comps, energies = [{"C": 12}], [12 * e_c]
     for row in db.select(metal=metal, stacking=stacking, role="model"):
-        if row.get("status") != "ok":
+        if row.get("status") != "ok" or row.task_key not in keys:
             continue
         comps.append({"C": row.n_carbon, metal: row.n_metal})
         energies.append(row.energy)
@@ -72,8 +83,10 @@ def _series(metal: str, stacking: str):
 @pytest.mark.parametrize(
     ("metal", "stacking"), [("Li", "AA"), ("Na", "AA"), ("K", "AB"), ("Cs", "AB")]
 )
-def test_voltage_steps_and_capacities_agree_with_pymatgen(metal, stacking):
-    comps, energies, mu, e_c = _series(metal, stacking)
+def test_voltage_steps_and_capacities_agree_with_pymatgen(
+    metal, stacking, current_keys
+):
+    comps, energies, mu, e_c = _series(metal, stacking, current_keys)
     assert len(comps) == 5  # empty host + 1-4 layers
     electrode = insertion_electrode(comps, energies, metal, mu)
     # the project's way: x = n/N_C, x*E_f per carbon, lower convex hull, steps

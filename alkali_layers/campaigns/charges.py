@@ -26,7 +26,12 @@ from ase import Atoms
 
 from ..engines import GPAWSettings
 from ..provenance import engine_versions, source_revision
-from ..settings import plain, stable_hash, structure_hash
+from ..settings import (
+    plain,
+    signed_zero_structure_hash,
+    stable_hash,
+    structure_hash,
+)
 from .tasks import RESULT_FILE, archive_result, read_json, write_json_atomic
 
 TASKS_DIR = "tasks"
@@ -43,11 +48,21 @@ class ChargeJob:
     source: str
 
     def key(
-        self, settings: GPAWSettings, gridrefinement: int, with_drho: bool = True
+        self,
+        settings: GPAWSettings,
+        gridrefinement: int,
+        with_drho: bool = True,
+        signed_zeros: bool = False,
     ) -> str:
+        """Content key of the analysis; ``signed_zeros``: the key results computed
+        before 2026-12-02 carry (:func:`~alkali_layers.settings.
+        signed_zero_structure_hash`), under which they are still found."""
+        structure = (signed_zero_structure_hash if signed_zeros else structure_hash)(
+            self.atoms
+        )
         payload = {
             "kind": "charges",
-            "structure": structure_hash(self.atoms),
+            "structure": structure,
             "gpaw": settings.settings_hash(),
             "gridrefinement": gridrefinement,
         }
@@ -69,6 +84,8 @@ def jobs_from_campaign(directory: Path | str) -> list[ChargeJob]:
         )
     jobs = []
     for row in connect(str(db)).select(role="model", status="ok"):
+        if row.get("superseded_by"):  # an earlier structure of the same model
+            continue
         atoms = row.toatoms()
         atoms.info.update({k: row.get(k) for k in INFO_KEYS if row.get(k) is not None})
         jobs.append(ChargeJob(row.label, atoms, f"{directory}#{row.task_key}"))
@@ -100,7 +117,13 @@ def jobs_from_sources(sources) -> list[ChargeJob]:
 
 
 def job_folder(out: Path, job: ChargeJob, settings: GPAWSettings, gridref: int):
-    return Path(out) / TASKS_DIR / f"{job.label}.{job.key(settings, gridref)}"
+    """The job's folder; one written before 2026-12-02 under the signed-zero key
+    (the same analysis) is used where it exists, so finished work resumes."""
+    folder = Path(out) / TASKS_DIR / f"{job.label}.{job.key(settings, gridref)}"
+    legacy = folder.with_name(
+        f"{job.label}.{job.key(settings, gridref, signed_zeros=True)}"
+    )
+    return legacy if legacy.is_dir() and not folder.exists() else folder
 
 
 def run_charge_job(

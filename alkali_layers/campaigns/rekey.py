@@ -42,7 +42,13 @@ import numpy as np
 from ase import Atoms
 from ase.io.jsonio import decode
 
-from ..settings import canonical_json, hex_key, stable_hash, structure_fields
+from ..settings import (
+    canonical_json,
+    hex_key,
+    signed_zero_structure_hash,
+    stable_hash,
+    structure_fields,
+)
 
 #: At most this many zero coordinates are tried (2**20 ~ 1e6 hashes, ~10-30 s).
 MAX_ZEROS = 20
@@ -92,11 +98,17 @@ class RekeyReport:
 
     rekeyed: list[str] = field(default_factory=list)
     unproved: list[tuple[str, str]] = field(default_factory=list)
+    superseded: int = 0
 
     def summary(self, name: str, why: str = "signed zeros") -> str:
         lines = [
             f"{name}: {len(self.rekeyed)} results re-keyed ({why}), "
             f"{len(self.unproved)} rows under another key left as they are"
+            + (
+                f"; {self.superseded} rows marked superseded by a current one"
+                if self.superseded
+                else ""
+            )
         ]
         lines += [f"  left: {label}: {reason}" for label, reason in self.unproved]
         return "\n".join(lines)
@@ -141,13 +153,20 @@ def rekey_campaign(campaign, max_zeros: int = MAX_ZEROS) -> RekeyReport:
                 continue
             store.rekey(match, entry.key)
             report.rekeyed.append(entry.task.label)
+        report.superseded = mark_superseded(campaign)
     return report
 
 
-def signed_zero_structure_hash(atoms: Atoms) -> str:
-    """The structure hash as computed before 2026-12-02 (zeros keep their sign)."""
-    text = json.dumps(structure_fields(atoms), sort_keys=True, separators=(",", ":"))
-    return hex_key(hashlib.sha256(text.encode()).hexdigest())
+def mark_superseded(campaign) -> int:
+    """Mark the finished rows that a task's current row replaces (same label,
+    another key) as ``superseded_by`` it; returns how many were marked.  Rows
+    collected since 2026-12-02 are marked when written."""
+    n = 0
+    for entry in campaign.entries():
+        row = campaign.store.find(entry.key)
+        if row is not None and row.get("status") == "ok":
+            n += campaign.store.supersede(entry.task.label, entry.key)
+    return n
 
 
 def same_structure_up_to_rotation(a: Atoms, b: Atoms, tol_A: float = 1e-3) -> bool:

@@ -57,7 +57,9 @@ def _row_of(db, label: str, builder: str | None):
         rows = [
             r
             for r in db.select(label=name)
-            if r.get("role") == "model" and r.get("status") == "ok"
+            if r.get("role") == "model"
+            and r.get("status") == "ok"
+            and not r.get("superseded_by")
         ]
         if rows:
             return rows[-1]

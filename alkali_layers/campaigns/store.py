@@ -130,7 +130,48 @@ class ResultStore:
                 )
             self.db.delete([old.id])
         kvp = to_key_value_pairs({**values, "task_key": task_key, "status": status})
-        return self.db.write(atoms, key_value_pairs=kvp, data=data or {})
+        row_id = self.db.write(atoms, key_value_pairs=kvp, data=data or {})
+        if status == "ok" and values.get("label"):
+            self.supersede(values["label"], task_key)
+        return row_id
+
+    def supersede(self, label: str, task_key: str) -> int:
+        """Mark the other finished rows labelled ``label`` as superseded by the row
+        of ``task_key`` (``superseded_by``; they are kept, never dropped: an
+        earlier structure or setting of the same model).  Returns how many."""
+        n = 0
+        for row in self.db.select(label=label, status="ok"):
+            if row.task_key != task_key and row.get("superseded_by") != task_key:
+                self.db.update(row.id, superseded_by=task_key)
+                n += 1
+        return n
+
+    def current(self, label: str):
+        """The finished row labelled ``label`` that no other has superseded.
+
+        Raises
+        ------
+        ValueError
+            None, or several (rows written before superseding was recorded: run
+            ``alkali-layers rekey`` on the campaign, which marks them).
+        """
+        rows = [
+            r
+            for r in self.db.select(label=label, status="ok")
+            if not r.get("superseded_by")
+        ]
+        if len(rows) != 1:
+            known = sorted({r.label for r in self.db.select(status="ok")})
+            raise ValueError(
+                f"{self.path}: {len(rows)} current finished rows labelled {label!r}"
+                + (
+                    " (earlier ones not marked superseded: run alkali-layers rekey "
+                    "on the campaign)"
+                    if rows
+                    else f"; labels: {', '.join(known)}"
+                )
+            )
+        return rows[0]
 
     def record_failure(
         self, task_key: str, atoms: Atoms | None, values: dict, reason: str

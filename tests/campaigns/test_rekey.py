@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from alkali_layers.campaigns.campaign import Campaign
 from alkali_layers.campaigns.rekey import legacy_task_keys, rekey_campaign
 from alkali_layers.campaigns.spec import load_spec
@@ -52,6 +54,25 @@ def test_a_row_under_a_signed_zero_key_is_proved_and_rekeyed(small_spec):
     # a second pass has nothing to do
     again = rekey_campaign(campaign)
     assert again.rekeyed == [] and len(again.unproved) == 1
+
+
+def test_rekey_marks_rows_that_a_current_row_replaces(small_spec):
+    # rows written before 2026-12-02 were not marked when a newer row came
+    campaign = Campaign(load_spec(small_spec))
+    entry = next(e for e in campaign.entries() if e.task.role == "model")
+    store = campaign.store
+    store.record(entry.key, entry.task.atoms, _row_values(entry))
+    old_id = store.db.write(
+        entry.task.atoms,
+        key_value_pairs={**_row_values(entry), "task_key": "0ldabc", "status": "ok"},
+    )
+    with pytest.raises(ValueError, match="2 current finished rows"):
+        store.current(entry.task.label)
+    report = rekey_campaign(campaign)
+    assert report.superseded == 1
+    assert "1 rows marked superseded" in report.summary("small")
+    assert store.db.get(id=old_id).superseded_by == entry.key
+    assert store.current(entry.task.label).task_key == entry.key
 
 
 def test_the_rekey_verb_reports_per_campaign(small_spec, capsys):

@@ -61,3 +61,18 @@ def test_a_stale_ase_lock_file_left_by_a_killed_writer_does_not_block(tmp_path):
     threading.Thread(target=write, daemon=True).start()
     assert done.wait(20), "a stale results.db.lock blocked the store"
     assert store.find("k1") is not None
+
+
+def test_a_new_finished_row_of_a_label_supersedes_the_earlier_one(tmp_path):
+    # a model rebuilt on another structure (a changed builder, another supercell
+    # choice) gets a new key; the old row is kept but is no longer "the" model
+    store = ResultStore(tmp_path / "results.db")
+    atoms = bulk("Na", "bcc", a=4.23)
+    store.record("old1", atoms, {"label": "bulk-Na", "energy_eV": -1.0})
+    assert store.current("bulk-Na").task_key == "old1"
+    store.record("new1", atoms, {"label": "bulk-Na", "energy_eV": -1.1})
+    assert store.find("old1").superseded_by == "new1"  # kept, marked
+    assert store.current("bulk-Na").task_key == "new1"
+    assert len(store) == 2
+    with pytest.raises(ValueError, match="0 current finished rows labelled 'x'"):
+        store.current("x")

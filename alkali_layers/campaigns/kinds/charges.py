@@ -35,6 +35,7 @@ from ...jsonio import write_json_atomic
 from ...settings import plain
 from ..charges import INFO_KEYS, ChargeJob
 from ..registry import TaskKind, register_builder, register_layout, register_task_kind
+from ..store import ResultStore
 from ..tasks import RESULT_FILE, TaskOutcome, builder_metadata, read_json
 
 TASK_KIND_CHARGES = "charges"
@@ -86,22 +87,13 @@ def campaign_model(campaign: str, label: str) -> Atoms:
     of such models, and ``info["source"]`` names the row (``<campaign>#<task
     key>``).
     """
-    from ase.db import connect
-
     db = Path(campaign) / "results.db"
     if not db.exists():
         raise FileNotFoundError(
             f"{db} does not exist: run that campaign first (alkali-layers run "
             f"{campaign}), from the repository root"
         )
-    rows = list(connect(str(db)).select(role="model", status="ok", label=label))
-    if len(rows) != 1:
-        known = sorted(r.label for r in connect(str(db)).select(role="model"))
-        raise ValueError(
-            f"{db}: {len(rows)} finished models labelled {label!r}; labels: "
-            f"{', '.join(known)}"
-        )
-    row = rows[0]
+    row = ResultStore(db).current(label)
     atoms = row.toatoms()
     atoms.info.update(builder_metadata(row))
     atoms.info["source"] = f"{campaign}#{row.task_key}"
@@ -128,7 +120,7 @@ def run_charges(task, engine, calc, settings, folder) -> TaskOutcome:
         t0 = time.perf_counter()
         done = {
             "format": "alkali_layers.charges/1",
-            "key": charge_key(task.atoms, engine, options),
+            "key": charge_keys(task.atoms, engine, options)[0],
             "label": _label(task),
             "source": task.atoms.info.get("source", ""),
             "formula": task.atoms.get_chemical_formula(),
@@ -150,7 +142,7 @@ def run_charges(task, engine, calc, settings, folder) -> TaskOutcome:
         done = plain(done)
         if folder is not None and world.rank == 0:
             write_json_atomic(folder / CHARGES_FILE, done)
-    elif done.get("key") != charge_key(task.atoms, engine, options):
+    elif done.get("key") not in charge_keys(task.atoms, engine, options):
         raise ValueError(
             f"{folder / CHARGES_FILE} is the analysis of another structure or "
             "settings (its key differs): delete it to rerun"
@@ -177,11 +169,14 @@ def run_charges(task, engine, calc, settings, folder) -> TaskOutcome:
     )
 
 
-def charge_key(atoms: Atoms, engine, options: ChargeOptions) -> str:
-    """The key ``alkali-layers charges`` gives this analysis (structure, GPAW
-    settings, grid refinement): what an imported result must match."""
-    return ChargeJob("", atoms, "").key(
-        engine.final, options.gridrefinement, options.with_drho
+def charge_keys(atoms: Atoms, engine, options: ChargeOptions) -> tuple[str, str]:
+    """The keys ``alkali-layers charges`` gives this analysis (structure, GPAW
+    settings, grid refinement), today's and the one of results computed before
+    2026-12-02 (signed zeros): what an imported result must match."""
+    job = ChargeJob("", atoms, "")
+    return tuple(
+        job.key(engine.final, options.gridrefinement, options.with_drho, signed)
+        for signed in (False, True)
     )
 
 
@@ -206,8 +201,15 @@ def import_charge_results(campaign, source) -> dict[str, str]:
         ).exists():
             continue
         options = ChargeOptions(**entry.task.options)
-        key = charge_key(entry.task.atoms, entry.engine, options)
-        if key in found:
+        key = next(
+            (
+                k
+                for k in charge_keys(entry.task.atoms, entry.engine, options)
+                if k in found
+            ),
+            None,
+        )
+        if key is not None:
             path, data = found[key]
             write_json_atomic(entry.folder / CHARGES_FILE, data)
             adopted[entry.label] = str(path)

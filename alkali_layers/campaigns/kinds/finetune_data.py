@@ -22,6 +22,7 @@ from ase import Atoms
 from ...analysis.tables import write_csv, write_markdown
 from ...engines.finetune import MODEL_INFO_KEY
 from ..registry import register_builder, register_layout
+from ..store import ResultStore
 
 
 def rattled_relaxed(
@@ -57,8 +58,6 @@ def rattled_relaxed(
         With ``info`` = ``dft_model`` (the source label), ``source_campaign``,
         ``seed``, ``amplitude_A``, ``z_strain``.
     """
-    import ase.db
-
     db_path = Path(campaign) / "results.db"
     if not db_path.is_file():
         raise ValueError(
@@ -67,13 +66,7 @@ def rattled_relaxed(
         )
     if amplitude_A < 0 or not -0.3 < z_strain < 0.3:
         raise ValueError("amplitude_A must be >= 0 and |z_strain| < 0.3")
-    db = ase.db.connect(str(db_path), use_lock_file=False)
-    rows = list(db.select(label=label, status="ok"))
-    if len(rows) != 1:
-        raise ValueError(
-            f"{db_path}: {len(rows)} finished rows labelled {label!r} (need one)"
-        )
-    atoms = rows[0].toatoms()
+    atoms = ResultStore(db_path).current(label).toatoms()
     atoms.calc = None
     if z_strain:
         if atoms.pbc[2] and len(atoms) == 1:

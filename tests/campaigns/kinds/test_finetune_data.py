@@ -40,7 +40,7 @@ def test_rattled_relaxed_stretches_layers_and_names_its_model(tmp_path):
     "kwargs, message",
     [
         ({"campaign": "nowhere", "label": "sheet"}, "no campaign database"),
-        ({"label": "missing"}, "0 finished rows"),
+        ({"label": "missing"}, "0 current finished rows"),
         ({"label": "sheet", "z_strain": 0.5}, "z_strain"),
     ],
 )
