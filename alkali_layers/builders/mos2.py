@@ -434,15 +434,20 @@ def _spread_subset(xy: np.ndarray, cell2: np.ndarray, n: int) -> np.ndarray:
     """Indices of ``n`` of the 2D sites ``xy``, spread out by farthest-point
     sampling with minimum-image distances (deterministic: starts at site 0)."""
     inv = np.linalg.inv(cell2)
+    # the nine nearest images: the minimum image of an oblique cell, and no
+    # rounding of a fractional coordinate of exactly one half
+    images = np.array([(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)]) @ cell2
     chosen = [0]
     dmin = np.full(len(xy), np.inf)
     while len(chosen) < n:
         d = (xy - xy[chosen[-1]]) @ inv
-        d -= np.round(d)
-        dist = np.linalg.norm(d @ cell2, axis=1)
+        d = (d - np.floor(d + 0.5)) @ cell2
+        dist = np.linalg.norm(d[:, None, :] + images[None], axis=2).min(axis=1)
         dmin = np.minimum(dmin, dist)
         dmin[chosen] = -1.0
-        chosen.append(int(np.argmax(dmin)))
+        # the first of the sites tied (within 1e-6 A) for the farthest: symmetric
+        # sites tie up to rounding noise, which must not choose (it differs by CPU)
+        chosen.append(int(np.flatnonzero(dmin >= dmin.max() - 1e-6)[0]))
     return np.array(sorted(chosen))
 
 

@@ -234,13 +234,18 @@ def rekey_equivalent(
     """
     report = RekeyReport()
     store = campaign.store
+    campaign_keys = {e.key for e in campaign.entries()}
     with store.lock():
         for entry in campaign.entries():
             task = entry.task
             old = old_tasks.get(task.label)
             if task.atoms is None or old is None or store.find(entry.key) is not None:
                 continue
-            if store.find(old["key"]) is None:
+            row = store.find(old["key"])
+            if row is None:  # moved once already, to a key that is stale now
+                moved = store.rows(legacy_task_key=old["key"])
+                row = moved[0] if len(moved) == 1 else None
+            if row is None or row.task_key in campaign_keys:
                 continue
             old_atoms = old["atoms"]
             payload = task.key_payload(
@@ -259,7 +264,7 @@ def rekey_equivalent(
                     (task.label, f"the old structure is not today's (tol {tol_A} A)")
                 )
             else:
-                store.rekey(old["key"], entry.key)
+                store.rekey(row.task_key, entry.key)
                 report.rekeyed.append(task.label)
     return report
 

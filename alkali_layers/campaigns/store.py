@@ -200,14 +200,16 @@ class ResultStore:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
     def rekey(self, old_key: str, new_key: str) -> None:
-        """Move the row of ``old_key`` to ``new_key`` (its old key kept as
-        ``legacy_task_key``); used by :mod:`~alkali_layers.campaigns.rekey` only."""
+        """Move the row of ``old_key`` to ``new_key`` (the key it was first written
+        under kept as ``legacy_task_key``); used by
+        :mod:`~alkali_layers.campaigns.rekey` only."""
         if self.find(new_key) is not None:
             raise RuntimeError(f"{self.path}: task_key {new_key} already has a row")
         row = self.find(old_key)
         if row is None:
             raise KeyError(f"{self.path}: no row with task_key {old_key}")
-        self.db.update(row.id, task_key=new_key, legacy_task_key=old_key)
+        first = row.get("legacy_task_key") or old_key  # the key it was written under
+        self.db.update(row.id, task_key=new_key, legacy_task_key=first)
 
     def delete(self, task_key: str) -> None:
         """Remove the row of ``task_key`` (only for an explicit ``--force`` rerun)."""

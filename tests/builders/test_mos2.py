@@ -237,3 +237,27 @@ def test_no_cell_message_names_a_strain_bound_that_builds():
     assert least_pct - 1e-3 <= atoms.info["metal_strain_pct"] <= 100 * bound
     assert atoms.info["n_carbon"] <= 2 * cells
     assert atoms.info["n_metal"] == atoms.info["full_layer_atoms"] >= 1
+
+
+@pytest.mark.parametrize("metal", ["Cs", "K"])
+def test_partial_loading_sites_do_not_depend_on_rounding_noise(metal):
+    # symmetric sites tie for "farthest"; before 2026-12-02 noise of 1e-13 chose
+    # among them (Cs 2 of 4: 3 different choices in 20 draws, K 4 of 6: 5)
+    from alkali_layers.builders.graphene import lattice_sites
+    from alkali_layers.builders.layers import metal_plane_lattice, stacking_shifts
+    from alkali_layers.builders.mos2 import _spread_subset, heterostructure_cell
+
+    cell = heterostructure_cell(metal, "fcc", 0.05)
+    plane = metal_plane_lattice(metal, "fcc")
+    matrix = np.array(cell.metal_matrix)
+    to_cell = np.linalg.solve(matrix @ plane, cell.vectors_A)
+    xy = lattice_sites(plane, matrix, stacking_shifts("fcc", 1)[:1]) @ to_cell
+    rng = np.random.default_rng(1)
+    for n in range(2, len(xy)):
+        picks = {
+            tuple(
+                _spread_subset(xy + rng.normal(0, 1e-13, xy.shape), cell.vectors_A, n)
+            )
+            for _ in range(12)
+        }
+        assert len(picks) == 1, (n, picks)
