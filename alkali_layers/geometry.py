@@ -29,6 +29,20 @@ TAG_METAL_FIRST_LAYER = 11  # metal layer k (0-based) has tag 11 + k
 _ALKALI_NUMBERS = np.array([atomic_numbers[m] for m in ALKALI_METALS])
 
 
+def first_extreme(values, largest: bool = False, tol: float = 1e-6) -> int:
+    """Index of the first of ``values`` within ``tol`` of their minimum (maximum
+    with ``largest``).
+
+    Symmetric sites tie up to rounding noise, and ``np.argmin`` would let the noise
+    (which differs between CPUs) choose among them: a builder then makes another
+    structure, and another task key, on another machine.
+    """
+    values = np.asarray(values, float)
+    if largest:
+        return int(np.flatnonzero(values >= values.max() - tol)[0])
+    return int(np.flatnonzero(values <= values.min() + tol)[0])
+
+
 def metal_mask(atoms: Atoms) -> np.ndarray:
     """Which atoms play the metal role: ``True`` where the element is an alkali metal.
 

@@ -156,3 +156,13 @@ def test_gallery_force_by_hand():
         gallery_force_eV_A(atoms, forces[:-1])
     with pytest.raises(ValueError, match="not a bilayer model"):
         gallery_force_eV_A(Atoms("Na", cell=[3, 3, 3], pbc=True), np.zeros((1, 3)))
+
+
+def test_first_extreme_ignores_rounding_noise_between_tied_values():
+    from alkali_layers.geometry import first_extreme
+
+    tied = np.array([3.0, 1.0 + 1e-13, 1.0, 1.0 - 1e-13, 2.0])
+    assert int(np.argmin(tied)) == 3  # the noise chooses
+    assert first_extreme(tied) == 1  # the first of the tied
+    assert first_extreme(-tied, largest=True) == 1
+    assert first_extreme([2.0, 1.0, 1.5]) == 1  # a real minimum still wins

@@ -50,6 +50,7 @@ from ..geometry import (
     TAG_METAL_FIRST_LAYER,
     TAG_TOP_SHEET,
     check_distances,
+    first_extreme,
 )
 from .graphene import graphene_lattice, graphene_sheet_xy, lattice_sites
 from .layers import metal_plane_lattice, stacking_shifts
@@ -445,9 +446,7 @@ def _spread_subset(xy: np.ndarray, cell2: np.ndarray, n: int) -> np.ndarray:
         dist = np.linalg.norm(d[:, None, :] + images[None], axis=2).min(axis=1)
         dmin = np.minimum(dmin, dist)
         dmin[chosen] = -1.0
-        # the first of the sites tied (within 1e-6 A) for the farthest: symmetric
-        # sites tie up to rounding noise, which must not choose (it differs by CPU)
-        chosen.append(int(np.flatnonzero(dmin >= dmin.max() - 1e-6)[0]))
+        chosen.append(first_extreme(dmin, largest=True))
     return np.array(sorted(chosen))
 
 

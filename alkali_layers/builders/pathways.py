@@ -51,6 +51,7 @@ from ..geometry import (
     TAG_METAL_FIRST_LAYER,
     TAG_TOP_SHEET,
     closest_pair,
+    first_extreme,
     metal_mask,
 )
 from .graphene import graphene_lattice, graphene_sheet_xy, graphite, supercell_cell
@@ -184,7 +185,7 @@ def adatom_site(metal: str, site: str, supercell: int = HOP_SUPERCELL) -> Atoms:
     adatom = len(atoms) - 1
     carbons = np.arange(adatom)
     d = atoms.get_distances(adatom, carbons, mic=True)
-    anchor = int(carbons[int(np.argmax(d))])
+    anchor = int(carbons[first_extreme(d, largest=True)])
     atoms.set_constraint(FixCartesian([adatom, anchor], mask=(True, True, False)))
     atoms.info.update(
         pathway="adatom_site",
@@ -250,7 +251,7 @@ def _nearest_in_layer(atoms: Atoms, index: int) -> int:
     if not same:
         raise ValueError("no other metal atom in the vacancy's layer")
     d = atoms.get_distances(index, same, mic=True)
-    return int(same[int(np.argmin(d))])
+    return int(same[first_extreme(d)])
 
 
 def _vacancy_pair(atoms: Atoms, vacancy: int, info: dict, fixed_mask=None):
