@@ -50,3 +50,40 @@ def test_finished_rows_still_match_current_task_keys(spec, monkeypatch):
         f"{spec}: none of its {len(finished)} finished rows has a current task key: "
         "a settings change altered every key (results would be recomputed)"
     )
+
+
+@pytest.mark.slow
+def test_task_keys_do_not_depend_on_the_blas_kernels(monkeypatch):
+    """The heterostructure grid's 164 task keys are the same with OpenBLAS's
+    Sandybridge kernels as with this machine's own: before 2026-12-02 rounding
+    noise chose between equivalent supercells and the sign of zeros, and 221 of the
+    871 keys of the committed studies differed between an AVX-512 and an AVX2
+    machine (none now; measured with numpy's AVX-512 off and OpenBLAS Haswell, and
+    with OpenBLAS Sandybridge).  ~1 min."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.chdir(RUNS.parent)
+    spec = RUNS / "graphene_mos2" / SPEC_FILENAME
+    here = {e.label: e.key for e in Campaign(load_spec(spec)).entries()}
+    code = (
+        "import json, sys\n"
+        "from alkali_layers.campaigns.campaign import Campaign\n"
+        "from alkali_layers.campaigns.spec import load_spec\n"
+        "c = Campaign(load_spec(sys.argv[1]))\n"
+        "print(json.dumps({e.label: e.key for e in c.entries()}))\n"
+    )
+    env = {**os.environ, "OPENBLAS_CORETYPE": "Sandybridge"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=RUNS.parent,
+    )
+    there = json.loads(out.stdout.strip().splitlines()[-1])
+    differ = sorted(k for k in here if here[k] != there.get(k))
+    assert not differ, f"{len(differ)} keys depend on the BLAS kernels: {differ[:5]}"
