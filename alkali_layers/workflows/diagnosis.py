@@ -43,7 +43,7 @@ from ..engines.dispersion import dispersion_calculator
 from ..engines.gpaw import beef_ensemble_energies, gpaw_calculator, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
-from ..settings import stable_hash, structure_hash
+from ..settings import signed_zero_structure_hash, stable_hash, structure_hash
 
 ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
 
@@ -288,16 +288,23 @@ class SinglePoints:
         self.log = log
 
     def __call__(self, label: str, atoms: Atoms, settings: GPAWSettings) -> dict:
-        key = stable_hash(
-            {
-                "kind": "single_point",
-                "structure": structure_hash(atoms),
-                "settings": settings.settings_hash(),
-            }
+        def key(structure: str) -> str:
+            return stable_hash(
+                {
+                    "kind": "single_point",
+                    "structure": structure,
+                    "settings": settings.settings_hash(),
+                }
+            )
+
+        path = self.directory / f"{label}.{key(structure_hash(atoms))}.json"
+        # a point stored before 2026-12-02 carries the signed-zero structure hash
+        legacy = path.with_name(
+            f"{label}.{key(signed_zero_structure_hash(atoms))}.json"
         )
-        path = self.directory / f"{label}.{key}.json"
-        if path.exists():
-            return json.loads(path.read_text())
+        for done in (path, legacy):
+            if done.exists():
+                return json.loads(done.read_text())
         t0 = time.perf_counter()
         txt = str(path.with_suffix(".txt"))
 

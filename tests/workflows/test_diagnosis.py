@@ -142,3 +142,30 @@ def test_beef_ensemble_gives_2000_energies_and_a_formation_spread(tmp_path):
     # between different structures the members disagree: a real spread
     spread = np.std(ens["graphite"] / 4 - ens["metal"])
     assert spread > 1e-3
+
+
+def test_a_single_point_stored_under_its_signed_zero_key_is_read_back(tmp_path):
+    """Points computed before 2026-12-02 (86 GPAW single points committed in
+    runs/validation/diagnosis) carry the structure hash with signed zeros: they are
+    found, not recomputed."""
+    import json
+
+    from ase import Atoms
+
+    from alkali_layers.engines import GPAWSettings
+    from alkali_layers.settings import signed_zero_structure_hash, stable_hash
+    from alkali_layers.workflows.diagnosis import SinglePoints
+
+    atoms = Atoms("Li", positions=[[-1e-17, 0.0, 0.0]], cell=[3, 3, 3], pbc=True)
+    settings = GPAWSettings()
+    old_key = stable_hash(
+        {
+            "kind": "single_point",
+            "structure": signed_zero_structure_hash(atoms),
+            "settings": settings.settings_hash(),
+        }
+    )
+    stored = {"energy_eV": -1.5}
+    (tmp_path / f"Li-metal.{old_key}.json").write_text(json.dumps(stored))
+    sp = SinglePoints(tmp_path, log=lambda *a: None)
+    assert sp("Li-metal", atoms, settings) == stored  # no GPAW run
