@@ -28,7 +28,7 @@ from ase.parallel import parprint, world
 from ..analysis.voltage import formation_energy_eV_per_atom
 from ..engines import REFERENCE_KPT_DENSITY, GPAWSettings
 from ..engines.gpaw import gpaw_calculator, kpoint_grid, with_scf_retry
-from ..settings import stable_hash, structure_hash
+from ..settings import signed_zero_structure_hash, stable_hash, structure_hash
 
 COLUMNS = (
     "scan",
@@ -120,7 +120,9 @@ def convergence_scan(
         Path(log_dir).mkdir(parents=True, exist_ok=True)
     with_ef = metal_reference is not None and host_reference is not None and n_metal > 0
     key = scan_key(atoms, base, metal_reference, host_reference)
-    done = _read_checkpoint(checkpoint, key)
+    # points stored before 2026-12-02 carry the signed-zero structure hashes
+    legacy = scan_key(atoms, base, metal_reference, host_reference, signed_zeros=True)
+    done = _read_checkpoint(checkpoint, {key, legacy})
     points = []
     for scan, s in settings_list:
         if (scan, s.ecut_eV, s.kpt_density) in done:
@@ -183,18 +185,22 @@ def scan_key(
     base: GPAWSettings,
     metal_reference: Atoms | None = None,
     host_reference: Atoms | None = None,
+    signed_zeros: bool = False,
 ) -> str:
     """Identity of a scan's points: structures and every setting but cutoff and k.
 
     The settings enter as :meth:`GPAWSettings.hash_fields`: a field added to
     GPAWSettings later (``setups``) counts only away from its default, so points
     computed before it existed keep their key (runs/convergence/Na3L_BLG_AA).
+    ``signed_zeros``: the key of points stored before 2026-12-02
+    (:func:`~alkali_layers.settings.signed_zero_structure_hash`).
     """
+    hash_of = signed_zero_structure_hash if signed_zeros else structure_hash
     return stable_hash(
         {
-            "structure": structure_hash(atoms),
+            "structure": hash_of(atoms),
             "refs": [
-                structure_hash(r) if r is not None else None
+                hash_of(r) if r is not None else None
                 for r in (metal_reference, host_reference)
             ],
             "base": replace(base, ecut_eV=1.0, kpt_density=1.0).hash_fields(),
@@ -202,14 +208,14 @@ def scan_key(
     )
 
 
-def _read_checkpoint(path: Path | None, key: str) -> dict:
-    """{(scan, ecut, density): ScanPoint} of ``path`` rows with this ``key``."""
+def _read_checkpoint(path: Path | None, keys: set[str]) -> dict:
+    """{(scan, ecut, density): ScanPoint} of ``path`` rows with one of ``keys``."""
     if path is None or not Path(path).exists():
         return {}
     done = {}
     with Path(path).open() as fh:
         for row in csv.DictReader(fh):
-            if row["key"] != key:
+            if row["key"] not in keys:
                 continue
             p = _point(row)
             done[(p.scan, p.ecut_eV, p.kpt_density)] = p

@@ -31,3 +31,23 @@ def test_scan_key_keeps_its_identity_when_settings_gain_a_field():
         scan_key(atoms, base)
     )
     assert scan_key(atoms, replace(base, setups="li-sc")) != scan_key(atoms, base)
+
+
+def test_points_stored_under_the_signed_zero_key_are_read_back(tmp_path):
+    # scan.csv rows written before 2026-12-02 carry the signed-zero structure hash
+    from alkali_layers.workflows.convergence import (
+        ScanPoint,
+        _append_checkpoint,
+        _read_checkpoint,
+    )
+
+    atoms = bulk_metal("Na")
+    atoms.positions[0, 0] = -1e-17  # rounds to -0.0
+    base = GPAWSettings(**PBE_D3BJ)
+    new, old = (scan_key(atoms, base, signed_zeros=s) for s in (False, True))
+    assert new != old
+    point = ScanPoint("ecut", 400.0, 4.0, "4x4x4", -1.3, None, 12, 5.0)
+    path = tmp_path / "scan.csv"
+    _append_checkpoint(path, old, point)
+    assert _read_checkpoint(path, {new}) == {}
+    assert _read_checkpoint(path, {new, old}) == {("ecut", 400.0, 4.0): point}
