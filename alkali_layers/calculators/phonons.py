@@ -62,7 +62,7 @@ from ase.calculators.calculator import Calculator
 from ase.dft.kpoints import parse_path_string
 
 from ..jsonio import read_json, write_json_atomic
-from ..settings import stable_hash, structure_hash
+from ..settings import signed_zero_structure_hash, stable_hash, structure_hash
 
 #: Minimum atom-free gap (A) along a cell vector for it to count as a vacuum axis.
 VACUUM_GAP_A = 5.0
@@ -607,11 +607,13 @@ def _check_identity(folder: Path, atoms: Atoms, settings: PhononSettings, sc) ->
         "settings": settings.settings_hash(),
         "supercell": list(sc),
     }
+    # checkpoints started before 2026-12-02 carry the signed-zero structure hash
+    legacy = {**identity, "structure": signed_zero_structure_hash(atoms)}
     path = folder / IDENTITY_FILE
     stored = read_json(path)
     if stored is None:
         write_json_atomic(path, identity)
-    elif stored != identity:
+    elif stored not in (identity, legacy):
         raise ValueError(
             f"{folder} holds phonon checkpoints of another structure or other "
             f"settings ({stored} != {identity}); use a new folder"

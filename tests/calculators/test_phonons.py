@@ -221,3 +221,21 @@ def test_graphite_g_mode_close_to_raman_line(mlip):
     assert max(result.gamma_frequencies_THz) == pytest.approx(44.69, abs=0.3)
     assert max(result.gamma_frequencies_THz) == pytest.approx(g_THz, rel=0.07)
     assert result.gamma_acoustic_max_abs_THz < 0.05
+
+
+def test_checkpoint_folder_of_the_signed_zero_hash_is_accepted(tmp_path):
+    # folders started before 2026-12-02 name the structure by its signed-zero hash
+    import json
+
+    from alkali_layers.calculators.phonons import IDENTITY_FILE
+
+    atoms = bulk("Cu", "fcc", a=3.6)
+    atoms.positions[0, 0] = -1e-17
+    first = phonons(atoms, EMT(), supercell=(2, 2, 2), folder=tmp_path)
+    identity = json.loads((tmp_path / IDENTITY_FILE).read_text())
+    from alkali_layers.settings import signed_zero_structure_hash
+
+    identity["structure"] = signed_zero_structure_hash(atoms)
+    (tmp_path / IDENTITY_FILE).write_text(json.dumps(identity))
+    again = phonons(atoms, EMT(), supercell=(2, 2, 2), folder=tmp_path)
+    assert again.free_energy_eV == pytest.approx(first.free_energy_eV, abs=1e-12)
