@@ -23,9 +23,10 @@ supercell than the one a row was computed on.  :func:`rekey_equivalent` takes th
 structures the old code built (``scripts/migrations/dump_task_structures.py``, run
 with the old commit and numerics) and re-keys a row only when (1) its key is the
 old structure's key with today's settings, and (2) the old structure is today's
-structure rotated or reflected: same cell lengths and volume, and every atom
-matched with its species and tag within ``tol_A`` (pymatgen's StructureMatcher,
-no scaling, no supercells).
+structure rotated or reflected: same cell lengths and volume (for DFT also the same
+angles: another basis changes the k-points of an even Monkhorst-Pack grid), every
+atom matched with its species and tag within ``tol_A`` (pymatgen's
+StructureMatcher, no scaling, no supercells).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import numpy as np
 from ase import Atoms
 from ase.io.jsonio import decode
 
+from ..engines import MLIPSettings
 from ..settings import (
     canonical_json,
     hex_key,
@@ -169,11 +171,16 @@ def mark_superseded(campaign) -> int:
     return n
 
 
-def same_structure_up_to_rotation(a: Atoms, b: Atoms, tol_A: float = 1e-3) -> bool:
+def same_structure_up_to_rotation(
+    a: Atoms, b: Atoms, tol_A: float = 1e-3, same_basis: bool = False
+) -> bool:
     """True when ``b`` is ``a`` rotated or reflected (and translated), its cell
     possibly another basis of the same lattice with the same lengths: equal cell
     lengths and volume, and every atom of one matched by an atom of the same
-    element and tag in the other within ``tol_A``."""
+    element and tag in the other within ``tol_A``.  ``same_basis``: the cells must
+    also have the same angles (a Monkhorst-Pack grid with an even number of points
+    samples other k-points in another basis of the same lattice, so a DFT result is
+    only the same calculation in the same basis)."""
     from ase.geometry import cell_to_cellpar
     from pymatgen.analysis.structure_matcher import StructureMatcher
     from pymatgen.core import Lattice, Structure
@@ -184,6 +191,8 @@ def same_structure_up_to_rotation(a: Atoms, b: Atoms, tol_A: float = 1e-3) -> bo
     # the same lattice in another basis (60 vs 120 degrees) is allowed: equal cell
     # lengths keep the k-point grids of a k-point density equal
     if np.abs(np.sort(pa[:3]) - np.sort(pb[:3])).max() > tol_A:
+        return False
+    if same_basis and np.abs(pa - pb).max() > tol_A:  # angles too (deg)
         return False
     if abs(abs(a.cell.volume) - abs(b.cell.volume)) > tol_A * abs(a.cell.volume) ** (
         2 / 3
@@ -259,7 +268,12 @@ def rekey_equivalent(
                         "today's settings",
                     )
                 )
-            elif not same_structure_up_to_rotation(old_atoms, task.atoms, tol_A):
+            elif not same_structure_up_to_rotation(
+                old_atoms,
+                task.atoms,
+                tol_A,
+                same_basis=not isinstance(entry.engine, MLIPSettings),
+            ):
                 report.unproved.append(
                     (task.label, f"the old structure is not today's (tol {tol_A} A)")
                 )

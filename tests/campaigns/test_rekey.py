@@ -125,3 +125,23 @@ def test_a_row_built_on_an_equivalent_supercell_is_proved_and_rekeyed(small_spec
         == old[rotated_entry.task.label]["key"]
     )
     assert campaign.store.find(old[moved_entry.task.label]["key"]) is not None
+
+
+def test_another_basis_of_the_same_lattice_is_equivalent_only_for_the_ml_engine():
+    # 60 and 120 degree bases of one hexagonal lattice: the same structure for a
+    # force field, not the same DFT calculation (an even Monkhorst-Pack grid samples
+    # other k-points in the other basis)
+    import numpy as np
+    from ase import Atoms
+
+    from alkali_layers.campaigns.rekey import same_structure_up_to_rotation
+
+    a = 2.46
+    cell60 = [[a, 0, 0], [a / 2, a * np.sqrt(3) / 2, 0], [0, 0, 10]]
+    cell120 = [cell60[0], np.subtract(cell60[1], cell60[0]), cell60[2]]
+    pos = [[0, 0, 5], [a / 2, a / (2 * np.sqrt(3)), 5]]
+    one = Atoms("C2", positions=pos, cell=cell60, pbc=True)
+    other = Atoms("C2", positions=pos, cell=cell120, pbc=True)
+    assert same_structure_up_to_rotation(one, other)
+    assert not same_structure_up_to_rotation(one, other, same_basis=True)
+    assert same_structure_up_to_rotation(one, one.copy(), same_basis=True)
