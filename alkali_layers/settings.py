@@ -45,7 +45,12 @@ def stable_hash(obj, length: int = 16) -> str:
     sign of a zero was kept, and results keyed so are re-keyed by
     :mod:`alkali_layers.campaigns.rekey`).
     """
-    return hex_key(hashlib.sha256(canonical_json(obj).encode()).hexdigest(), length)
+    return text_key(canonical_json(obj), length)
+
+
+def text_key(text: str, length: int = 16) -> str:
+    """:func:`hex_key` of the sha256 of ``text`` (the last step of every hash)."""
+    return hex_key(hashlib.sha256(text.encode()).hexdigest(), length)
 
 
 def canonical_json(obj) -> str:
@@ -101,7 +106,8 @@ def structure_hash(atoms: Atoms, decimals: int = 5) -> str:
 def signed_zero_structure_hash(atoms: Atoms, decimals: int = 5) -> str:
     """:func:`structure_hash` as computed before 2026-12-02, when a coordinate that
     rounds to zero kept its sign (``-0.0``): the key of results stored then."""
-    text = json.dumps(
-        structure_fields(atoms, decimals), sort_keys=True, separators=(",", ":")
+    return text_key(
+        json.dumps(
+            structure_fields(atoms, decimals), sort_keys=True, separators=(",", ":")
+        )
     )
-    return hex_key(hashlib.sha256(text.encode()).hexdigest())

@@ -31,7 +31,6 @@ StructureMatcher, no scaling, no supercells).
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import re
@@ -46,10 +45,10 @@ from ase.io.jsonio import decode
 from ..engines import MLIPSettings
 from ..settings import (
     canonical_json,
-    hex_key,
     signed_zero_structure_hash,
     stable_hash,
     structure_fields,
+    text_key,
 )
 
 #: At most this many zero coordinates are tried (2**20 ~ 1e6 hashes, ~10-30 s).
@@ -83,7 +82,7 @@ def legacy_structure_hashes(atoms, max_zeros: int = MAX_ZEROS) -> Iterator[str]:
     for signs in itertools.product(("0.0", "-0.0"), repeat=n_zeros):
         joined = "".join(itertools.chain.from_iterable(zip(head, signs, strict=True)))
         joined += last
-        yield hex_key(hashlib.sha256(joined.encode()).hexdigest())
+        yield text_key(joined)
 
 
 def legacy_task_keys(entry, max_zeros: int = MAX_ZEROS) -> Iterator[str]:
@@ -131,7 +130,7 @@ def rekey_campaign(campaign, max_zeros: int = MAX_ZEROS) -> RekeyReport:
                 continue
             engine_hash = entry.engine.settings_hash()
             old = {
-                row.task_key: row
+                row.task_key
                 for row in store.rows(label=entry.task.label)
                 if row.get("task_kind", entry.task.kind) == entry.task.kind
                 and row.get("engine_settings_hash", engine_hash) == engine_hash

@@ -160,16 +160,17 @@ class ResultStore:
             for r in self.db.select(label=label, status="ok")
             if not r.get("superseded_by")
         ]
-        if len(rows) != 1:
+        if len(rows) > 1:
+            raise ValueError(
+                f"{self.path}: {len(rows)} current finished rows labelled {label!r} "
+                "(earlier ones not marked superseded: run alkali-layers rekey on the "
+                "campaign)"
+            )
+        if not rows:
             known = sorted({r.label for r in self.db.select(status="ok")})
             raise ValueError(
-                f"{self.path}: {len(rows)} current finished rows labelled {label!r}"
-                + (
-                    " (earlier ones not marked superseded: run alkali-layers rekey "
-                    "on the campaign)"
-                    if rows
-                    else f"; labels: {', '.join(known)}"
-                )
+                f"{self.path}: 0 current finished rows labelled {label!r}; labels: "
+                f"{', '.join(known)}"
             )
         return rows[0]
 

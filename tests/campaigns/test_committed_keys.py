@@ -24,6 +24,14 @@ RUNS = Path(__file__).resolve().parents[2] / "runs"
 SPECS = sorted(RUNS.rglob(SPEC_FILENAME))
 
 
+#: studies whose every finished row was deliberately left under an old key
+DELIBERATELY_ORPHANED = {
+    "convergence": "its one finished scan (Na 3L AA) was computed in the 60-degree "
+    "basis of today's 120-degree cell; an even k-grid samples other k-points there, "
+    "so it is not today's task (scripts/migrations/rekey_supercell_ties.md)",
+}
+
+
 def _finished_keys(db: Path) -> set[str]:
     store = ResultStore(db)
     return {row.task_key for row in store.rows() if row.get("status") == "ok"}
@@ -42,6 +50,8 @@ def test_finished_rows_still_match_current_task_keys(spec, monkeypatch):
     finished = _finished_keys(db)
     if not finished:
         pytest.skip("no finished rows committed")
+    if spec.parent.name in DELIBERATELY_ORPHANED:
+        pytest.skip(DELIBERATELY_ORPHANED[spec.parent.name])
     # specs name other campaigns by paths from the repository root
     monkeypatch.chdir(RUNS.parent)
     campaign = Campaign(load_spec(spec))
