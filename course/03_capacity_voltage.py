@@ -27,12 +27,12 @@
 # %%
 from pathlib import Path
 
-import ase.db
 import matplotlib.pyplot as plt
 
 from alkali_layers.analysis.capacity import FARADAY_C_MOL, composition_capacity_mAh_g
 from alkali_layers.analysis.hard_carbon import lower_convex_hull
 from alkali_layers.analysis.voltage import successive_voltage_steps_V
+from alkali_layers.campaigns.campaign import Campaign
 
 # %% [markdown]
 # ## Capacities by hand and with the package
@@ -59,18 +59,27 @@ for metal, n_c in (("Li", 6), ("Na", 6), ("K", 8), ("Cs", 8)):
 # %% [markdown]
 # ## The committed campaign: formation energies of 1–4 layers
 #
-# `runs/bilayer_graphene/results.db` is an ASE database: one row per model and
-# reference, with every number and the settings behind it (browse it with
-# `ase db runs/bilayer_graphene/results.db -w`).
+# `runs/bilayer_graphene/results.db` is an ASE database: one row per task (model or
+# reference), with every number and the settings behind it (browse it with
+# `ase db runs/bilayer_graphene/results.db -w`). Formation energies are not stored
+# on the rows: the campaign computes them from the model and reference energies in
+# the database (`Campaign.model_rows`, the same numbers as `table.csv`), and it
+# skips rows that a rerun superseded.
 
 # %%
 ROOT = Path.cwd() if (Path.cwd() / "runs").is_dir() else Path.cwd().parent
-db = ase.db.connect(ROOT / "runs" / "bilayer_graphene" / "results.db")
+campaign = Campaign(ROOT / "runs" / "bilayer_graphene", stream=False)
+model_rows, _failed = campaign.model_rows()
 rows = {}
-for row in db.select(role="model"):
-    key = (row.metal, row.stacking)
+for row in model_rows:
+    key = (row["metal"], row["stacking"])
     rows.setdefault(key, []).append(
-        (row.n_layers, row.n_metal, row.n_carbon, row.formation_energy_eV_per_atom)
+        (
+            row["n_layers"],
+            row["n_metal"],
+            row["n_carbon"],
+            row["formation_energy_eV_per_atom"],
+        )
     )
 for key in rows:
     rows[key].sort()
