@@ -93,21 +93,24 @@ def structure_fields(atoms: Atoms, decimals: int = 5) -> dict:
     }
 
 
-def structure_hash(atoms: Atoms, decimals: int = 5) -> str:
+def structure_hash(
+    atoms: Atoms, decimals: int = 5, *, signed_zeros: bool = False
+) -> str:
     """Hash of numbers, positions, cell, pbc and tags, rounded to ``decimals`` A.
 
     A coordinate that rounds to zero hashes as ``0.0`` whatever the sign of its
     rounding noise (see :func:`stable_hash`), so the same builder gives the same
-    hash on every CPU.
+    hash on every CPU.  ``signed_zeros=True`` gives the hash as computed before
+    2026-12-02, when such a coordinate kept its sign (``-0.0``): the key of results
+    stored then, under which readers still find them.
     """
-    return stable_hash(structure_fields(atoms, decimals))
+    fields = structure_fields(atoms, decimals)
+    if not signed_zeros:
+        return stable_hash(fields)
+    return text_key(json.dumps(fields, sort_keys=True, separators=(",", ":")))
 
 
-def signed_zero_structure_hash(atoms: Atoms, decimals: int = 5) -> str:
-    """:func:`structure_hash` as computed before 2026-12-02, when a coordinate that
-    rounds to zero kept its sign (``-0.0``): the key of results stored then."""
-    return text_key(
-        json.dumps(
-            structure_fields(atoms, decimals), sort_keys=True, separators=(",", ":")
-        )
-    )
+def structure_hashes(atoms: Atoms) -> tuple[str, str]:
+    """(today's :func:`structure_hash`, the signed-zero one of results stored
+    before 2026-12-02): the two keys under which a stored result is looked up."""
+    return structure_hash(atoms), structure_hash(atoms, signed_zeros=True)

@@ -62,7 +62,7 @@ from ase.calculators.calculator import Calculator
 from ase.dft.kpoints import parse_path_string
 
 from ..jsonio import read_json, write_json_atomic
-from ..settings import signed_zero_structure_hash, stable_hash, structure_hash
+from ..settings import stable_hash, structure_hashes
 
 #: Minimum atom-free gap (A) along a cell vector for it to count as a vacuum axis.
 VACUUM_GAP_A = 5.0
@@ -602,13 +602,14 @@ def _ev_to_kj_mol() -> float:
 
 def _check_identity(folder: Path, atoms: Atoms, settings: PhononSettings, sc) -> None:
     """Refuse a checkpoint folder started for another structure or settings."""
+    today, signed_zero = structure_hashes(atoms)
     identity = {
-        "structure": structure_hash(atoms),
+        "structure": today,
         "settings": settings.settings_hash(),
         "supercell": list(sc),
     }
     # checkpoints started before 2026-12-02 carry the signed-zero structure hash
-    legacy = {**identity, "structure": signed_zero_structure_hash(atoms)}
+    legacy = {**identity, "structure": signed_zero}
     path = folder / IDENTITY_FILE
     stored = read_json(path)
     if stored is None:

@@ -28,7 +28,6 @@ from ..engines import GPAWSettings
 from ..provenance import engine_versions, source_revision
 from ..settings import (
     plain,
-    signed_zero_structure_hash,
     stable_hash,
     structure_hash,
 )
@@ -56,10 +55,8 @@ class ChargeJob:
     ) -> str:
         """Content key of the analysis; ``signed_zeros``: the key results computed
         before 2026-12-02 carry (:func:`~alkali_layers.settings.
-        signed_zero_structure_hash`), under which they are still found."""
-        structure = (signed_zero_structure_hash if signed_zeros else structure_hash)(
-            self.atoms
-        )
+        structure_hash` with ``signed_zeros``), under which they are still found."""
+        structure = structure_hash(self.atoms, signed_zeros=signed_zeros)
         payload = {
             "kind": "charges",
             "structure": structure,

@@ -45,9 +45,9 @@ from ase.io.jsonio import decode
 from ..engines import MLIPSettings
 from ..settings import (
     canonical_json,
-    signed_zero_structure_hash,
     stable_hash,
     structure_fields,
+    structure_hash,
     text_key,
 )
 
@@ -257,7 +257,9 @@ def rekey_equivalent(
                 continue
             old_atoms = old["atoms"]
             payload = task.key_payload(
-                entry.engine, entry.settings, signed_zero_structure_hash(old_atoms)
+                entry.engine,
+                entry.settings,
+                structure_hash(old_atoms, signed_zeros=True),
             )
             if stable_hash(payload) != old["key"]:
                 report.unproved.append(

@@ -28,7 +28,7 @@ from ase.parallel import parprint, world
 from ..analysis.voltage import formation_energy_eV_per_atom
 from ..engines import REFERENCE_KPT_DENSITY, GPAWSettings
 from ..engines.gpaw import gpaw_calculator, kpoint_grid, with_scf_retry
-from ..settings import signed_zero_structure_hash, stable_hash, structure_hash
+from ..settings import stable_hash, structure_hash
 
 COLUMNS = (
     "scan",
@@ -193,9 +193,12 @@ def scan_key(
     GPAWSettings later (``setups``) counts only away from its default, so points
     computed before it existed keep their key (runs/convergence/Na3L_BLG_AA).
     ``signed_zeros``: the key of points stored before 2026-12-02
-    (:func:`~alkali_layers.settings.signed_zero_structure_hash`).
+    (:func:`~alkali_layers.settings.structure_hash` with ``signed_zeros``).
     """
-    hash_of = signed_zero_structure_hash if signed_zeros else structure_hash
+
+    def hash_of(a: Atoms) -> str:
+        return structure_hash(a, signed_zeros=signed_zeros)
+
     return stable_hash(
         {
             "structure": hash_of(atoms),

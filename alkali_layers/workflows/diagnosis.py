@@ -43,7 +43,7 @@ from ..engines.dispersion import dispersion_calculator
 from ..engines.gpaw import beef_ensemble_energies, gpaw_calculator, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
-from ..settings import signed_zero_structure_hash, stable_hash, structure_hash
+from ..settings import stable_hash, structure_hashes
 
 ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
 
@@ -297,11 +297,10 @@ class SinglePoints:
                 }
             )
 
-        path = self.directory / f"{label}.{key(structure_hash(atoms))}.json"
+        today, signed_zero = structure_hashes(atoms)
+        path = self.directory / f"{label}.{key(today)}.json"
         # a point stored before 2026-12-02 carries the signed-zero structure hash
-        legacy = path.with_name(
-            f"{label}.{key(signed_zero_structure_hash(atoms))}.json"
-        )
+        legacy = path.with_name(f"{label}.{key(signed_zero)}.json")
         for done in (path, legacy):
             if done.exists():
                 return json.loads(done.read_text())

@@ -233,9 +233,9 @@ def test_checkpoint_folder_of_the_signed_zero_hash_is_accepted(tmp_path):
     atoms.positions[0, 0] = -1e-17
     first = phonons(atoms, EMT(), supercell=(2, 2, 2), folder=tmp_path)
     identity = json.loads((tmp_path / IDENTITY_FILE).read_text())
-    from alkali_layers.settings import signed_zero_structure_hash
+    from alkali_layers.settings import structure_hash
 
-    identity["structure"] = signed_zero_structure_hash(atoms)
+    identity["structure"] = structure_hash(atoms, signed_zeros=True)
     (tmp_path / IDENTITY_FILE).write_text(json.dumps(identity))
     again = phonons(atoms, EMT(), supercell=(2, 2, 2), folder=tmp_path)
     assert again.free_energy_eV == pytest.approx(first.free_energy_eV, abs=1e-12)

@@ -85,9 +85,8 @@ def test_the_rekey_verb_reports_per_campaign(small_spec, capsys):
 def test_a_row_built_on_an_equivalent_supercell_is_proved_and_rekeyed(small_spec):
     from alkali_layers.campaigns.rekey import (
         rekey_equivalent,
-        signed_zero_structure_hash,
     )
-    from alkali_layers.settings import stable_hash
+    from alkali_layers.settings import stable_hash, structure_hash
 
     campaign = Campaign(load_spec(small_spec))
     models = [e for e in campaign.entries() if e.task.role == "model"]
@@ -95,7 +94,7 @@ def test_a_row_built_on_an_equivalent_supercell_is_proved_and_rekeyed(small_spec
 
     def old_task(entry, atoms):
         payload = entry.task.key_payload(
-            entry.engine, entry.settings, signed_zero_structure_hash(atoms)
+            entry.engine, entry.settings, structure_hash(atoms, signed_zeros=True)
         )
         return {"key": stable_hash(payload), "atoms": atoms}
 

@@ -153,7 +153,7 @@ def test_a_single_point_stored_under_its_signed_zero_key_is_read_back(tmp_path):
     from ase import Atoms
 
     from alkali_layers.engines import GPAWSettings
-    from alkali_layers.settings import signed_zero_structure_hash, stable_hash
+    from alkali_layers.settings import stable_hash, structure_hash
     from alkali_layers.workflows.diagnosis import SinglePoints
 
     atoms = Atoms("Li", positions=[[-1e-17, 0.0, 0.0]], cell=[3, 3, 3], pbc=True)
@@ -161,7 +161,7 @@ def test_a_single_point_stored_under_its_signed_zero_key_is_read_back(tmp_path):
     old_key = stable_hash(
         {
             "kind": "single_point",
-            "structure": signed_zero_structure_hash(atoms),
+            "structure": structure_hash(atoms, signed_zeros=True),
             "settings": settings.settings_hash(),
         }
     )
