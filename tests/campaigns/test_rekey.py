@@ -144,3 +144,24 @@ def test_another_basis_of_the_same_lattice_is_equivalent_only_for_the_ml_engine(
     assert same_structure_up_to_rotation(one, other)
     assert not same_structure_up_to_rotation(one, other, same_basis=True)
     assert same_structure_up_to_rotation(one, one.copy(), same_basis=True)
+
+
+def test_tables_see_the_task_metadata_of_a_row_rekeyed_from_an_equivalent_cell(
+    small_spec,
+):
+    # a re-keyed row keeps the supercell matrix of the cell it was computed in;
+    # pairing by cell (empty reference, other phase) needs the task's (issue 18:
+    # graphene_mos2 rows lost their intercalation energies this way)
+    import json
+
+    campaign = Campaign(load_spec(small_spec))
+    entry = next(e for e in campaign.entries() if e.task.role == "model")
+    values = {**_row_values(entry), "role": "model", "supercell": "[[9,0],[0,9]]"}
+    campaign.store.record(entry.key, entry.task.atoms, values)
+    assert campaign.store.find(entry.key).supercell == "[[9,0],[0,9]]"
+
+    rows, _failed = campaign.model_rows()
+
+    (row,) = [r for r in rows if r["label"] == entry.task.label]
+    assert json.loads(row["supercell"]) == entry.task.atoms.info["supercell"]
+    assert row["supercell"] != "[[9,0],[0,9]]"
