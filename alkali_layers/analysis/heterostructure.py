@@ -164,8 +164,13 @@ def heterostructure_columns(table: Sequence[dict]) -> tuple[str, ...]:
     return with_error_columns(HETEROSTRUCTURE_COLUMNS, list(table))
 
 
+#: The builder metadata that names a heterostructure's cell: rows of one cell pair
+#: up (the empty reference, the other phase at the same loading).
+CELL_KEYS = ("supercell", "mos2_supercell")
+
+
 def _cell_key(row: dict) -> tuple:
-    return (str(row.get("supercell")), str(row.get("mos2_supercell")))
+    return tuple(str(row.get(k)) for k in CELL_KEYS)
 
 
 def _metal_of(row: dict) -> str:

@@ -40,7 +40,7 @@ from ..geometry import gallery_force_eV_A, in_plane_geometry
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .start import start_geometry
-from .store import ResultStore, to_key_value_pairs
+from .store import ResultStore
 from .tasks import (
     BUILDER_KEYS,
     RESULT_FILE,
@@ -519,7 +519,6 @@ class Campaign:
                 continue
             values = {
                 **row.key_value_pairs,
-                **self._task_metadata(e),
                 "n_atoms": row.natoms,
                 "formula": row.formula,
                 "energy_eV": row.get("energy"),
@@ -536,19 +535,6 @@ class Campaign:
             values.update(self._gallery_force(row, values["data"]))
             rows.append(values)
         return rows, failed
-
-    def _task_metadata(self, entry: Entry) -> dict:
-        """Today's builder metadata of the task, as the store writes it.
-
-        A row re-keyed onto an equivalent structure (``alkali-layers rekey``: the
-        old code's supercell rotated or reflected) keeps the metadata of the cell
-        it was computed in, e.g. another integer supercell matrix of the same
-        lattice; tables that pair rows by their cell (the empty reference and the
-        other phase of a heterostructure) must see the task's.
-        """
-        built = self._builder_values(entry)
-        built.pop("gallery_height_A", None)  # the row's is the relaxed one
-        return to_key_value_pairs(built)
 
     @staticmethod
     def _gallery_force(row, outcome: dict) -> dict:
