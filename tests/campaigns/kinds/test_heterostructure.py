@@ -47,7 +47,11 @@ def _fake_campaign(tmp_path, rows):
     store = SimpleNamespace(rows=lambda **kw: [])
     spec = SimpleNamespace(title="test", name="test")
     return SimpleNamespace(
-        root=tmp_path, model_rows=lambda: (rows, [("x", "why")]), store=store, spec=spec
+        root=tmp_path,
+        model_rows=lambda: (rows, [("x", "why")]),
+        entries=lambda: [],
+        store=store,
+        spec=spec,
     )
 
 
