@@ -162,10 +162,11 @@ def time_force_calls(atoms, calc, repeats: int = 3) -> dict:
 
 def campaign_cost(campaign: Path, fit_cpu: dict, workers: int) -> dict:
     """Force calls and wall time of the finished heterostructure models of a
-    campaign (database rows; pre-scan points from the task folders' result.json,
-    else the mean of those found) and the idle-machine grid time they imply:
-    sum of calls x (intercept + per_atom x atoms) of the CPU-time fit, / workers."""
-    from ase.db import connect
+    campaign (the database row of each task of today's spec, not rows that a rerun
+    superseded; pre-scan points from the task folders' result.json, else the mean
+    of those found) and the idle-machine grid time they imply: sum of calls x
+    (intercept + per_atom x atoms) of the CPU-time fit, / workers."""
+    from alkali_layers.campaigns.campaign import Campaign
 
     prescan = {}
     for path in (campaign / "tasks").glob("*/result.json"):
@@ -173,7 +174,11 @@ def campaign_cost(campaign: Path, fit_cpu: dict, workers: int) -> dict:
         if data.get("status") == "ok":
             prescan[data["key"]] = int(data.get("prescan_evaluations", 0))
     models = []
-    for row in connect(str(campaign / "results.db")).select(status="ok"):
+    spec = Campaign(campaign, stream=False)
+    for entry in spec.entries():
+        row = spec.store.find(entry.key)
+        if row is None or row.get("status") != "ok":
+            continue
         if row.get("host") != "graphene_mos2":
             continue
         models.append(
