@@ -35,6 +35,7 @@ Pure functions of stored numbers (no engines): the layout "heterostructure" of
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -164,13 +165,24 @@ def heterostructure_columns(table: Sequence[dict]) -> tuple[str, ...]:
     return with_error_columns(HETEROSTRUCTURE_COLUMNS, list(table))
 
 
-#: The builder metadata that names a heterostructure's cell: rows of one cell pair
-#: up (the empty reference, the other phase at the same loading).
-CELL_KEYS = ("supercell", "mos2_supercell")
-
-
 def _cell_key(row: dict) -> tuple:
-    return tuple(str(row.get(k)) for k in CELL_KEYS)
+    """Identity of a heterostructure's cell that does not depend on its basis.
+
+    Rows of one cell pair up (the empty reference, the other phase at the same
+    loading): Mo and C per cell and graphene's principal strains (%, to 0.01),
+    which fix the coincidence cell of graphene and MoS2 up to rotation.  Not the
+    integer supercell matrices: another basis of the same cell (a row computed
+    before the machine-independent keys of 2026-12-02 and re-keyed as equivalent)
+    has other matrices, and the phases of one cell strain MoS2 differently.
+    """
+    strains = row.get("graphene_principal_strains_pct") or ()
+    if isinstance(strains, str):
+        strains = json.loads(strains)
+    return (
+        int(row.get("n_Mo", 0)),
+        int(row.get("n_carbon", 0)),
+        tuple(sorted(round(float(s), 2) for s in strains)),
+    )
 
 
 def _metal_of(row: dict) -> str:

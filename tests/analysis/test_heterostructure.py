@@ -247,3 +247,21 @@ def test_error_bars_from_beef_ensembles_by_hand():
         "1T'": (pytest.approx(0.5), pytest.approx(0.25))
     }
     assert free_layer_phase_energies(free) == {"1T'": pytest.approx(0.5)}
+
+
+def test_rows_of_one_cell_pair_whatever_its_basis():
+    # a row re-keyed from an equivalent cell keeps the supercell matrices of the
+    # other basis (issue 18: 16 graphene_mos2 rows found no empty reference); the
+    # cell is the same: same Mo, C and graphene strains
+    empty = {**_row(0, "2H", 0, -200.0), "n_carbon": 14}
+    loaded = {**_row(1, "2H", 3, -206.0), "n_carbon": 14}
+    for row in (empty, loaded):
+        row["graphene_principal_strains_pct"] = "[-1.0124,-1.0124]"
+    loaded["supercell"] = "[[-1,3],[-3,2]]"  # another basis of the same cell
+    loaded["graphene_principal_strains_pct"] = "[-1.01240001,-1.0124]"  # noise
+    (row,) = heterostructure_table([empty, loaded], {"Na": -1.3})
+    assert row["intercalation_energy_eV"] == pytest.approx((-206 + 200 + 3.9) / 3)
+    # another cell (more carbon, other strain) is not this row's reference
+    other = {**empty, "n_carbon": 26, "graphene_principal_strains_pct": "[0.5,0.5]"}
+    (row,) = heterostructure_table([other, loaded], {"Na": -1.3})
+    assert row["intercalation_energy_eV"] is None

@@ -144,38 +144,3 @@ def test_another_basis_of_the_same_lattice_is_equivalent_only_for_the_ml_engine(
     assert same_structure_up_to_rotation(one, other)
     assert not same_structure_up_to_rotation(one, other, same_basis=True)
     assert same_structure_up_to_rotation(one, one.copy(), same_basis=True)
-
-
-def test_heterostructure_rows_pair_by_the_task_cell_after_a_rekey():
-    # a re-keyed row keeps the supercell matrices of the cell it was computed in
-    # (another basis of the same lattice); the table pairs rows by cell, so it
-    # found no empty reference for it (issue 18: 16 graphene_mos2 rows without
-    # an intercalation energy)
-    from types import SimpleNamespace
-
-    from alkali_layers.analysis.heterostructure import heterostructure_table
-    from alkali_layers.builders.mos2 import graphene_mos2
-    from alkali_layers.campaigns.kinds.heterostructure import use_task_cells
-    from alkali_layers.campaigns.store import to_key_value_pairs
-
-    empty, loaded = graphene_mos2("Na", 0), graphene_mos2("Na", 1)
-    entries = [
-        SimpleNamespace(label=label, task=SimpleNamespace(atoms=atoms))
-        for label, atoms in (("empty", empty), ("loaded", loaded))
-    ]
-    rows = []
-    for label, atoms, energy in (("empty", empty, -200.0), ("loaded", loaded, -206.0)):
-        info = to_key_value_pairs(atoms.info)
-        rows.append(
-            {**info, "label": label, "energy_eV": energy, "n_atoms": len(atoms)}
-        )
-    rows[1]["supercell"] = "[[9,9],[0,1]]"  # the old code's basis
-    assert (
-        heterostructure_table(rows, {"Na": -1.3})[0]["intercalation_energy_eV"] is None
-    )
-
-    assert use_task_cells(entries, rows) == 1
-
-    (row,) = heterostructure_table(rows, {"Na": -1.3})
-    assert row["intercalation_energy_eV"] == pytest.approx((-206 + 200 + 3.9) / 3)
-    assert use_task_cells(entries, rows) == 0

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from ...analysis.heterostructure import (
-    CELL_KEYS,
     HETEROSTRUCTURE_COLUMNS,
     beef_ensemble,
     crossovers,
@@ -28,7 +27,6 @@ from ...builders.mos2 import graphene_mos2, mos2
 from ...elements import MOS2_1TPRIME_ELECTRONS_PER_MO
 from ...jsonio import read_json
 from ..registry import register_builder, register_layout
-from ..store import to_key_value_pairs
 from .charges import TASK_KIND_CHARGES
 
 register_builder("graphene_mos2", graphene_mos2)
@@ -107,37 +105,12 @@ def attach_charges(campaign, rows: list[dict]) -> int:
     return found
 
 
-def use_task_cells(entries, rows: list[dict]) -> int:
-    """Give each row the cell matrices (:data:`~alkali_layers.analysis.
-    heterostructure.CELL_KEYS`) of its task as built today; returns how many
-    changed.
-
-    A row re-keyed onto an equivalent structure (``alkali-layers rekey``: the old
-    code's cell in another basis, rotated or reflected) keeps the integer matrices
-    of the cell it was computed in, and the table would find neither its empty
-    reference nor its other phase.  Only these keys are replaced: other builder
-    keys can be outcomes (``n_metal`` of a filling)."""
-    tasks = {e.label: e.task for e in entries}
-    changed = 0
-    for row in rows:
-        task = tasks.get(row.get("label"))
-        if task is None or task.atoms is None:
-            continue
-        info = task.atoms.info
-        cells = to_key_value_pairs({k: info[k] for k in CELL_KEYS if k in info})
-        if any(row.get(k) != v for k, v in cells.items()):
-            changed += 1
-        row.update(cells)
-    return changed
-
-
 def heterostructure_rows(campaign) -> tuple[list[dict], list[dict], dict, list]:
     """(table rows, model rows, mu_M per metal, failed models) of a campaign of
     this layout, nothing written.  Each table row gets ``model``, its name across
     campaigns (metal, layers, loading, packing, phase: what ``alkali-layers
     compare`` matches)."""
     rows, failed = campaign.model_rows()
-    use_task_cells(campaign.entries(), rows)
     attach_charges(campaign, rows)
     mu = metal_chemical_potentials(rows)
     table = heterostructure_table(rows, mu, metal_chemical_potential_ensembles(rows))

@@ -49,7 +49,6 @@ def _fake_campaign(tmp_path, rows):
     return SimpleNamespace(
         root=tmp_path,
         model_rows=lambda: (rows, [("x", "why")]),
-        entries=lambda: [],
         store=store,
         spec=spec,
     )
