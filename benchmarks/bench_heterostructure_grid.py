@@ -174,9 +174,9 @@ def campaign_cost(campaign: Path, fit_cpu: dict, workers: int) -> dict:
         if data.get("status") == "ok":
             prescan[data["key"]] = int(data.get("prescan_evaluations", 0))
     models = []
-    spec = Campaign(campaign, stream=False)
-    for entry in spec.entries():
-        row = spec.store.find(entry.key)
+    study = Campaign(campaign, stream=False)
+    for entry in study.entries():
+        row = study.store.find(entry.key)
         if row is None or row.get("status") != "ok":
             continue
         if row.get("host") != "graphene_mos2":

@@ -225,8 +225,7 @@ def heterostructure_table(
         for r in rows
         if int(r.get("n_layers", 0)) == 0 and r.get("energy_eV") is not None
     ]
-    empty = {(_cell_key(r), r["phase"]): r["energy_eV"] for r in empty_rows}
-    empty_ensemble = {(_cell_key(r), r["phase"]): beef_ensemble(r) for r in empty_rows}
+    empty = {(_cell_key(r), r["phase"]): r for r in empty_rows}
     loaded = [r for r in rows if int(r.get("n_layers", 0)) > 0]
     by_loading = {
         (_metal_of(r), _cell_key(r), int(r["n_metal"]), r.get("packing"), r["phase"]): r
@@ -236,22 +235,19 @@ def heterostructure_table(
     for r in loaded:
         metal = _metal_of(r)
         n_metal, n_mo = int(r["n_metal"]), int(r["n_Mo"])
-        e_empty = empty.get((_cell_key(r), r["phase"]))
+        cell = _cell_key(r)
+        ref = empty.get((cell, r["phase"]))
         e_int = e_int_ensemble = None
-        if e_empty is not None and metal in mu_metal_eV and r.get("energy_eV"):
+        if ref is not None and metal in mu_metal_eV and r.get("energy_eV"):
             e_int = intercalation_energy_eV_per_metal(
-                float(r["energy_eV"]), e_empty, n_metal, mu_metal_eV[metal]
+                float(r["energy_eV"]), ref["energy_eV"], n_metal, mu_metal_eV[metal]
             )
-            members = (
-                beef_ensemble(r),
-                empty_ensemble.get((_cell_key(r), r["phase"])),
-                mu_ensembles.get(metal),
-            )
+            members = (beef_ensemble(r), beef_ensemble(ref), mu_ensembles.get(metal))
             if all(m is not None for m in members):
                 e_int_ensemble = intercalation_energy_eV_per_metal(
                     members[0], members[1], n_metal, members[2]
                 )
-        key = (metal, _cell_key(r), n_metal, r.get("packing"))
+        key = (metal, cell, n_metal, r.get("packing"))
         two_h, one_tp = by_loading.get((*key, "2H")), by_loading.get((*key, "1T'"))
         d_e = d_e_ensemble = None
         if two_h is not None and one_tp is not None:
