@@ -7,12 +7,21 @@ For the same models, relaxed to the same final fmax with the same GPAW settings:
 * **DFT-only**: GPAW relaxation from the builder geometry, then the same single
   point.
 
+``--finetuned`` replaces 7net-0 + D3(BJ) by a checkpoint of ``alkali-layers
+finetune`` (its ``finetune.json``; the dispersion it was trained without stays off).
 Reported: total SCF iterations and wall time of each way, their ratios, and the
 difference of the final energies (meV/atom).  Then the wall time of one GPAW single
 point on 1 and on 2 MPI ranks (run as subprocesses, side by side).
 
     .venv/bin/python benchmarks/bench_staged_dft.py               # ~1.5 h on 2 cores
     .venv/bin/python benchmarks/bench_staged_dft.py --models Li-2L,Na-3L --ranks 2
+    # the pre-relaxation with a fine-tuned engine, each way on its own core
+    .venv/bin/python benchmarks/bench_staged_dft.py --models K-2L,Na-2L,Li-2L \
+        --finetuned runs/finetune/optpbe400/finetune.json --ranks 1 \
+        --ways dft_only --name staged_dft_finetuned &
+    .venv/bin/python benchmarks/bench_staged_dft.py --models K-2L,Na-2L,Li-2L \
+        --finetuned runs/finetune/optpbe400/finetune.json --ranks 1 \
+        --ways staged --name staged_dft_finetuned
 
 The relaxations run as one ``mpiexec -n RANKS`` worker (both ways on the same
 ranks).  Every finished (model, way) pair is checkpointed in
@@ -24,6 +33,7 @@ time must be measured in one piece).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import shutil
@@ -75,11 +85,21 @@ MPI_ENV = {
 }
 
 
-def _ways() -> dict:
+WAYS = ("staged", "dft_only")
+
+
+def ml_settings(finetuned: str | None) -> MLIPSettings:
+    """The pre-relaxation engine: 7net-0 + D3(BJ), or a fine-tuned checkpoint."""
+    return (
+        MLIPSettings() if finetuned is None else MLIPSettings.from_finetuned(finetuned)
+    )
+
+
+def _ways(ml: MLIPSettings) -> dict:
     fast = PRESETS["fast"]
     return {
         way: DFTProtocol(final=fast, relax=fast, prerelax=prerelax)
-        for way, prerelax in (("staged", MLIPSettings()), ("dft_only", None))
+        for way, prerelax in zip(WAYS, (ml, None), strict=True)
     }
 
 
@@ -94,14 +114,16 @@ def load_checkpoints() -> dict:
     return json.loads(CHECKPOINTS.read_text()) if CHECKPOINTS.exists() else {}
 
 
-def run_models(labels: list[str]) -> None:
-    """Relax every model both ways (all ranks); rank 0 checkpoints each pair."""
+def run_models(labels: list[str], ml: MLIPSettings, ways: tuple[str, ...]) -> None:
+    """Relax every model in ``ways`` (all ranks); rank 0 checkpoints each pair."""
     settings = replace(RELAX, gallery_prescan=False)
     scratch = Path(tempfile.gettempdir()) / "bench_staged_dft"
     for label in labels:
         metal, n, strain = MODELS[label]
         atoms = bilayer_graphene(metal, n, "AA", packing="fcc", max_strain=strain)
-        for way, protocol in _ways().items():
+        for way, protocol in _ways(ml).items():
+            if way not in ways:
+                continue
             key = checkpoint_key(label, way, protocol)
             if key in load_checkpoints():
                 continue
@@ -125,23 +147,30 @@ def run_models(labels: list[str]) -> None:
                 "wall_s": round(wall, 1),
                 "converged": res.converged,
             }
-            if world.rank == 0:
-                done = load_checkpoints()
-                done[key] = row
-                write_json_atomic(CHECKPOINTS, done)
+            if world.rank == 0:  # two benchmarks (--ways) may share the file
+                lock = Path(tempfile.gettempdir()) / "staged_dft_runs.lock"
+                with lock.open("w") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX)
+                    done = load_checkpoints()
+                    done[key] = row
+                    write_json_atomic(CHECKPOINTS, done)
                 print(f"{label} {way}: {row}", flush=True)
             world.barrier()
 
 
-def collect(labels: list[str]) -> list[dict]:
+def collect(labels: list[str], ml: MLIPSettings) -> list[dict]:
     """Both ways of each model from the checkpoints, with their energy difference."""
     done = load_checkpoints()
     rows = []
     for label in labels:
-        out = {
-            way: done[checkpoint_key(label, way, protocol)]
-            for way, protocol in _ways().items()
-        }
+        keys = {way: checkpoint_key(label, way, p) for way, p in _ways(ml).items()}
+        missing = [way for way, key in keys.items() if key not in done]
+        if missing:
+            raise SystemExit(
+                f"{label}: no measurement of {', '.join(missing)} under these settings "
+                "yet; run the benchmark (it resumes) before --report"
+            )
+        out = {way: done[key] for way, key in keys.items()}
         staged, dft = out["staged"], out["dft_only"]
         rows.append(
             {
@@ -204,15 +233,17 @@ def mpi_ratio() -> dict:
     }
 
 
-def _ratio_text(ratio: float, what: str) -> str:
+def _ratio_text(ratio: float, what: str, fewer: str = "fewer") -> str:
     """DFT-only / staged cost as words: which way is cheaper, and by how much."""
     if ratio >= 1.0:
-        return f"**{ratio:.2f}x fewer {what}** with the ML pre-relaxation"
+        return f"**{ratio:.2f}x {fewer} {what}** with the ML pre-relaxation"
     return f"**{1 / ratio:.2f}x more {what}** with the ML pre-relaxation"
 
 
-def report(rows: list[dict], mpi: dict) -> None:
-    """results/staged_dft.json and .md from the measured rows."""
+def report(
+    rows: list[dict], mpi: dict | None, ml: MLIPSettings, name: str = "staged_dft"
+) -> None:
+    """results/<name>.json and .md from the measured rows (``mpi``: None if not run)."""
     scf_staged = sum(r["staged"]["scf_iterations"] for r in rows)
     scf_dft = sum(r["dft_only"]["scf_iterations"] for r in rows)
     wall_staged = sum(r["staged"]["wall_s"] for r in rows)
@@ -220,6 +251,8 @@ def report(rows: list[dict], mpi: dict) -> None:
     ranks = sorted({r[w]["ranks"] for r in rows for w in ("staged", "dft_only")})
     result = {
         "settings": vars(PRESETS["fast"]),
+        "prerelax": ml.describe(),
+        "prerelax_settings_hash": ml.settings_hash(),
         "fmax_eV_A": RELAX.fmax_eV_A,
         "ranks": ranks,
         "models": rows,
@@ -236,7 +269,7 @@ def report(rows: list[dict], mpi: dict) -> None:
         "mpi": mpi,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "staged_dft.json").write_text(
+    (RESULTS / f"{name}.json").write_text(
         json.dumps(result, indent=1, default=str) + "\n"
     )
     max_de = max(abs(r["dE_meV_per_atom"]) for r in rows)
@@ -246,7 +279,7 @@ def report(rows: list[dict], mpi: dict) -> None:
         f"GPAW fast preset ({PRESETS['fast'].describe()}) for relaxation and final "
         f"single point, fmax {RELAX.fmax_eV_A} eV/A, "
         f"{'/'.join(map(str, ranks))} MPI rank(s); the staged way's ML pre-relaxation "
-        "(7net-0 + D3(BJ)) is included in its wall time.",
+        f"({ml.describe()}) is included in its wall time.",
         "",
         "| model | atoms | SCF staged | SCF DFT-only | wall staged (s) | "
         "wall DFT-only (s) | DFT steps staged | DFT steps DFT-only | "
@@ -265,15 +298,19 @@ def report(rows: list[dict], mpi: dict) -> None:
         f"Total SCF iterations: staged {scf_staged}, DFT-only {scf_dft}: "
         + _ratio_text(scf_dft / scf_staged, "SCF iterations")
         + "; wall time: "
-        + _ratio_text(wall_dft / wall_staged, "time")
+        + _ratio_text(wall_dft / wall_staged, "wall time", "less")
         + f". Final energies agree within {max_de:.2f} meV/atom.",
-        "",
-        f"MPI: one GPAW single point of {mpi['model']} ({mpi['atoms']} atoms, fast "
-        f"preset): {mpi['single_point_s'][1]:.1f} s on 1 rank, "
-        f"{mpi['single_point_s'][2]:.1f} s on 2 ranks: "
-        f"**{mpi['speedup_2_ranks']:.2f}x**.",
     ]
-    (RESULTS / "staged_dft.md").write_text("\n".join(lines) + "\n")
+    if mpi is not None:
+        lines += [
+            "",
+            f"MPI: one GPAW single point of {mpi['model']} ({mpi['atoms']} atoms, "
+            "fast "
+            f"preset): {mpi['single_point_s'][1]:.1f} s on 1 rank, "
+            f"{mpi['single_point_s'][2]:.1f} s on 2 ranks: "
+            f"**{mpi['speedup_2_ranks']:.2f}x**.",
+        ]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
@@ -293,30 +330,61 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--report",
         action="store_true",
-        help="only rewrite results/staged_dft.{json,md} from the checkpoints and the "
-        "MPI timing already in results/staged_dft.json",
+        help="only rewrite results/<name>.{json,md} from the checkpoints (and the "
+        "MPI timing already in results/staged_dft.json for the default name)",
+    )
+    parser.add_argument(
+        "--finetuned",
+        metavar="FINETUNE_JSON",
+        help="pre-relax with this fine-tuned checkpoint (the finetune.json of "
+        "`alkali-layers finetune`) instead of 7net-0 + D3(BJ)",
+    )
+    parser.add_argument(
+        "--ways",
+        default=",".join(WAYS),
+        help="which relaxations to run here (default: %(default)s); run them as "
+        "two processes to use one core each",
+    )
+    parser.add_argument(
+        "--name",
+        default="staged_dft",
+        help="results/<name>.{json,md} (default: %(default)s); with another name "
+        "the MPI timing is not measured",
     )
     args = parser.parse_args(argv)
     labels = args.models.split(",")
     unknown = [label for label in labels if label not in MODELS]
     if unknown:
         parser.error(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    ways = tuple(args.ways.split(","))
+    if not set(ways) <= set(WAYS):
+        parser.error(f"--ways: choose from {', '.join(WAYS)} (got {args.ways})")
+    ml = ml_settings(args.finetuned)
     if args.worker:
-        run_models(labels)
+        run_models(labels, ml, ways)
         return
+    with_mpi = args.name == "staged_dft"
     if args.report:
-        stored = json.loads((RESULTS / "staged_dft.json").read_text())["mpi"]
-        stored["single_point_s"] = {
-            int(k): v for k, v in stored["single_point_s"].items()
-        }
-        report(collect(labels), stored)
+        stored = None
+        if with_mpi:
+            stored = json.loads((RESULTS / "staged_dft.json").read_text())["mpi"]
+            stored["single_point_s"] = {
+                int(k): v for k, v in stored["single_point_s"].items()
+            }
+        report(collect(labels, ml), stored, ml, args.name)
         return
     cmd = [sys.executable, __file__, "--worker", "--models", args.models]
+    cmd += ["--ways", args.ways]
+    if args.finetuned:
+        cmd += ["--finetuned", args.finetuned]
     if args.ranks > 1:
         cmd = ["mpiexec", "-n", str(args.ranks)] + cmd
     # the worker's progress goes straight to this terminal
     subprocess.run(cmd, check=True, env={**os.environ, **MPI_ENV})
-    report(collect(labels), mpi_ratio())
+    if set(ways) != set(WAYS):
+        print("run the other way too, then --report writes the comparison")
+        return
+    report(collect(labels, ml), mpi_ratio() if with_mpi else None, ml, args.name)
 
 
 if __name__ == "__main__":

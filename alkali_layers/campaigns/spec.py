@@ -13,7 +13,8 @@ Example (the bilayer-graphene study)::
 
     [engine]                          # mlip: fields of MLIPSettings; gpaw: see
                                       # DFTProtocol.from_table (final/relax presets,
-                                      # prerelax, GPAWSettings fields)
+                                      # prerelax, prerelax_finetuned, GPAWSettings
+                                      # fields)
     name = "mlip"
     model = "7net-0"
     dispersion = "d3bj"
@@ -238,12 +239,15 @@ def _builder_parameters(name: str) -> list[str]:
 
 
 def _spec_relative(path: Path, engine_table: dict) -> dict:
-    """``engine_table`` with a relative ``finetuned`` path taken from the spec's
-    directory (like ``start_from``), so a campaign runs from any working directory."""
-    tuned = engine_table.get("finetuned")
-    if isinstance(tuned, str) and not Path(tuned).is_absolute():
-        return {**engine_table, "finetuned": str(path.parent / tuned)}
-    return engine_table
+    """``engine_table`` with relative ``finetuned`` / ``prerelax_finetuned`` paths
+    taken from the spec's directory (like ``start_from``), so a campaign runs from
+    any working directory."""
+    table = dict(engine_table)
+    for key in ("finetuned", "prerelax_finetuned"):
+        tuned = table.get(key)
+        if isinstance(tuned, str) and not Path(tuned).is_absolute():
+            table[key] = str(path.parent / tuned)
+    return table
 
 
 def _group_overrides(path: Path, where: str, table: dict, engine, relax):
@@ -452,7 +456,11 @@ def parse_spec(data: dict, path: Path) -> CampaignSpec:
     if engine_name == "gpaw":
         try:
             engine = DFTProtocol.from_table(
-                {k: v for k, v in engine_table.items() if k != "name"}
+                {
+                    k: v
+                    for k, v in _spec_relative(path, engine_table).items()
+                    if k != "name"
+                }
             )
         except (TypeError, ValueError) as err:
             raise _err(path, "engine", str(err)) from err

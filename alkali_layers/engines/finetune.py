@@ -241,8 +241,18 @@ def _trajectory_frames(path: Path, model: str, relax_settings) -> list[Atoms]:
 
 
 def relax_trajectory(root: Path, row) -> Path:
-    """Where the GPAW relaxation steps of a campaign's database row are kept."""
-    return root / "tasks" / f"{row.label}.{row.get('task_key')}" / RELAX_TRAJECTORY
+    """Where the GPAW relaxation steps of a campaign's database row are kept.
+
+    A row moved to a new task key (``ResultStore.rekey``) keeps its task folder
+    under the key it was first written under (``legacy_task_key``): that folder is
+    used when the current key has none.
+    """
+    paths = [
+        root / "tasks" / f"{row.label}.{key}" / RELAX_TRAJECTORY
+        for key in (row.get("task_key"), row.get("legacy_task_key"))
+        if key is not None
+    ]
+    return next((path for path in paths if path.exists()), paths[0])
 
 
 def _campaign_frames(root: Path) -> list[Atoms]:
@@ -659,6 +669,35 @@ def sha256_file(path: Path, length: int = 16) -> str:
     return hex_key(digest.hexdigest(), length)
 
 
+def weights_sha256(path: Path, length: int = 16) -> str:
+    """Hex sha256 of a SevenNet checkpoint's network weights (name, dtype, shape and
+    bytes of each ``model_state_dict`` entry, in order).
+
+    The identity of a fine-tuned network: the ``.pth`` file also holds the time,
+    a random run id and the paths of the training files, so two trainings that
+    produce the same weights (the same command on one machine does) give
+    different file digests but this same one.
+    """
+    import torch
+
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    digest = hashlib.sha256()
+    for name, tensor in state["model_state_dict"].items():
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.numpy().tobytes())
+    return hex_key(digest.hexdigest(), length)
+
+
+def checkpoint_identity(path: Path, meta: dict) -> str:
+    """The digest ``meta["checkpoint_sha256"]`` names: of the weights for
+    fine-tunes written since 2026-12-02 (``checkpoint_identity = "weights"``), of
+    the file's bytes for earlier ones (their task keys stay valid)."""
+    if meta.get("checkpoint_identity") == "weights":
+        return weights_sha256(path)
+    return sha256_file(path)
+
+
 def sevenn_input(
     settings: FinetuneSettings,
     train_path: Path,
@@ -895,7 +934,8 @@ def finetune(
         **identity,
         "base_model": settings.base_model,
         "checkpoint": CHECKPOINT_FILE,
-        "checkpoint_sha256": sha256_file(out / CHECKPOINT_FILE),
+        "checkpoint_sha256": weights_sha256(out / CHECKPOINT_FILE),
+        "checkpoint_identity": "weights",
         "protocol": frames[0].info["protocol"],
         "n_energy_frames": {
             "train": sum(map(has_energy, train)),
@@ -936,7 +976,8 @@ def finetune(
 def finetuned_checkpoint(settings) -> Path:
     """The checkpoint file of ``settings.finetuned``, checked against its identity.
 
-    Raises ValueError when the file is missing, its sha256 differs from
+    Raises ValueError when the file is missing, its sha256 (of the weights, or of
+    the file for fine-tunes before 2026-12-02) differs from
     ``settings.checkpoint_sha256`` (the results would not be those of the
     settings hash), or the dispersion differs from the one removed from its labels.
     """
@@ -947,7 +988,7 @@ def finetuned_checkpoint(settings) -> Path:
     path = meta_path.parent / meta["checkpoint"]
     if not path.is_file():
         raise ValueError(f"{path}: checkpoint missing (rerun the fine-tune)")
-    digest = sha256_file(path)
+    digest = checkpoint_identity(path, meta)
     if digest != settings.checkpoint_sha256:
         raise ValueError(
             f"{path} has sha256 {digest}, the settings name "

@@ -183,6 +183,24 @@ class MLIPSettings(_Identified):
         object.__setattr__(self, "checkpoint_sha256", meta["checkpoint_sha256"])
         object.__setattr__(self, "training_data_hash", meta["training_data_hash"])
 
+    @classmethod
+    def from_finetuned(cls, finetune_json: str) -> MLIPSettings:
+        """The engine of a fine-tuned checkpoint: its base model, and the dispersion
+        its labels kept (``finetune.json`` of ``alkali-layers finetune``)."""
+        import json
+        from pathlib import Path
+
+        path = Path(finetune_json)
+        if not path.is_file():
+            raise ValueError(
+                f"finetuned: no metadata file {path} (the finetune.json written by "
+                "`alkali-layers finetune`)"
+            )
+        meta = json.loads(path.read_text())
+        return cls(
+            model=meta["base_model"], dispersion=meta["dispersion"], finetuned=str(path)
+        )
+
     @property
     def engine(self) -> str:
         return "mlip"
@@ -449,15 +467,22 @@ class DFTProtocol:
         """From a spec's ``[engine]`` table.
 
         Keys: ``final`` and ``relax`` (preset names, default "final" and "fast"),
-        ``prerelax`` ("mlip" or "none", default "mlip"), ``error_bars`` (true or
-        false, default false) and any GPAWSettings field, which then applies to both
-        stages (e.g. ``xc = "vdW-DF2"``, ``dispersion = "none"``).
+        ``prerelax`` ("mlip" or "none", default "mlip"), ``prerelax_finetuned``
+        (the ``finetune.json`` of a fine-tuned checkpoint to pre-relax with instead
+        of 7net-0 + D3(BJ)), ``error_bars`` (true or false, default false) and any
+        GPAWSettings field, which then applies to both stages (e.g. ``xc =
+        "vdW-DF2"``, ``dispersion = "none"``).
         """
 
         table = dict(table)
         final = table.pop("final", "final")
         relax = table.pop("relax", "fast")
         prerelax = table.pop("prerelax", "mlip")
+        tuned = table.pop("prerelax_finetuned", None)
+        if tuned is not None and prerelax != "mlip":
+            raise ValueError(
+                f"prerelax_finetuned needs prerelax = 'mlip' (got {prerelax!r})"
+            )
         ref_k = float(table.pop("reference_kpt_density", REFERENCE_KPT_DENSITY))
         error_bars = table.pop("error_bars", False)
         if not isinstance(error_bars, bool):
@@ -467,7 +492,11 @@ class DFTProtocol:
         return cls(
             final=gpaw_settings(final, **table),
             relax=gpaw_settings(relax, **table),
-            prerelax=MLIPSettings() if prerelax == "mlip" else None,
+            prerelax=None
+            if prerelax == "none"
+            else MLIPSettings.from_finetuned(tuned)
+            if tuned is not None
+            else MLIPSettings(),
             reference_kpt_density=ref_k,
             error_bars=error_bars,
         )

@@ -28,6 +28,7 @@ from alkali_layers.engines.finetune import (
     sha256_file,
     split_by_model,
     training_data_hash,
+    weights_sha256,
     without_dispersion,
 )
 
@@ -74,6 +75,77 @@ def test_default_engine_hash_unchanged_and_finetuned_identity_enters_it(tmp_path
         finetuned=str(meta), checkpoint_sha256="abc", training_data_hash="xyz"
     )
     assert other_data.settings_hash() != tuned.settings_hash()
+
+
+def test_gpaw_campaign_pre_relaxes_with_a_finetuned_checkpoint(tmp_path):
+    """``prerelax_finetuned`` in a GPAW spec's [engine]: the staged relaxation's ML
+    stage is the fine-tuned engine (its base model and dispersion from the
+    metadata, the path relative to the spec), and its identity enters the key."""
+    from alkali_layers.campaigns.spec import load_spec
+
+    (tmp_path / "ft").mkdir()
+    (tmp_path / "ft" / "finetune.json").write_text(
+        json.dumps(
+            {
+                "base_model": "7net-0",
+                "dispersion": "none",
+                "checkpoint_sha256": "abc",
+                "training_data_hash": "def",
+            }
+        )
+    )
+    models = (
+        '[[models]]\nbuilder = "bulk_metal"\ntasks = ["relax"]\n'
+        '[models.grid]\nmetal = ["Li"]\n'
+    )
+    spec = tmp_path / "campaign.toml"
+    spec.write_text(
+        'name = "t"\n[engine]\nname = "gpaw"\n'
+        'prerelax_finetuned = "ft/finetune.json"\n' + models
+    )
+    pre = load_spec(spec).engine.prerelax
+    assert pre.finetuned == str((tmp_path / "ft" / "finetune.json").resolve())
+    assert (pre.model, pre.dispersion, pre.checkpoint_sha256) == (
+        "7net-0",
+        "none",
+        "abc",
+    )
+    plain = tmp_path / "plain.toml"
+    plain.write_text('name = "t"\n[engine]\nname = "gpaw"\n' + models)
+    assert (
+        load_spec(plain).engine.settings_hash()
+        != load_spec(spec).engine.settings_hash()
+    )
+    assert load_spec(plain).engine.prerelax == MLIPSettings()
+    spec.write_text(
+        'name = "t"\n[engine]\nname = "gpaw"\nprerelax = "none"\n'
+        'prerelax_finetuned = "ft/finetune.json"\n' + models
+    )
+    with pytest.raises(Exception, match="prerelax_finetuned needs prerelax"):
+        load_spec(spec)
+    spec.write_text(
+        'name = "t"\n[engine]\nname = "gpaw"\n'
+        'prerelax_finetuned = "nowhere/finetune.json"\n' + models
+    )
+    with pytest.raises(Exception, match="no metadata file"):
+        load_spec(spec)
+
+
+def test_checkpoint_identity_is_the_weights_not_the_file(tmp_path):
+    """Two trainings that give the same weights write different .pth files (time,
+    run id, training-file paths: measured on two runs of runs/finetune's command);
+    the identity that enters the engine hash must be the same for both."""
+    import torch
+
+    weights = {"a.weight": torch.arange(6.0).reshape(2, 3), "b": torch.ones(2)}
+    for name, when in (("one.pth", "17:38"), ("two.pth", "18:50")):
+        torch.save({"model_state_dict": weights, "time": when}, tmp_path / name)
+    one, two = tmp_path / "one.pth", tmp_path / "two.pth"
+    assert sha256_file(one) != sha256_file(two)
+    assert weights_sha256(one) == weights_sha256(two)
+    changed = {**weights, "b": torch.tensor([1.0, 1.0 + 1e-7])}
+    torch.save({"model_state_dict": changed, "time": "17:38"}, tmp_path / "3.pth")
+    assert weights_sha256(tmp_path / "3.pth") != weights_sha256(one)
 
 
 @pytest.mark.parametrize(
@@ -250,6 +322,18 @@ def test_relaxation_steps_found_through_the_database_in_a_fresh_clone(tmp_path):
     assert ignored.returncode == 1  # committed with the campaign, not ignored
 
 
+def test_relaxation_steps_of_a_rekeyed_row_stay_found(tmp_path):
+    """A row moved to a new key keeps its folder under the old one: its steps must
+    still be training frames (they were silently dropped before this was read)."""
+    protocol, _, _ = tiny_gpaw_campaign(tmp_path)
+    relax_key = protocol_key(protocol.relax)
+    before = collect_frames([tmp_path], protocol=relax_key)
+    (tmp_path / "tasks" / "Cu-model.k1" / "task.json").unlink()  # a fresh clone
+    ResultStore(tmp_path / "results.db").rekey("k1", "k1new")
+    after = collect_frames([tmp_path], protocol=relax_key)
+    assert len(after) == len(before) >= 2
+
+
 def test_collect_frames_from_a_users_file(tmp_path):
     from ase.io import write
 
@@ -352,7 +436,8 @@ def test_tiny_finetune_end_to_end(tmp_path):
     assert all(abs(mu) < 1e-3 for mu in meta["energy_offsets_eV"].values())
     before = meta["errors"]["pretrained"]["train"]
     assert before["energy_mae_meV_per_atom"] < 0.1 and before["force_mae_eV_A"] < 1e-4
-    assert meta["checkpoint_sha256"] == sha256_file(out / "checkpoint.pth")
+    assert meta["checkpoint_sha256"] == weights_sha256(out / "checkpoint.pth")
+    assert meta["checkpoint_identity"] == "weights"
 
     tuned = MLIPSettings(dispersion="none", finetuned=str(out / "finetune.json"))
     assert tuned.training_data_hash == meta["training_data_hash"]
