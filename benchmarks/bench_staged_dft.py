@@ -17,10 +17,10 @@ point on 1 and on 2 MPI ranks (run as subprocesses, side by side).
     .venv/bin/python benchmarks/bench_staged_dft.py --models Li-2L,Na-3L --ranks 2
     # the pre-relaxation with a fine-tuned engine, each way on its own core
     .venv/bin/python benchmarks/bench_staged_dft.py --models K-2L,Na-2L,Li-2L \
-        --finetuned runs/finetune/optpbe400/finetune.json --ranks 1 \
+        --finetuned runs/finetune/optpbe400_rerun/finetune.json --ranks 1 \
         --ways dft_only --name staged_dft_finetuned &
     .venv/bin/python benchmarks/bench_staged_dft.py --models K-2L,Na-2L,Li-2L \
-        --finetuned runs/finetune/optpbe400/finetune.json --ranks 1 \
+        --finetuned runs/finetune/optpbe400_rerun/finetune.json --ranks 1 \
         --ways staged --name staged_dft_finetuned
 
 The relaxations run as one ``mpiexec -n RANKS`` worker (both ways on the same

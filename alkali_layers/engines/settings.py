@@ -59,6 +59,20 @@ class _Identified:
         return stable_hash({"engine": self.engine, **self.hash_fields()})
 
 
+def _finetune_meta(path) -> dict:
+    """The ``finetune.json`` of a fine-tuned checkpoint, or a clear error."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(
+            f"finetuned: no metadata file {path} (the finetune.json written by "
+            "`alkali-layers finetune`)"
+        )
+    return json.loads(path.read_text())
+
+
 @dataclass(frozen=True)
 class MLIPSettings(_Identified):
     """Settings of the machine-learned engine.
@@ -163,16 +177,10 @@ class MLIPSettings(_Identified):
             return
         if all(v is not None for v in identity):
             return
-        import json
         from pathlib import Path
 
         path = Path(self.finetuned)
-        if not path.is_file():
-            raise ValueError(
-                f"finetuned: no metadata file {path} (the finetune.json written by "
-                "`alkali-layers finetune`)"
-            )
-        meta = json.loads(path.read_text())
+        meta = _finetune_meta(path)
         if meta.get("base_model") != self.model:
             raise ValueError(
                 f"{path} was fine-tuned from {meta.get('base_model')!r}; "
@@ -187,18 +195,11 @@ class MLIPSettings(_Identified):
     def from_finetuned(cls, finetune_json: str) -> MLIPSettings:
         """The engine of a fine-tuned checkpoint: its base model, and the dispersion
         its labels kept (``finetune.json`` of ``alkali-layers finetune``)."""
-        import json
-        from pathlib import Path
-
-        path = Path(finetune_json)
-        if not path.is_file():
-            raise ValueError(
-                f"finetuned: no metadata file {path} (the finetune.json written by "
-                "`alkali-layers finetune`)"
-            )
-        meta = json.loads(path.read_text())
+        meta = _finetune_meta(finetune_json)
         return cls(
-            model=meta["base_model"], dispersion=meta["dispersion"], finetuned=str(path)
+            model=meta["base_model"],
+            dispersion=meta["dispersion"],
+            finetuned=str(finetune_json),
         )
 
     @property
@@ -489,14 +490,13 @@ class DFTProtocol:
             raise ValueError(f"error_bars must be true or false, got {error_bars!r}")
         if prerelax not in ("mlip", "none"):
             raise ValueError(f"unknown prerelax {prerelax!r}; allowed: mlip, none")
+        ml = None
+        if prerelax == "mlip":
+            ml = MLIPSettings() if tuned is None else MLIPSettings.from_finetuned(tuned)
         return cls(
             final=gpaw_settings(final, **table),
             relax=gpaw_settings(relax, **table),
-            prerelax=None
-            if prerelax == "none"
-            else MLIPSettings.from_finetuned(tuned)
-            if tuned is not None
-            else MLIPSettings(),
+            prerelax=ml,
             reference_kpt_density=ref_k,
             error_bars=error_bars,
         )
