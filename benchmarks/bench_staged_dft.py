@@ -305,8 +305,7 @@ def report(
         lines += [
             "",
             f"MPI: one GPAW single point of {mpi['model']} ({mpi['atoms']} atoms, "
-            "fast "
-            f"preset): {mpi['single_point_s'][1]:.1f} s on 1 rank, "
+            f"fast preset): {mpi['single_point_s'][1]:.1f} s on 1 rank, "
             f"{mpi['single_point_s'][2]:.1f} s on 2 ranks: "
             f"**{mpi['speedup_2_ranks']:.2f}x**.",
         ]

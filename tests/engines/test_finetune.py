@@ -81,7 +81,7 @@ def test_gpaw_campaign_pre_relaxes_with_a_finetuned_checkpoint(tmp_path):
     """``prerelax_finetuned`` in a GPAW spec's [engine]: the staged relaxation's ML
     stage is the fine-tuned engine (its base model and dispersion from the
     metadata, the path relative to the spec), and its identity enters the key."""
-    from alkali_layers.campaigns.spec import load_spec
+    from alkali_layers.campaigns.spec import SpecError, load_spec
 
     (tmp_path / "ft").mkdir()
     (tmp_path / "ft" / "finetune.json").write_text(
@@ -121,13 +121,13 @@ def test_gpaw_campaign_pre_relaxes_with_a_finetuned_checkpoint(tmp_path):
         'name = "t"\n[engine]\nname = "gpaw"\nprerelax = "none"\n'
         'prerelax_finetuned = "ft/finetune.json"\n' + models
     )
-    with pytest.raises(Exception, match="prerelax_finetuned needs prerelax"):
+    with pytest.raises(SpecError, match="prerelax_finetuned needs prerelax"):
         load_spec(spec)
     spec.write_text(
         'name = "t"\n[engine]\nname = "gpaw"\n'
         'prerelax_finetuned = "nowhere/finetune.json"\n' + models
     )
-    with pytest.raises(Exception, match="no metadata file"):
+    with pytest.raises(SpecError, match="no metadata file"):
         load_spec(spec)
 
 
