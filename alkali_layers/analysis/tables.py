@@ -71,6 +71,10 @@ _DECIMALS = {
     "voltage_V": 3,
     "voltage_std_V": 3,
     "delta_V": 3,
+    "formation_vs_AB_eV": 3,
+    "formation_vs_AB_std_eV": 3,
+    "formation_vs_AA_eV": 3,
+    "formation_vs_AA_std_eV": 3,
 }
 
 

@@ -23,6 +23,15 @@ def _cell(table: dict, name: str, key: str, fmt: str) -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def _with_std(values: dict, name: str) -> str:
+    """``values[name + "_eV"]`` as "+0.123", with " +- 0.045" where the BEEF-vdW
+    standard deviation ``values[name + "_std_eV"]`` is known; "-" where missing."""
+    value, std = values.get(f"{name}_eV"), values.get(f"{name}_std_eV")
+    if value is None:
+        return "-"
+    return f"{value:+.3f}" + ("" if std is None else f" +- {std:.3f}")
+
+
 def _ordered(keys, order) -> list:
     """``keys`` in ``order``, unknown ones last (sorted)."""
     keys = set(keys)
@@ -124,12 +133,26 @@ def write_validation_table(
         for n in names:
             compounds = results[n]["compounds"]
             row += [
-                _cell(compounds, formula, "formation_vs_AB_eV", "{:+.3f}"),
-                _cell(compounds, formula, "formation_vs_AA_eV", "{:+.3f}"),
+                _with_std(compounds.get(formula, {}), "formation_vs_AB"),
+                _with_std(compounds.get(formula, {}), "formation_vs_AA"),
                 _cell(compounds, formula, "c_A", "{:.3f}"),
                 _cell(compounds, formula, "a_A", "{:.3f}"),
             ]
         lines.append("| " + " | ".join(row) + " |")
+    if any(
+        k.endswith("_std_eV")
+        for n in names
+        for values in results[n].get("compounds", {}).values()
+        for k in values
+    ):
+        lines += [
+            "",
+            "+- : standard deviation of E_f over the 2000-member BEEF-vdW ensemble "
+            "(ase.dft.bee; Wellendorff et al., PRB 85, 235149 (2012)) at the "
+            "relaxed geometries, from the treatment's error-bar campaign "
+            "(layout validation_error_bars): the sensitivity to the "
+            "exchange-correlation functional, not a statistical error.",
+        ]
     if notes:
         lines += ["", *notes]
     path.write_text("\n".join(lines) + "\n")

@@ -66,6 +66,8 @@ from .relax import run_relax
 TASK_KIND_COHESIVE = "cohesive_energy"
 TASK_KIND_GRAPHITE_BINDING = "graphite_binding"
 VALIDATION_LAYOUT = "validation"
+#: layout of a validation campaign's error-bar campaign (a folder below it)
+ERROR_BARS_LAYOUT = "validation_error_bars"
 #: the relaxation stage of a validation task, read back by a rerun
 RELAXED_FILE = "relaxed.json"
 
@@ -327,6 +329,148 @@ def treatment_results(campaign) -> dict:
     return out
 
 
+def stage1_error_bars(rows) -> dict:
+    """BEEF-vdW error bars of the stage-1 formation energies.
+
+    Parameters
+    ----------
+    rows : iterable of (dict, Atoms, float, numpy.ndarray)
+        ``(info, atoms, energy_eV, ensemble_eV)`` of every structure: builder
+        metadata (``host`` "bulk" with ``metal``; ``host`` "graphite" with
+        ``stacking``; a compound with ``stoichiometry`` and ``metal``), the
+        structure, its total energy (the treatment's) and the 2000 BEEF-vdW
+        ensemble total energies at the same geometry (eV).
+
+    Returns
+    -------
+    dict
+        By formula: ``formation_vs_AB_eV`` / ``formation_vs_AA_eV`` (eV per metal
+        atom, ``E_f = [E - n_C e_C - n mu_M] / n`` vs the bcc metal and AB or AA
+        graphite, from ``energy_eV``) and ``formation_vs_AB_std_eV`` /
+        ``formation_vs_AA_std_eV``: the standard deviation over the ensemble of
+        the same formula with every member's energies (Wellendorff et al., PRB
+        85, 235149 (2012)), where the references carry ensembles.
+    """
+    from ...analysis.voltage import formation_energy_eV_per_atom
+
+    per_unit, ensembles, compounds = {}, {}, []
+    for info, atoms, energy, ensemble in rows:
+        ensemble = np.asarray(ensemble, float)
+        if info.get("stoichiometry"):
+            compounds.append((info, atoms, energy, ensemble))
+            continue
+        if info.get("host") == "bulk":
+            key, n_units = ("metal", info["metal"]), len(atoms)
+        elif info.get("host") == "graphite":
+            key = ("graphite", info["stacking"])
+            n_units = atoms.get_chemical_symbols().count("C")
+        else:
+            continue
+        per_unit[key] = energy / n_units
+        ensembles[key] = ensemble / n_units
+    out: dict = {}
+    for info, atoms, energy, ensemble in compounds:
+        symbols = atoms.get_chemical_symbols()
+        n_metal, n_c = symbols.count(info["metal"]), symbols.count("C")
+        values = {}
+        for stacking in ("AB", "AA"):
+            metal, host = ("metal", info["metal"]), ("graphite", stacking)
+            if metal not in per_unit or host not in per_unit:
+                continue
+            values[f"formation_vs_{stacking}_eV"] = formation_energy_eV_per_atom(
+                energy, n_metal, n_c * per_unit[host], per_unit[metal]
+            )
+            members = formation_energy_eV_per_atom(
+                ensemble, n_metal, n_c * ensembles[host], ensembles[metal]
+            )
+            values[f"formation_vs_{stacking}_std_eV"] = float(np.std(members))
+        out[info["stoichiometry"]] = values
+    return out
+
+
+def error_bar_results(campaign) -> dict:
+    """:func:`stage1_error_bars` of an error-bar campaign: ``single_point`` tasks
+    with ``[engine] error_bars = true`` on the relaxed structures of a validation
+    campaign (builder ``campaign_model``), read from its database."""
+    rows = []
+    for e, row in _finished(campaign):
+        ensemble = row.data.get("outcome", {}).get("beef_ensemble_eV")
+        if ensemble is not None:
+            rows.append((e.task.atoms.info, row.toatoms(), float(row.energy), ensemble))
+    return stage1_error_bars(rows)
+
+
+def _campaigns_below(campaign, layout: str) -> list:
+    """The campaigns of ``layout`` in the folders directly below ``campaign``'s
+    (made as ``campaign`` was, read serially as it is)."""
+    spec_file = campaign.spec.path.name
+    found = []
+    for path in sorted(campaign.root.glob(f"*/{spec_file}")):
+        if tomllib.loads(path.read_text()).get("analysis") != layout:
+            continue
+        other = type(campaign)(path, stream=False)
+        other.store.db.serial = getattr(campaign.store.db, "serial", False)
+        found.append(other)
+    return found
+
+
+def add_error_bars(results: dict, campaign) -> None:
+    """Put the ``*_std_eV`` of the error-bar campaigns below ``campaign`` (layout
+    ``validation_error_bars``) into ``results["compounds"]`` (in place), with the
+    error-bar campaign's folder in ``results["error_bars"]``."""
+    for child in _campaigns_below(campaign, ERROR_BARS_LAYOUT):
+        bars = error_bar_results(child)
+        for formula, values in results["compounds"].items():
+            for stacking in ("AB", "AA"):
+                std = bars.get(formula, {}).get(f"formation_vs_{stacking}_std_eV")
+                if std is not None:
+                    values[f"formation_vs_{stacking}_std_eV"] = std
+        results["error_bars"] = str(child.root)
+
+
+def write_error_bar_outputs(campaign) -> list[dict]:
+    """The ``validation_error_bars`` layout: ``table.md`` and ``results.json`` of
+    the BEEF-vdW error bars here, then the tables of the validation campaign in
+    the folder above (which carry them next to its formation energies)."""
+    from ...analysis.tables import write_markdown
+
+    bars = error_bar_results(campaign)
+    rows = [{"compound": formula, **values} for formula, values in bars.items()]
+    (campaign.root / "results.json").write_text(json.dumps(bars, indent=1) + "\n")
+    columns = [
+        "compound",
+        "formation_vs_AB_eV",
+        "formation_vs_AB_std_eV",
+        "formation_vs_AA_eV",
+        "formation_vs_AA_std_eV",
+    ]
+    note = (
+        "Formation energies in eV per metal atom vs the bcc metal and AB or AA "
+        "graphite, from the single points here (the treatment's energies at the "
+        "relaxed geometries of the validation campaign above); *_std_eV: standard "
+        "deviation over the 2000-member BEEF-vdW ensemble (ase.dft.bee; "
+        "Wellendorff et al., PRB 85, 235149 (2012)) of one BEEF-vdW calculation "
+        "per structure at the same geometry: the sensitivity to the "
+        "exchange-correlation functional, not a statistical error."
+    )
+    pending = _pending_note(campaign)
+    write_markdown(
+        rows,
+        campaign.root / "table.md",
+        campaign.spec.title or campaign.spec.name,
+        notes=[note] + ([pending] if pending else []),
+        columns=columns,
+    )
+    parent = campaign.root.parent / campaign.spec.path.name
+    if parent.exists():
+        text = tomllib.loads(parent.read_text())
+        if text.get("analysis") == VALIDATION_LAYOUT:
+            above = type(campaign)(parent, stream=False)
+            above.store.db.serial = getattr(campaign.store.db, "serial", False)
+            write_validation_outputs(above)
+    return rows
+
+
 def _pending_note(campaign) -> str:
     pending = [
         s.entry.label for s in campaign.status() if s.state not in ("done", "failed")
@@ -360,6 +504,7 @@ def write_validation_outputs(campaign) -> list[dict]:
     from ...analysis.validation import write_validation_table
 
     results = treatment_results(campaign)
+    add_error_bars(results, campaign)
     name = results["treatment"]
     note = _pending_note(campaign)
     mine = {name: results}
@@ -384,7 +529,11 @@ def write_validation_outputs(campaign) -> list[dict]:
             # read as this one is (serially on rank 0 under MPI, see
             # alkali_layers.campaigns.validation_import.run_validation_campaigns)
             other.store.db.serial = getattr(campaign.store.db, "serial", False)
-            res = results if other is campaign else treatment_results(other)
+            if other is campaign:
+                res = results
+            else:
+                res = treatment_results(other)
+                add_error_bars(res, other)
             combined[res["treatment"]] = res
             other_note = note if other is campaign else _pending_note(other)
             if other_note:
@@ -417,3 +566,4 @@ register_task_kind(
     )
 )
 register_layout(VALIDATION_LAYOUT, write_validation_outputs)
+register_layout(ERROR_BARS_LAYOUT, write_error_bar_outputs)

@@ -9,7 +9,7 @@ import pytest
 from ase.calculators.emt import EMT
 
 import alkali_layers.campaigns.kinds.validation as kinds
-from alkali_layers.builders import bulk_metal, graphite
+from alkali_layers.builders import bulk_metal, graphite, graphite_intercalation
 from alkali_layers.calculators.relax import RelaxResult, RelaxSettings
 from alkali_layers.campaigns.campaign import Campaign
 from alkali_layers.campaigns.registry import task_kind
@@ -287,4 +287,89 @@ atom_box_A = 8.0
     )
     assert again.values["cohesive_energy_eV"] == pytest.approx(
         row["cohesive_energy_eV"]
+    )
+
+
+def test_stage1_error_bars_propagate_each_member_through_the_formula():
+    """Hand-computed: two ensemble members, NaC8 (1 Na, 8 C) vs bcc Na and AB
+    graphite (4 C).  The compound moves by -/+0.10 eV, AB graphite's cell by
+    -/+0.02 eV (-/+0.005 eV per C, x 8 C in E_f, with a minus sign): the members'
+    E_f are E_f -/+ (0.10 - 0.04), std 0.06 eV.  Adding the two in quadrature (as
+    if independent) would give 0.108 eV: the members must be formed one by one."""
+    f = FABRICATED
+    bcc, ab, aa = bulk_metal("Na"), graphite("AB"), graphite("AA")
+    nac8 = graphite_intercalation("Na", "NaC8")
+    pm = np.array([-1.0, 1.0])
+    rows = [
+        ({"host": "bulk", "metal": "Na"}, bcc, f["mu_Na_eV"], np.full(2, -1.30)),
+        ({"host": "graphite", "stacking": "AB"}, ab, 4 * -9.22, 4 * -9.22 + 0.02 * pm),
+        ({"host": "graphite", "stacking": "AA"}, aa, 2 * -9.21, np.full(2, -18.42)),
+        (
+            {"host": "graphite", "metal": "Na", "stoichiometry": "NaC8"},
+            nac8,
+            f["E_NaC8_eV"],
+            f["E_NaC8_eV"] + 0.10 * pm,
+        ),
+        ({"host": "bulk", "metal": "K"}, bulk_metal("K"), -1.0, np.zeros(2)),
+    ]
+    bars = kinds.stage1_error_bars(rows)
+    assert list(bars) == ["NaC8"]
+    nac8_bars = bars["NaC8"]
+    assert nac8_bars["formation_vs_AB_eV"] == pytest.approx(f["ef_vs_AB_eV"])
+    assert nac8_bars["formation_vs_AA_eV"] == pytest.approx(f["ef_vs_AA_eV"])
+    assert nac8_bars["formation_vs_AB_std_eV"] == pytest.approx(0.06)
+    assert nac8_bars["formation_vs_AA_std_eV"] == pytest.approx(0.10)
+    # without the metal's ensemble there is no error bar (and no E_f)
+    assert kinds.stage1_error_bars(rows[1:]) == {"NaC8": {}}
+
+
+@pytest.mark.slow  # GPAW + BEEF-vdW, tiny settings, 1 rank: ~1-2 min
+def test_error_bar_campaign_puts_the_std_next_to_the_validation_values(tmp_path):
+    """A validation campaign (fabricated) and its error-bar campaign below it:
+    single points with BEEF-vdW ensembles at its structures; the std of E_f from
+    the stored ensembles by hand, and the validation table shows it."""
+    parent = _imported_campaign(tmp_path)
+    child = parent.root / "error_bars"
+    child.mkdir()
+    labels = [e.label for e in parent.entries()]
+    (child / "campaign.toml").write_text(
+        """
+name = "pbe_error_bars"
+analysis = "validation_error_bars"
+"""
+        + TINY_ENGINE.format(extra='xc = "PBE"\ndispersion = "d3bj"\nerror_bars = true')
+        + f"""
+[[models]]
+builder = "campaign_model"
+tasks = ["single_point"]
+grid = {{ label = {json.dumps(labels)} }}
+[models.params]
+campaign = "{parent.root}"
+"""
+    )
+    assert main(["run", str(child), "--workers", "1"]) == 0
+    bars = json.loads((child / "results.json").read_text())["NaC8"]
+    campaign = Campaign(child, stream=False)
+    stored = {}
+    for e in campaign.entries():
+        row = campaign.store.find(e.key)
+        label = e.label.removeprefix("campaign_model-")
+        stored[label] = np.asarray(row.data["outcome"]["beef_ensemble_eV"])
+    by_hand = (
+        stored["graphite_intercalation-Na-NaC8"]
+        - 8 * stored["graphite-AB"] / 4  # AB graphite: 4 C
+        - stored["bulk_metal-Na"]  # bcc Na: 1 atom
+    )
+    assert bars["formation_vs_AB_std_eV"] == pytest.approx(np.std(by_hand))
+    assert 0.0 < bars["formation_vs_AB_std_eV"] < 1.0
+    # the validation campaign above carries the error bars in its tables
+    results = json.loads((parent.root / "results.json").read_text())["PBE+D3(BJ)"]
+    nac8 = results["compounds"]["NaC8"]
+    assert nac8["formation_vs_AB_std_eV"] == pytest.approx(
+        bars["formation_vs_AB_std_eV"]
+    )
+    assert nac8["formation_vs_AB_eV"] == pytest.approx(FABRICATED["ef_vs_AB_eV"])
+    std = f"{bars['formation_vs_AB_std_eV']:.3f}"
+    assert (
+        f"| NaC8 | +0.206 | -0.200 +- {std} |" in (parent.root / "table.md").read_text()
     )
