@@ -37,6 +37,7 @@ from ..calculators.guards import ModelFailure
 from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
 from ..geometry import gallery_force_eV_A, in_plane_geometry
+from .error_bars import adopt_finished
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .start import start_geometry
@@ -473,6 +474,13 @@ class Campaign:
                     archive_result(e.folder)
                     (e.folder / SUBMITTED_FILE).unlink(missing_ok=True)
                     self.store.delete(e.key)
+        else:  # error bars switched on: the finished energies are reused
+            adopted = sum(adopt_finished(e, self.store) for e in todo)
+            if adopted:
+                self.log(
+                    f"{adopted} tasks reuse their finished result without error bars "
+                    "and compute only the BEEF-vdW ensemble"
+                )
         n_models = sum(1 for e in entries if e.task.role == "model")
         self.log(
             f"{spec.name}: {n_models} models + {len(entries) - n_models} references; "

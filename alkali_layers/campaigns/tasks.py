@@ -186,19 +186,24 @@ def execute_task(
 #: written by the campaign when it records a model.
 BUILDER_KEYS = "builder_keys"
 
-#: For rows recorded before :data:`BUILDER_KEYS` existed: the keys that are
-#: bookkeeping, provenance (plus ``version_*`` and ``git_*``) or relaxation outcome.
-_LEGACY_RECORD_KEYS = frozenset(
+#: Row keys the campaign writes itself: bookkeeping, provenance (plus
+#: :data:`RECORD_PREFIXES`) and the relaxation outcome (less the relaxed
+#: ``gallery_height_A``, which shares its name with the builder's value).
+RECORD_KEYS = frozenset(
     {
         "label", "role", "builder", "task_kind", "wall_s", "n_steps", "compute_host",
-        "gallery_height_initial_A", "status", "task_key", "reason",
+        "gallery_height_initial_A", "status", "task_key", "reason", "superseded_by",
+        "legacy_task_key",
         "engine", "engine_description", "engine_settings_hash", "relax_settings_hash",
         "fmax_setting_eV_A", "max_steps", "optimizer",
         "converged", "fmax_final_eV_A", "cell_mode", "prescan_delta_A",
-        "relax_stalled", "beef_energy_eV",
     }
 )  # fmt: skip
-_LEGACY_RECORD_PREFIXES = ("version_", "git_")
+RECORD_PREFIXES = ("version_", "git_")
+
+#: For rows recorded before :data:`BUILDER_KEYS` existed: the keys that are
+#: bookkeeping, provenance or relaxation outcome, and the kinds' values then known.
+_LEGACY_RECORD_KEYS = RECORD_KEYS | {"relax_stalled", "beef_energy_eV"}
 
 
 def builder_metadata(row) -> dict:
@@ -216,7 +221,7 @@ def builder_metadata(row) -> dict:
     return {
         k: v
         for k, v in kvp.items()
-        if k not in _LEGACY_RECORD_KEYS and not k.startswith(_LEGACY_RECORD_PREFIXES)
+        if k not in _LEGACY_RECORD_KEYS and not k.startswith(RECORD_PREFIXES)
     }
 
 

@@ -17,7 +17,10 @@ root).  The options (:class:`ChargeOptions`) enter the task key.  The finished
 analysis is ``charges.json`` in the task folder (the format of ``alkali-layers
 charges``); a folder holding it is read back, not recomputed, and
 :func:`import_charge_results` adopts results of ``alkali-layers charges`` whose
-key (structure, GPAW settings, grid refinement) is the task's.
+key (structure, GPAW settings, grid refinement) is the task's.  With ``[engine]
+error_bars = true`` a BEEF-vdW calculation at the same geometry adds the ensemble of
+the energy (:mod:`alkali_layers.campaigns.error_bars`; a campaign that finished
+without error bars computes only that when they are switched on).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from ...calculators.charges import charge_analysis
 from ...jsonio import write_json_atomic
 from ...settings import plain
 from ..charges import INFO_KEYS, ChargeJob
+from ..error_bars import with_error_bars
 from ..registry import TaskKind, register_builder, register_layout, register_task_kind
 from ..store import ResultStore
 from ..tasks import RESULT_FILE, TaskOutcome, builder_metadata, read_json
@@ -254,7 +258,7 @@ register_task_kind(
     TaskKind(
         TASK_KIND_CHARGES,
         "Bader charges and density difference at the stored geometry (GPAW)",
-        run_charges,
+        with_error_bars(run_charges),
         uses_relax_settings=False,
         options=ChargeOptions,
     )

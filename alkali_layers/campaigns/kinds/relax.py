@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ...calculators.relax import RelaxSettings, relax
 from ...geometry import gallery_height
+from ..error_bars import with_error_bars
 from ..registry import TaskKind, register_layout, register_task_kind
 from ..tasks import (
     LOG_FILE,
@@ -117,28 +118,6 @@ def run_single_point(
         gallery_height_A=height,
         **extra,
     )
-
-
-def with_error_bars(run):
-    """``run`` followed, for a GPAW protocol with ``error_bars``, by a BEEF-vdW
-    calculation at the final geometry: ``data["beef_ensemble_eV"]`` (2000 energies)
-    and ``values["beef_energy_eV"]``; the layouts turn the ensembles of model and
-    references into ``*_std_eV`` / ``*_std_V`` columns."""
-
-    def run_with_error_bars(task, engine, calc, settings, folder):
-        outcome = run(task, engine, calc, settings, folder)
-        if not (outcome.ok and getattr(engine, "error_bars", False)):
-            return outcome
-        from ...engines.gpaw import beef_single_point
-
-        txt = str(folder / "gpaw-beef.txt") if folder is not None else None
-        energy, ensemble = beef_single_point(outcome.atoms, engine.final, txt=txt)
-        outcome.values["beef_energy_eV"] = energy
-        outcome.data["beef_ensemble_eV"] = ensemble
-        return outcome
-
-    run_with_error_bars.__doc__ = run.__doc__
-    return run_with_error_bars
 
 
 register_task_kind(

@@ -1,0 +1,149 @@
+"""BEEF-vdW error bars of a task, and adding them to a campaign that finished without.
+
+A GPAW protocol with ``[engine] error_bars = true`` runs, after a task's own
+calculation, one BEEF-vdW calculation at its final geometry and keeps the
+2000-member ensemble of that energy (``data["beef_ensemble_eV"]``,
+:func:`~alkali_layers.engines.gpaw.beef_single_point`; Wellendorff et al., PRB 85,
+235149 (2012)).  The layouts turn the ensembles of a model and its references into
+the ``*_std_eV`` / ``*_std_V`` columns.
+
+``error_bars`` enters the settings hash, so switching it on in a finished campaign
+gives every task a new key.  The task's own calculation is then the same as the
+finished one (error bars do not change the geometry or the energy), so it is not
+repeated: before a run, :func:`adopt_finished` looks up the finished row of the same
+task with ``error_bars = false`` (its key recomputed from this task: same kind,
+structure, settings and options) and copies it into the task folder
+(:data:`ADOPTED_FILE`); the task then runs only the BEEF-vdW calculation at the
+adopted geometry and is recorded as a new row (the earlier one is kept, marked
+``superseded_by``), with the adopted key in ``data["outcome"]["energy_adopted_from"]``.
+The cost of adding error bars to a finished campaign is therefore one BEEF-vdW SCF
+per structure, not two SCFs and a relaxation.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from ..jsonio import read_json, write_json_atomic
+from .tasks import (
+    BUILDER_KEYS,
+    RECORD_KEYS,
+    RECORD_PREFIXES,
+    RelaxTask,
+    TaskOutcome,
+    result_outcome,
+)
+
+#: the finished result of the same task without error bars, in a task folder
+ADOPTED_FILE = "adopted_without_error_bars.json"
+
+
+def key_without_error_bars(task: RelaxTask, engine, settings) -> str | None:
+    """The key ``task`` has with ``error_bars = false``; None when ``engine`` has no
+    error bars (then there is nothing to adopt)."""
+    if not getattr(engine, "error_bars", False):
+        return None
+    return task.key(replace(engine, error_bars=False), settings)
+
+
+def row_result(row) -> dict:
+    """A ``result.json``-like dict of a finished database row: its structure,
+    energy, the outcome fields the row holds, the kind's own values (the row's
+    key-value pairs less bookkeeping, provenance and builder metadata) and
+    ``data["outcome"]``."""
+    from ase.io.jsonio import encode
+
+    skip = RECORD_KEYS | {"gallery_height_A", *row.data.get(BUILDER_KEYS, ())}
+    values = {
+        k: v
+        for k, v in row.key_value_pairs.items()
+        if k not in skip and not k.startswith(RECORD_PREFIXES)
+    }
+    return {
+        "format": "alkali_layers.result/1",
+        "key": row.task_key,
+        "status": "ok",
+        "label": row.label,
+        "atoms": json.loads(encode(row.toatoms())),
+        "energy_eV": float(row.energy),
+        "converged": bool(row.get("converged", True)),
+        "n_steps": int(row.get("n_steps", 0)),
+        "fmax_final_eV_A": row.get("fmax_final_eV_A"),
+        "wall_s": float(row.get("wall_s", 0.0)),
+        "cell_mode": row.get("cell_mode", ""),
+        "gallery_height_A": row.get("gallery_height_A"),
+        "prescan_delta_A": float(row.get("prescan_delta_A", 0.0)),
+        "values": values,
+        "data": dict(row.data.get("outcome", {})),
+    }
+
+
+def adopt_finished(entry, store) -> bool:
+    """Before ``entry`` runs: if its engine has error bars and the same task without
+    them finished in ``store``, write that result into the task folder
+    (:data:`ADOPTED_FILE`, never overwritten) so the task computes only the BEEF-vdW
+    ensemble.  Returns whether the folder holds an adopted result."""
+    path = Path(entry.folder) / ADOPTED_FILE
+    if path.exists():
+        return True
+    key = key_without_error_bars(entry.task, entry.engine, entry.settings)
+    if key is None:
+        return False
+    row = store.find(key)
+    if row is None or row.get("status") != "ok":
+        return False
+    write_json_atomic(path, row_result(row))
+    return True
+
+
+def adopted_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | None:
+    """The adopted result in ``folder`` (see :func:`adopt_finished`) as an outcome,
+    or None.  Raises ``ValueError`` when the file is another task's."""
+    if folder is None:
+        return None
+    path = Path(folder) / ADOPTED_FILE
+    adopted = read_json(path)
+    if adopted is None:
+        return None
+    key = key_without_error_bars(task, engine, settings)
+    if adopted.get("key") != key:
+        raise ValueError(
+            f"{path} holds the result of task {adopted.get('key')}, not of this task "
+            f"without error bars ({key}): delete it to compute the task in full"
+        )
+    outcome = result_outcome(adopted)
+    outcome.label = task.label
+    outcome.data = {**outcome.data, "energy_adopted_from": adopted["key"]}
+    return outcome
+
+
+def with_error_bars(run):
+    """``run`` followed, for a GPAW protocol with ``error_bars``, by a BEEF-vdW
+    calculation at the final geometry: ``data["beef_ensemble_eV"]`` (2000 energies)
+    and ``values["beef_energy_eV"]``.  Where the task folder holds the adopted
+    result of the same task without error bars (:func:`adopt_finished`), ``run`` is
+    not called: only the BEEF-vdW calculation runs."""
+
+    def run_with_error_bars(task, engine, calc, settings, folder):
+        bars = getattr(engine, "error_bars", False)
+        outcome = adopted_outcome(task, engine, settings, folder) if bars else None
+        if outcome is None:
+            outcome = run(task, engine, calc, settings, folder)
+        if not (outcome.ok and bars):
+            return outcome
+        import time
+
+        from ..engines.gpaw import beef_single_point
+
+        t0 = time.perf_counter()
+        txt = str(Path(folder) / "gpaw-beef.txt") if folder is not None else None
+        energy, ensemble = beef_single_point(outcome.atoms, engine.final, txt=txt)
+        outcome.values["beef_energy_eV"] = energy
+        outcome.values["beef_wall_s"] = round(time.perf_counter() - t0, 1)
+        outcome.data["beef_ensemble_eV"] = ensemble
+        return outcome
+
+    run_with_error_bars.__doc__ = run.__doc__
+    return run_with_error_bars
