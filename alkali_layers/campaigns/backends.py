@@ -99,9 +99,16 @@ class Progress:
         elapsed = time.perf_counter() - self.t0
         eta = elapsed / max(self.atoms_done, 1) * self.atoms_left
         if result["status"] == "ok":
+            beef = (result.get("values") or {}).get("beef_wall_s")
+            adopted = "energy_adopted_from" in (result.get("data") or {})
             what = (
-                f"{entry.n_atoms} atoms, {result['n_steps']} steps, "
-                f"{result['wall_s']:.1f} s"
+                f"{entry.n_atoms} atoms, "
+                + (
+                    "finished result adopted"
+                    if adopted
+                    else f"{result['n_steps']} steps, {result['wall_s']:.1f} s"
+                )
+                + ("" if beef is None else f", BEEF-vdW {beef:.1f} s")
                 + ("" if result["converged"] else ", NOT converged")
             )
         else:

@@ -133,7 +133,9 @@ def test_switching_error_bars_on_computes_only_the_beef_ensemble(tmp_path, capsy
     spec.write_text(ERROR_BARS_SPEC)
     capsys.readouterr()
     assert main(["run", str(spec), "--workers", "1"]) == 0
-    assert "3 tasks reuse their finished result" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "3 tasks reuse their finished result" in out
+    assert out.count("finished result adopted, BEEF-vdW") == 3  # progress lines
     after = Campaign(spec, stream=False)
     (row,), failed = after.model_rows()
     assert not failed
