@@ -215,8 +215,9 @@ def heterostructure_table(
         One row per loaded model (sorted by metal, packing, phase, x) with
         ``intercalation_energy_eV`` (None without its empty reference or mu_M),
         ``dE_2H_minus_1Tp_eV_per_Mo`` and ``favours_1Tprime`` where both phases
-        of the same cell and loading exist, and the charge columns when the row
-        holds ``charge_per_Mo_e``.
+        of the same cell and loading exist (with the ensemble of that difference,
+        ``dE_2H_minus_1Tp_members_eV_per_Mo``, an array or None: not a column), and
+        the charge columns when the row holds ``charge_per_Mo_e``.
     """
     rows = [r for r in rows if r.get("host") == "graphene_mos2"]
     mu_ensembles = mu_metal_ensemble_eV or {}
@@ -275,6 +276,7 @@ def heterostructure_table(
                 "intercalation_energy_std_eV": _std(e_int_ensemble),
                 "dE_2H_minus_1Tp_eV_per_Mo": None if d_e is None else round(d_e, 4),
                 "dE_2H_minus_1Tp_std_eV_per_Mo": _std(d_e_ensemble),
+                "dE_2H_minus_1Tp_members_eV_per_Mo": d_e_ensemble,
                 "favours_1Tprime": None if d_e is None else bool(d_e > 0),
                 "charge_per_Mo_e": charge,
                 "charge_per_S_upper_e": r.get("charge_per_S_upper_e"),
@@ -333,7 +335,16 @@ def free_layer_phase_energies(
 
 
 def crossovers(table: Sequence[dict]) -> list[dict]:
-    """Per metal and packing: the loading x where 1T' becomes lower than 2H."""
+    """Per metal and packing: the loading x where 1T' becomes lower than 2H
+    (:func:`crossover_x` through the 2H rows' ``dE_2H_minus_1Tp_eV_per_Mo``).
+
+    Where every point carries the BEEF-vdW ensemble of its difference
+    (``dE_2H_minus_1Tp_members_eV_per_Mo``), the crossing is found for each member
+    too: ``x_1Tprime_wins_std`` is the standard deviation of the members' crossings
+    and ``members_crossing_fraction`` the fraction of members that cross within
+    the computed range at all (a member already positive at the smallest x counts
+    as crossing there, as for the value itself).
+    """
     out = []
     groups: dict[tuple, list] = {}
     for t in table:
@@ -342,14 +353,22 @@ def crossovers(table: Sequence[dict]) -> list[dict]:
     for (metal, packing), items in groups.items():
         xs = [t["x_per_Mo"] for t in items]
         d_e = [t["dE_2H_minus_1Tp_eV_per_Mo"] for t in items]
-        out.append(
-            {
-                "metal": metal,
-                "packing": packing,
-                "x_range": [min(xs), max(xs)],
-                "x_1Tprime_wins": crossover_x(xs, d_e),
-            }
-        )
+        entry = {
+            "metal": metal,
+            "packing": packing,
+            "x_range": [min(xs), max(xs)],
+            "x_1Tprime_wins": crossover_x(xs, d_e),
+        }
+        members = [t.get("dE_2H_minus_1Tp_members_eV_per_Mo") for t in items]
+        if all(m is not None for m in members):
+            per_member = np.asarray(members, float).T  # (n_members, n_points)
+            crossings = [crossover_x(xs, list(m)) for m in per_member]
+            found = [x for x in crossings if x is not None]
+            entry["x_1Tprime_wins_std"] = (
+                round(float(np.std(found)), 4) if found else None
+            )
+            entry["members_crossing_fraction"] = round(len(found) / len(crossings), 4)
+        out.append(entry)
     return out
 
 

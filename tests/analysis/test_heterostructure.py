@@ -265,3 +265,29 @@ def test_rows_of_one_cell_pair_whatever_its_basis():
     other = {**empty, "n_carbon": 26, "graphene_principal_strains_pct": "[0.5,0.5]"}
     (row,) = heterostructure_table([other, loaded], {"Na": -1.3})
     assert row["intercalation_energy_eV"] is None
+
+
+def test_crossing_loading_error_bar_from_each_ensemble_member():
+    """The 2H -> 1T' crossing found member by member: by hand, members 0 and 2 cross
+    (at 0.75 and, already positive at the first point, 0.5), member 1 never does."""
+
+    def point(x, d_e, members):
+        return {
+            "metal": "Li",
+            "packing": "fcc",
+            "phase": "2H",
+            "x_per_Mo": x,
+            "dE_2H_minus_1Tp_eV_per_Mo": d_e,
+            "dE_2H_minus_1Tp_members_eV_per_Mo": np.array(members),
+        }
+
+    table = [point(1.0, 0.1, [0.1, 0.0, 0.3]), point(0.5, -0.1, [-0.1, -0.2, 0.05])]
+    (cross,) = crossovers(table)
+    assert cross["x_1Tprime_wins"] == pytest.approx(0.75)  # 0.5 + 0.5 * 0.1 / 0.2
+    assert cross["x_1Tprime_wins_std"] == pytest.approx(np.std([0.75, 0.5]))
+    assert cross["members_crossing_fraction"] == pytest.approx(2 / 3, abs=1e-4)
+    # without ensembles: no error-bar keys (the fast engine's table)
+    (plain,) = crossovers(
+        [{**t, "dE_2H_minus_1Tp_members_eV_per_Mo": None} for t in table]
+    )
+    assert "x_1Tprime_wins_std" not in plain

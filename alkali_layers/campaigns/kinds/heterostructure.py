@@ -171,11 +171,16 @@ def write_outputs(campaign) -> list[dict]:
         notes += ["", "Loading where 1T' becomes lower than 2H:"]
         for c in cross:
             x = c["x_1Tprime_wins"]
-            where = (
-                f"x = {x:.3f}"
-                if x is not None
-                else f"not within x = {c['x_range'][0]:.3f}-{c['x_range'][1]:.3f}"
-            )
+            span = f"x = {c['x_range'][0]:.3f}-{c['x_range'][1]:.3f}"
+            where = f"x = {x:.3f}" if x is not None else f"not within {span}"
+            if "members_crossing_fraction" in c:
+                std = c["x_1Tprime_wins_std"]
+                where += (
+                    ("" if std is None else f" +- {std:.3f}")
+                    + " (BEEF-vdW: std of the crossing over the ensemble members; "
+                    f"{100 * c['members_crossing_fraction']:.0f} % of them cross "
+                    f"within {span})"
+                )
             notes.append(f"* {c['metal']} {c['packing']}: {where}")
     if failed:
         notes += ["", "Failed models:"] + [f"* {lab}: {why}" for lab, why in failed]
