@@ -131,6 +131,10 @@ def test_switching_error_bars_on_computes_only_the_beef_ensemble(tmp_path, capsy
     )
 
     spec.write_text(ERROR_BARS_SPEC)
+    report = Campaign(spec, stream=False).status_report()
+    assert "3 pending" in report
+    assert "3 pending tasks need only their BEEF-vdW ensemble" in report
+    assert "rekey" not in report  # not mistaken for rows under a stale key
     capsys.readouterr()
     assert main(["run", str(spec), "--workers", "1"]) == 0
     out = capsys.readouterr().out
