@@ -37,7 +37,7 @@ from ..calculators.guards import ModelFailure
 from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
 from ..geometry import gallery_force_eV_A, in_plane_geometry
-from .error_bars import adopt_finished, key_without_error_bars
+from .error_bars import adopt_finished, finished_without_error_bars
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .start import start_geometry
@@ -280,12 +280,6 @@ class Campaign:
             )
         return TaskState(entry, "pending")
 
-    def _error_bars_only(self, entry: Entry) -> bool:
-        """Whether the same task without error bars finished (see
-        :mod:`~alkali_layers.campaigns.error_bars`)."""
-        key = key_without_error_bars(entry.task, entry.engine, entry.settings)
-        return key is not None and self.store.is_done(key)
-
     def status(self) -> list[TaskState]:
         return [self.state_of(e) for e in self.entries()]
 
@@ -306,7 +300,9 @@ class Campaign:
             )
         ]
         pending = [s.entry for s in states if s.state == "pending"]
-        bars_only = [e for e in pending if self._error_bars_only(e)]
+        bars_only = [
+            e for e in pending if finished_without_error_bars(e, self.store) is not None
+        ]
         if bars_only:
             lines.append(
                 f"  {len(bars_only)} pending tasks need only their BEEF-vdW ensemble "

@@ -80,6 +80,14 @@ def row_result(row) -> dict:
     }
 
 
+def finished_without_error_bars(entry, store):
+    """The finished row (status ok) of ``entry``'s task without error bars in
+    ``store``, or None (also when ``entry``'s engine has no error bars)."""
+    key = key_without_error_bars(entry.task, entry.engine, entry.settings)
+    row = None if key is None else store.find(key)
+    return row if row is not None and row.get("status") == "ok" else None
+
+
 def adopt_finished(entry, store) -> bool:
     """Before ``entry`` runs: if its engine has error bars and the same task without
     them finished in ``store``, write that result into the task folder
@@ -88,11 +96,8 @@ def adopt_finished(entry, store) -> bool:
     path = Path(entry.folder) / ADOPTED_FILE
     if path.exists():
         return True
-    key = key_without_error_bars(entry.task, entry.engine, entry.settings)
-    if key is None:
-        return False
-    row = store.find(key)
-    if row is None or row.get("status") != "ok":
+    row = finished_without_error_bars(entry, store)
+    if row is None:
         return False
     write_json_atomic(path, row_result(row))
     return True

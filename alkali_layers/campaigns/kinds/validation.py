@@ -400,18 +400,27 @@ def error_bar_results(campaign) -> dict:
     return stage1_error_bars(rows)
 
 
+def _layout_of(spec_path: Path) -> str | None:
+    """The ``analysis`` layout named by the campaign spec at ``spec_path``."""
+    return tomllib.loads(spec_path.read_text()).get("analysis")
+
+
+def _campaign_like(campaign, spec_path: Path):
+    """The campaign of ``spec_path`` (``campaign`` itself when it is that one),
+    made as ``campaign`` was (no import cycle) and read as it is (serially on rank
+    0 under MPI, see
+    :func:`alkali_layers.campaigns.validation_import.run_validation_campaigns`)."""
+    if spec_path.parent.resolve() == campaign.root.resolve():
+        return campaign
+    other = type(campaign)(spec_path, stream=False)
+    other.store.db.serial = getattr(campaign.store.db, "serial", False)
+    return other
+
+
 def _campaigns_below(campaign, layout: str) -> list:
-    """The campaigns of ``layout`` in the folders directly below ``campaign``'s
-    (made as ``campaign`` was, read serially as it is)."""
-    spec_file = campaign.spec.path.name
-    found = []
-    for path in sorted(campaign.root.glob(f"*/{spec_file}")):
-        if tomllib.loads(path.read_text()).get("analysis") != layout:
-            continue
-        other = type(campaign)(path, stream=False)
-        other.store.db.serial = getattr(campaign.store.db, "serial", False)
-        found.append(other)
-    return found
+    """The campaigns of ``layout`` in the folders directly below ``campaign``'s."""
+    paths = sorted(campaign.root.glob(f"*/{campaign.spec.path.name}"))
+    return [_campaign_like(campaign, p) for p in paths if _layout_of(p) == layout]
 
 
 def add_error_bars(results: dict, campaign) -> None:
@@ -462,12 +471,8 @@ def write_error_bar_outputs(campaign) -> list[dict]:
         columns=columns,
     )
     parent = campaign.root.parent / campaign.spec.path.name
-    if parent.exists():
-        text = tomllib.loads(parent.read_text())
-        if text.get("analysis") == VALIDATION_LAYOUT:
-            above = type(campaign)(parent, stream=False)
-            above.store.db.serial = getattr(campaign.store.db, "serial", False)
-            write_validation_outputs(above)
+    if parent.exists() and _layout_of(parent) == VALIDATION_LAYOUT:
+        write_validation_outputs(_campaign_like(campaign, parent))
     return rows
 
 
@@ -515,20 +520,12 @@ def write_validation_outputs(campaign) -> list[dict]:
     siblings = [
         path
         for path in sorted(parent.glob(f"*/{spec_file}"))
-        if tomllib.loads(path.read_text()).get("analysis") == VALIDATION_LAYOUT
+        if _layout_of(path) == VALIDATION_LAYOUT
     ]
     if len(siblings) > 1 and not (parent / spec_file).exists():
         combined, notes = {}, []
         for path in siblings:
-            # the sibling campaigns, made as this one was (no import cycle)
-            other = (
-                campaign
-                if path.parent.resolve() == campaign.root.resolve()
-                else type(campaign)(path, stream=False)
-            )
-            # read as this one is (serially on rank 0 under MPI, see
-            # alkali_layers.campaigns.validation_import.run_validation_campaigns)
-            other.store.db.serial = getattr(campaign.store.db, "serial", False)
+            other = _campaign_like(campaign, path)
             if other is campaign:
                 res = results
             else:
