@@ -260,8 +260,10 @@ class Campaign:
             )
         if row is not None:  # failed row without a file (e.g. a copied database)
             return TaskState(entry, "failed", row.get("reason", ""), collected=True)
-        if entry.task.atoms is None:
-            return TaskState(entry, "failed", f"builder: {entry.task.build_error}")
+        if entry.task.atoms is None:  # nothing ran, so nothing to collect
+            return TaskState(
+                entry, "failed", f"builder: {entry.task.build_error}", collected=True
+            )
         running = read_json(entry.folder / RUNNING_FILE)
         if running is not None:
             here = running.get("host") == socket.gethostname()

@@ -152,6 +152,9 @@ def test_failed_tasks_rerun_only_when_asked(tmp_path, capsys):
 
 def test_a_grid_point_that_cannot_be_built_fails_alone(tmp_path, capsys):
     spec = write_spec(tmp_path / "bad", metals='["Rb"]', max_strain=0.0005)
+    main(["status", str(spec)])  # before the run: failed, with nothing to collect
+    before = capsys.readouterr().out
+    assert "1 failed" in before and "not collected" not in before
     assert main(["run", str(spec), "--workers", "1"]) == 0
     table = read_table(spec.parent / "table.csv")
     assert [r["n_layers"] for r in table] == ["1"]
