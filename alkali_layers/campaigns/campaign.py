@@ -37,7 +37,11 @@ from ..calculators.guards import ModelFailure
 from ..calculators.references import metal_reference_atoms, reference_settings
 from ..calculators.relax import RelaxSettings
 from ..geometry import gallery_force_eV_A, in_plane_geometry
-from .error_bars import adopt_finished, finished_without_error_bars
+from .error_bars import (
+    adopt_finished,
+    discard_kept_results,
+    finished_without_error_bars,
+)
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .start import start_geometry
@@ -483,6 +487,7 @@ class Campaign:
             with self.store.lock():
                 for e in todo:
                     archive_result(e.folder)
+                    discard_kept_results(e.folder)
                     (e.folder / SUBMITTED_FILE).unlink(missing_ok=True)
                     self.store.delete(e.key)
         else:  # error bars switched on: the finished energies are reused

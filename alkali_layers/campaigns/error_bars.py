@@ -18,6 +18,10 @@ adopted geometry and is recorded as a new row (the earlier one is kept, marked
 ``superseded_by``), with the adopted key in ``data["outcome"]["energy_adopted_from"]``.
 The cost of adding error bars to a finished campaign is therefore one BEEF-vdW SCF
 per structure, not two SCFs and a relaxation.
+
+In a task that computes its own result, that result is written to
+:data:`OWN_RESULT_FILE` before the BEEF-vdW calculation starts, so a run interrupted
+(or failed) in the BEEF-vdW step resumes with it, as from an adopted result.
 """
 
 from __future__ import annotations
@@ -33,11 +37,15 @@ from .tasks import (
     RECORD_PREFIXES,
     RelaxTask,
     TaskOutcome,
+    now,
+    outcome_to_result,
     result_outcome,
 )
 
 #: the finished result of the same task without error bars, in a task folder
 ADOPTED_FILE = "adopted_without_error_bars.json"
+#: the task's own finished calculation, kept while its BEEF-vdW calculation runs
+OWN_RESULT_FILE = "result_before_error_bars.json"
 
 
 def key_without_error_bars(task: RelaxTask, engine, settings) -> str | None:
@@ -124,6 +132,48 @@ def adopted_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | 
     return outcome
 
 
+def own_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | None:
+    """The task's own result kept in ``folder`` before its BEEF-vdW step
+    (:data:`OWN_RESULT_FILE`), or None.  Raises ``ValueError`` when the file is
+    another task's."""
+    if folder is None:
+        return None
+    path = Path(folder) / OWN_RESULT_FILE
+    own = read_json(path)
+    if own is None:
+        return None
+    key = task.key(engine, settings)
+    if own.get("key") != key:
+        raise ValueError(
+            f"{path} holds the result of task {own.get('key')}, not of this task "
+            f"({key}): delete it to compute the task in full"
+        )
+    outcome = result_outcome(own)
+    outcome.label = task.label
+    return outcome
+
+
+def keep_own_outcome(outcome: TaskOutcome, task, engine, settings, folder) -> None:
+    """Write ``outcome`` to ``folder``/:data:`OWN_RESULT_FILE` (see
+    :func:`own_outcome`); under MPI rank 0 writes it."""
+    from ase.parallel import world
+
+    if folder is None:
+        return
+    if world.rank == 0:
+        key = task.key(engine, settings)
+        result = outcome_to_result(outcome, key, engine, settings, now())
+        write_json_atomic(Path(folder) / OWN_RESULT_FILE, result)
+    world.barrier()
+
+
+def discard_kept_results(folder: Path) -> None:
+    """Remove an adopted or kept result from a task folder (a forced rerun computes
+    the task in full)."""
+    for name in (ADOPTED_FILE, OWN_RESULT_FILE):
+        (Path(folder) / name).unlink(missing_ok=True)
+
+
 def with_error_bars(run):
     """``run`` followed, for a GPAW protocol with ``error_bars``, by a BEEF-vdW
     calculation at the final geometry: ``data["beef_ensemble_eV"]`` (2000 energies)
@@ -133,9 +183,15 @@ def with_error_bars(run):
 
     def run_with_error_bars(task, engine, calc, settings, folder):
         bars = getattr(engine, "error_bars", False)
-        outcome = adopted_outcome(task, engine, settings, folder) if bars else None
+        outcome = None
+        if bars:
+            outcome = adopted_outcome(task, engine, settings, folder) or own_outcome(
+                task, engine, settings, folder
+            )
         if outcome is None:
             outcome = run(task, engine, calc, settings, folder)
+            if outcome.ok and bars:
+                keep_own_outcome(outcome, task, engine, settings, folder)
         if not (outcome.ok and bars):
             return outcome
         import time

@@ -16,6 +16,7 @@ from pathlib import Path
 from ..engines import make_calculator
 from ..jsonio import read_json, write_json_atomic
 from . import kinds  # noqa: F401 - registers the task kinds
+from .error_bars import discard_kept_results
 from .tasks import (
     RESULT_FILE,
     RUNNING_FILE,
@@ -69,6 +70,8 @@ def run_task_folder(
     master = world.rank == 0
     if master:
         archive_result(folder)
+        if force:
+            discard_kept_results(folder)
     task, key, engine, settings = read_task_file(folder)
     started = now()
     if master:

@@ -18,7 +18,10 @@ Conventions
 * Every calculation writes a text log (``txt``) that is kept beside its result.
 * An SCF that does not converge is retried once with conservative density mixing;
   a second failure raises :class:`~alkali_layers.calculators.guards.ModelFailure`
-  so that no unconverged energy is ever stored.
+  so that no unconverged energy is ever stored.  With the default mixer an SCF whose
+  density error has not reached a new minimum for :data:`SCF_STALL_ITERATIONS`
+  iterations is stopped there and retried, rather than after ``maxiter``
+  (:class:`SCFStallGuard`).
 
 Energies are GPAW's (relative to its reference atoms) plus D3; only differences
 computed with the same settings are meaningful.
@@ -140,6 +143,8 @@ def gpaw_calculator(
     if layout is not None:
         kwargs["parallel"] = layout
     dft = GPAW(**kwargs)
+    if mixer is None:
+        SCFStallGuard(dft)
     if settings.xc != "PBE":
         # energies relative to the PBE reference atoms of the PAW setups: offset per
         # element by the functional difference, no fixed sane window (guards)
@@ -203,20 +208,78 @@ def li_semicore_setup(directory=None, functional: str = "PBE"):
     return path
 
 
+def _chain_hook(dft, name: str, hook) -> None:
+    """Add ``hook`` to GPAW's ``dft.hooks[name]``, after the one already there."""
+    previous = dft.hooks.get(name)
+    if previous is None:
+        dft.hooks[name] = hook
+        return
+
+    def both(*args):
+        previous(*args)
+        hook(*args)
+
+    dft.hooks[name] = both
+
+
 class SCFCounter:
     """Counts the SCF iterations of a GPAW calculator (via its ``scf_step`` hook)."""
 
     def __init__(self, dft):
         self.iterations = 0
         self.scf_cycles = 0
-        dft.hooks["scf_step"] = self._step
-        dft.hooks["converged"] = self._converged
+        _chain_hook(dft, "scf_step", self._step)
+        _chain_hook(dft, "converged", self._converged)
 
     def _step(self, ctx) -> None:
         self.iterations += 1
 
     def _converged(self) -> None:
         self.scf_cycles += 1
+
+
+#: iterations without a new minimum of the density error after which an SCF with the
+#: default mixer is given up and retried with conservative mixing.  Measured here:
+#: the BEEF-vdW SCF of Na x 3 layers in AA bilayer graphene (34 atoms, 66 s per
+#: iteration) swung between -1005 and -594 eV for 15 iterations (best density error
+#: 10^-1.30 at iteration 10) where maxiter (300) would have cost 5 h; in the 602 SCF
+#: cycles of the GPAW logs committed under runs/ (2026-12-03) the longest run of
+#: iterations without a new minimum in a converging SCF is 3.
+SCF_STALL_ITERATIONS = 8
+
+
+class SCFStallGuard:
+    """Stops a GPAW SCF whose density error stalls (``scf_step`` hook).
+
+    Raises ``gpaw.ConvergenceError`` when the density error has not gone below its
+    best value for ``patience`` iterations, so :func:`with_scf_retry` retries with
+    conservative mixing at once.  The same error on every MPI rank (the density
+    error is a global quantity), so all ranks stop together.
+    """
+
+    def __init__(self, dft, patience: int = SCF_STALL_ITERATIONS):
+        self.patience = patience
+        self.best = math.inf
+        self.best_iteration = 0
+        self.last_iteration = 0
+        _chain_hook(dft, "scf_step", self._step)
+
+    def _step(self, ctx) -> None:
+        from gpaw import ConvergenceError
+
+        if ctx.niter <= self.last_iteration:  # a new SCF (the next relaxation step)
+            self.best, self.best_iteration = math.inf, 0
+        self.last_iteration = ctx.niter
+        error = ctx.dens.error
+        if ctx.dens.fixed or error is None or not 0.0 < error < math.inf:
+            return  # a fixed density, or no error yet
+        if error < self.best:
+            self.best, self.best_iteration = error, ctx.niter
+        elif ctx.niter - self.best_iteration >= self.patience:
+            raise ConvergenceError(
+                f"SCF stalled: density error {error:.2e} at iteration {ctx.niter}, "
+                f"best {self.best:.2e} at iteration {self.best_iteration}"
+            )
 
 
 def parallel_layout() -> dict | None:

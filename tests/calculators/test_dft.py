@@ -24,6 +24,9 @@ from alkali_layers.engines import (
     make_calculator,
 )
 from alkali_layers.engines.gpaw import (
+    SCF_STALL_ITERATIONS,
+    SCFCounter,
+    SCFStallGuard,
     gpaw_calculator,
     isolated_atom,
     isolated_atom_energy,
@@ -170,6 +173,45 @@ def test_isolated_atom_is_spin_polarized():
     assert isolated_atom_energy("Na", TINY, box_A=8.0) == pytest.approx(
         e_spin, abs=1e-6
     )
+
+
+def _scf(guarded, errors, fixed=False):
+    """Feed the density errors of one SCF to the scf_step hook of ``guarded``."""
+    from types import SimpleNamespace
+
+    for niter, error in enumerate(errors, start=1):
+        dens = SimpleNamespace(error=error, fixed=fixed)
+        guarded.hooks["scf_step"](SimpleNamespace(niter=niter, dens=dens))
+
+
+def test_a_stalled_scf_is_stopped_early_and_a_converging_one_is_not():
+    """The measured failure (runs/bilayer_graphene_dft, Na 3L BEEF-vdW; log10 density
+    errors of its first 15 iterations) is stopped once the density error has not
+    reached a new minimum for SCF_STALL_ITERATIONS iterations; a converging SCF with
+    swings as large as the committed logs show (3 iterations without a new minimum),
+    the first iteration's missing error and a fixed density (0) are left alone, and
+    each SCF of a relaxation starts afresh."""
+    from types import SimpleNamespace
+
+    from gpaw import ConvergenceError
+
+    stalled = [None, -0.87, -0.92, -0.61, -0.88, -0.89, -1.00, -1.21, -1.12, -1.30,
+               -1.11, -0.68, -0.45, -1.01, -1.24, -1.2, -1.1, -0.9, -1.0]  # fmt: skip
+    errors = [None if e is None else 10.0**e for e in stalled]
+    dft = SimpleNamespace(hooks={})
+    counter = SCFCounter(dft)
+    SCFStallGuard(dft)  # the hooks are chained: the counter still counts
+    with pytest.raises(ConvergenceError, match="SCF stalled.*best 5.01e-02 at it"):
+        _scf(dft, errors)
+    assert counter.iterations == 10 + SCF_STALL_ITERATIONS  # best at iteration 10
+
+    converging = [None, 0.1, 0.12, 0.13, 0.14, 0.09, 0.05, 0.01, 1e-3, 1e-4, 1e-5]
+    dft = SimpleNamespace(hooks={})
+    SCFStallGuard(dft)
+    for _ in range(3):  # three SCFs of a relaxation, each ending far below the start
+        _scf(dft, converging)
+    _scf(dft, [0.0] * 20)  # no density change: nothing to follow
+    _scf(dft, [0.1] * 20, fixed=True)  # a fixed density (non-self-consistent)
 
 
 @pytest.mark.slow  # GPAW SCF

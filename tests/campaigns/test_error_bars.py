@@ -12,18 +12,24 @@ import alkali_layers.campaigns.kinds  # noqa: F401  (registers the task kinds)
 from alkali_layers.calculators.relax import RelaxSettings
 from alkali_layers.campaigns.error_bars import (
     ADOPTED_FILE,
+    OWN_RESULT_FILE,
     adopt_finished,
     adopted_outcome,
+    discard_kept_results,
     key_without_error_bars,
+    own_outcome,
+    with_error_bars,
 )
 from alkali_layers.campaigns.store import ResultStore
 from alkali_layers.campaigns.tasks import (
     BUILDER_KEYS,
     TASK_KIND_SINGLE_POINT,
     RelaxTask,
+    TaskOutcome,
 )
 from alkali_layers.cli import main
 from alkali_layers.engines import DFTProtocol
+from alkali_layers.errors import ModelFailure
 
 from .conftest import write_spec
 from .test_gpaw_campaign import ERROR_BARS_SPEC
@@ -111,6 +117,53 @@ def test_an_adopted_file_of_another_task_is_refused(tmp_path):
     other = RelaxTask("bulk-Na", "model", moved, {}, kind=TASK_KIND_SINGLE_POINT)
     with pytest.raises(ValueError, match="delete it to compute the task in full"):
         adopted_outcome(other, entry.engine, entry.settings, entry.folder)
+
+
+def test_a_failed_beef_step_resumes_from_the_kept_result(tmp_path, monkeypatch):
+    """The task's own calculation is kept before its BEEF-vdW step: when that step
+    fails (or the run is killed), the rerun computes only the BEEF-vdW step."""
+    import alkali_layers.engines.gpaw as gpaw_engine
+
+    entry = _entry(tmp_path)
+    calls = []
+
+    def own_run(task, engine, calc, settings, folder):
+        calls.append("own")
+        atoms = task.atoms.copy()
+        atoms.positions[0, 0] += 0.02
+        return TaskOutcome(
+            task.label, ok=True, atoms=atoms, energy_eV=-3.25, n_steps=4,
+            data={"dft_forces_eV_A": [[0.0, 0.0, 0.1], [0.0, 0.0, -0.1]]},
+        )  # fmt: skip
+
+    def failing_beef(atoms, settings, txt=None):
+        raise ModelFailure("SCF did not converge (simulated)")
+
+    run = with_error_bars(own_run)
+    args = (entry.task, entry.engine, None, entry.settings, entry.folder)
+    monkeypatch.setattr(gpaw_engine, "beef_single_point", failing_beef)
+    with pytest.raises(ModelFailure):
+        run(*args)
+    assert calls == ["own"] and (entry.folder / OWN_RESULT_FILE).exists()
+
+    monkeypatch.setattr(
+        gpaw_engine, "beef_single_point", lambda atoms, s, txt=None: (-9.0, [-9.0])
+    )
+    outcome = run(*args)
+    assert calls == ["own"]  # not computed again
+    assert outcome.ok and outcome.energy_eV == -3.25 and outcome.n_steps == 4
+    assert outcome.atoms.positions[0, 0] == pytest.approx(0.02)
+    assert outcome.values["beef_energy_eV"] == -9.0
+    assert outcome.data["dft_forces_eV_A"][0][2] == 0.1
+
+    moved = entry.task.atoms.copy()  # another structure: the kept file is refused
+    moved.positions[0, 2] += 0.2
+    other = RelaxTask("bulk-Na", "model", moved, {}, kind=TASK_KIND_SINGLE_POINT)
+    with pytest.raises(ValueError, match="delete it to compute the task in full"):
+        own_outcome(other, entry.engine, entry.settings, entry.folder)
+    discard_kept_results(entry.folder)  # what --force does: compute in full
+    run(*args)
+    assert calls == ["own", "own"]
 
 
 @pytest.mark.slow  # GPAW, tiny settings, 1 rank, twice: ~2 min
