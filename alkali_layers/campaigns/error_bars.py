@@ -21,7 +21,8 @@ per structure, not two SCFs and a relaxation.
 
 In a task that computes its own result, that result is written to
 :data:`OWN_RESULT_FILE` before the BEEF-vdW calculation starts, so a run interrupted
-(or failed) in the BEEF-vdW step resumes with it, as from an adopted result.
+(or failed) in the BEEF-vdW step resumes with it, as from an adopted result; the
+file goes once the task's ``result.json`` is written.
 """
 
 from __future__ import annotations

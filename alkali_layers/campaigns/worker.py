@@ -16,7 +16,7 @@ from pathlib import Path
 from ..engines import make_calculator
 from ..jsonio import read_json, write_json_atomic
 from . import kinds  # noqa: F401 - registers the task kinds
-from .error_bars import discard_kept_results
+from .error_bars import OWN_RESULT_FILE, discard_kept_results
 from .tasks import (
     RESULT_FILE,
     RUNNING_FILE,
@@ -97,6 +97,8 @@ def run_task_folder(
     if master:
         write_json_atomic(folder / RESULT_FILE, result)
         (folder / RUNNING_FILE).unlink(missing_ok=True)
+        if outcome.ok:  # the result holds what a kept BEEF-vdW checkpoint held
+            (folder / OWN_RESULT_FILE).unlink(missing_ok=True)
     world.barrier()
     return result
 

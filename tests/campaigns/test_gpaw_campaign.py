@@ -152,3 +152,5 @@ def test_error_bars_give_the_beef_ensemble_spread_of_each_formation_energy(tmp_p
         row["formation_energy_std_eV"], abs=1e-3
     )
     assert "BEEF-vdW ensemble" in (spec.parent / "table.md").read_text()
+    # the checkpoint kept during each BEEF-vdW step goes with the finished result
+    assert not list((spec.parent / "tasks").glob("*/result_before_error_bars.json"))
