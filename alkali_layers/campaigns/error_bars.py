@@ -112,23 +112,36 @@ def adopt_finished(entry, store) -> bool:
     return True
 
 
+def _kept_outcome(task: RelaxTask, folder, name: str, key: str, whose: str):
+    """(outcome, file content) of the result file ``name`` in ``folder`` when it
+    holds the result of ``key``, None when there is none; ``ValueError`` when it
+    holds another task's (``whose`` names the task it should be)."""
+    if folder is None:
+        return None
+    path = Path(folder) / name
+    kept = read_json(path)
+    if kept is None:
+        return None
+    if kept.get("key") != key:
+        raise ValueError(
+            f"{path} holds the result of task {kept.get('key')}, not of {whose} "
+            f"({key}): delete it to compute the task in full"
+        )
+    outcome = result_outcome(kept)
+    outcome.label = task.label
+    return outcome, kept
+
+
 def adopted_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | None:
     """The adopted result in ``folder`` (see :func:`adopt_finished`) as an outcome,
     or None.  Raises ``ValueError`` when the file is another task's."""
-    if folder is None:
-        return None
-    path = Path(folder) / ADOPTED_FILE
-    adopted = read_json(path)
-    if adopted is None:
-        return None
     key = key_without_error_bars(task, engine, settings)
-    if adopted.get("key") != key:
-        raise ValueError(
-            f"{path} holds the result of task {adopted.get('key')}, not of this task "
-            f"without error bars ({key}): delete it to compute the task in full"
-        )
-    outcome = result_outcome(adopted)
-    outcome.label = task.label
+    found = _kept_outcome(
+        task, folder, ADOPTED_FILE, key, "this task without error bars"
+    )
+    if found is None:
+        return None
+    outcome, adopted = found
     outcome.data = {**outcome.data, "energy_adopted_from": adopted["key"]}
     return outcome
 
@@ -137,21 +150,9 @@ def own_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | None
     """The task's own result kept in ``folder`` before its BEEF-vdW step
     (:data:`OWN_RESULT_FILE`), or None.  Raises ``ValueError`` when the file is
     another task's."""
-    if folder is None:
-        return None
-    path = Path(folder) / OWN_RESULT_FILE
-    own = read_json(path)
-    if own is None:
-        return None
     key = task.key(engine, settings)
-    if own.get("key") != key:
-        raise ValueError(
-            f"{path} holds the result of task {own.get('key')}, not of this task "
-            f"({key}): delete it to compute the task in full"
-        )
-    outcome = result_outcome(own)
-    outcome.label = task.label
-    return outcome
+    found = _kept_outcome(task, folder, OWN_RESULT_FILE, key, "this task")
+    return None if found is None else found[0]
 
 
 def keep_own_outcome(outcome: TaskOutcome, task, engine, settings, folder) -> None:
