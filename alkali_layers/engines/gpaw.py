@@ -239,13 +239,14 @@ class SCFCounter:
 
 
 #: iterations without a new minimum of the density error after which an SCF with the
-#: default mixer is given up and retried with conservative mixing.  Measured here:
-#: the BEEF-vdW SCF of Na x 3 layers in AA bilayer graphene (37 atoms, 60 s per
-#: iteration; runs/bilayer_graphene_dft/logs/Na-3L-beef-default-mixer.txt) swung
-#: between -1005 and -594 eV for 15 iterations (best density error 10^-1.30 at
-#: iteration 10) where maxiter (300) would have cost 5 h; in the 602 SCF
-#: cycles of the GPAW logs committed under runs/ (2026-12-03) the longest run of
-#: iterations without a new minimum in a converging SCF is 3.
+#: default mixer is given up and retried with conservative mixing, rather than after
+#: ``maxiter`` (300: 5 h at the 60 s per iteration of a 37-atom bilayer at the final
+#: preset).  Measured here: in the 602 SCF cycles of the GPAW logs committed under
+#: runs/ (2026-12-03) the longest run of iterations without a new minimum in a
+#: converging SCF is 3; the slowest converging one since, the BEEF-vdW SCF of Na x 3
+#: layers in AA bilayer graphene, swung between -1005 and -594 eV for its first 15
+#: iterations and went 5 without a new minimum (iterations 11-15) before converging
+#: (runs/bilayer_graphene_dft/logs/Na-3L-beef-default-mixer.txt).
 SCF_STALL_ITERATIONS = 8
 
 
