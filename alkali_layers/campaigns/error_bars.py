@@ -112,10 +112,12 @@ def adopt_finished(entry, store) -> bool:
     return True
 
 
-def _kept_outcome(task: RelaxTask, folder, name: str, key: str, whose: str):
-    """(outcome, file content) of the result file ``name`` in ``folder`` when it
-    holds the result of ``key``, None when there is none; ``ValueError`` when it
-    holds another task's (``whose`` names the task it should be)."""
+def _kept_outcome(
+    task: RelaxTask, folder, name: str, key: str, whose: str
+) -> TaskOutcome | None:
+    """The outcome in the result file ``name`` in ``folder`` when it holds the
+    result of ``key``, None when there is none; ``ValueError`` when it holds
+    another task's (``whose`` names the task it should be)."""
     if folder is None:
         return None
     path = Path(folder) / name
@@ -129,20 +131,18 @@ def _kept_outcome(task: RelaxTask, folder, name: str, key: str, whose: str):
         )
     outcome = result_outcome(kept)
     outcome.label = task.label
-    return outcome, kept
+    return outcome
 
 
 def adopted_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | None:
     """The adopted result in ``folder`` (see :func:`adopt_finished`) as an outcome,
     or None.  Raises ``ValueError`` when the file is another task's."""
     key = key_without_error_bars(task, engine, settings)
-    found = _kept_outcome(
+    outcome = _kept_outcome(
         task, folder, ADOPTED_FILE, key, "this task without error bars"
     )
-    if found is None:
-        return None
-    outcome, adopted = found
-    outcome.data = {**outcome.data, "energy_adopted_from": adopted["key"]}
+    if outcome is not None:
+        outcome.data = {**outcome.data, "energy_adopted_from": key}
     return outcome
 
 
@@ -150,9 +150,9 @@ def own_outcome(task: RelaxTask, engine, settings, folder) -> TaskOutcome | None
     """The task's own result kept in ``folder`` before its BEEF-vdW step
     (:data:`OWN_RESULT_FILE`), or None.  Raises ``ValueError`` when the file is
     another task's."""
-    key = task.key(engine, settings)
-    found = _kept_outcome(task, folder, OWN_RESULT_FILE, key, "this task")
-    return None if found is None else found[0]
+    return _kept_outcome(
+        task, folder, OWN_RESULT_FILE, task.key(engine, settings), "this task"
+    )
 
 
 def keep_own_outcome(outcome: TaskOutcome, task, engine, settings, folder) -> None:
