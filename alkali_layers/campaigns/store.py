@@ -83,21 +83,29 @@ class ResultStore:
     Parameters
     ----------
     path : str or Path
-        SQLite database file (created with its directory when missing).
+        SQLite database file, created with its directory by the first write: reading
+        a campaign that has never run (``alkali-layers status``) leaves no empty
+        database behind.
     """
 
     def __init__(self, path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         # ASE's own lock file (results.db.lock) is not used: a writer killed with
         # SIGKILL while holding it left it behind and every later write waited for
         # ever.  Writes are serialised by :meth:`lock` (an fcntl lock, released by
         # the kernel when its process dies) and SQLite's own transactions.
         self.db = ase.db.connect(str(self.path), append=True, use_lock_file=False)
 
+    def _select(self, **selection):
+        """Rows matching ``selection``; none (and no file made) before the first
+        write.  ASE's SQLite backend creates the file on any first access."""
+        if not self.path.exists():
+            return iter(())
+        return self.db.select(**selection)
+
     def find(self, task_key: str):
         """The row of ``task_key`` or None."""
-        rows = list(self.db.select(task_key=task_key))
+        rows = list(self._select(task_key=task_key))
         if len(rows) > 1:
             raise RuntimeError(
                 f"{self.path}: {len(rows)} rows share task_key {task_key}"
@@ -129,6 +137,7 @@ class ResultStore:
                     "it is never overwritten"
                 )
             self.db.delete([old.id])
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         kvp = to_key_value_pairs({**values, "task_key": task_key, "status": status})
         row_id = self.db.write(atoms, key_value_pairs=kvp, data=data or {})
         if status == "ok" and values.get("label"):
@@ -140,7 +149,7 @@ class ResultStore:
         of ``task_key`` (``superseded_by``; they are kept, never dropped: an
         earlier structure or setting of the same model).  Returns how many."""
         n = 0
-        for row in self.db.select(label=label, status="ok"):
+        for row in self._select(label=label, status="ok"):
             if row.task_key != task_key and row.get("superseded_by") != task_key:
                 self.db.update(row.id, superseded_by=task_key)
                 n += 1
@@ -157,7 +166,7 @@ class ResultStore:
         """
         rows = [
             r
-            for r in self.db.select(label=label, status="ok")
+            for r in self._select(label=label, status="ok")
             if not r.get("superseded_by")
         ]
         if len(rows) > 1:
@@ -167,7 +176,7 @@ class ResultStore:
                 "campaign)"
             )
         if not rows:
-            known = sorted({r.label for r in self.db.select(status="ok")})
+            known = sorted({r.label for r in self._select(status="ok")})
             raise ValueError(
                 f"{self.path}: 0 current finished rows labelled {label!r}; labels: "
                 f"{', '.join(known)}"
@@ -193,6 +202,7 @@ class ResultStore:
         check-then-write sequences (which could write a row twice).
         """
         lock_path = self.path.with_name(self.path.name + ".collect.lock")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         with lock_path.open("w") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)
             try:
@@ -220,7 +230,7 @@ class ResultStore:
 
     def rows(self, **selection) -> list:
         """All rows matching ``selection`` (ase.db keyword selection)."""
-        return list(self.db.select(**selection))
+        return list(self._select(**selection))
 
     def __len__(self) -> int:
-        return self.db.count()
+        return self.db.count() if self.path.exists() else 0

@@ -208,27 +208,34 @@ def li_semicore_setup(directory=None, functional: str = "PBE"):
     return path
 
 
-def _chain_hook(dft, name: str, hook) -> None:
-    """Add ``hook`` to GPAW's ``dft.hooks[name]``, after the one already there."""
+def _chain_hook(dft, name: str, hook, first: bool = False) -> None:
+    """Add ``hook`` to GPAW's ``dft.hooks[name]``, after the one already there
+    (before it with ``first``: a hook that must see every call, even one on which
+    the other raises)."""
     previous = dft.hooks.get(name)
     if previous is None:
         dft.hooks[name] = hook
         return
+    one, other = (hook, previous) if first else (previous, hook)
 
     def both(*args):
-        previous(*args)
-        hook(*args)
+        one(*args)
+        other(*args)
 
     dft.hooks[name] = both
 
 
 class SCFCounter:
-    """Counts the SCF iterations of a GPAW calculator (via its ``scf_step`` hook)."""
+    """Counts the SCF iterations of a GPAW calculator (via its ``scf_step`` hook).
+
+    Its hook runs before those already installed, so the iteration on which
+    :class:`SCFStallGuard` stops an SCF is counted too.
+    """
 
     def __init__(self, dft):
         self.iterations = 0
         self.scf_cycles = 0
-        _chain_hook(dft, "scf_step", self._step)
+        _chain_hook(dft, "scf_step", self._step, first=True)
         _chain_hook(dft, "converged", self._converged)
 
     def _step(self, ctx) -> None:

@@ -204,8 +204,8 @@ def test_a_stalled_scf_is_stopped_early_and_a_converging_one_is_not():
     stalled = na3l[:15] + [-1.2, -1.1, -0.9, -1.0]  # the same, never below 10^-1.30
     errors = [None if e is None else 10.0**e for e in stalled]
     dft = SimpleNamespace(hooks={})
-    counter = SCFCounter(dft)
-    SCFStallGuard(dft)  # the hooks are chained: the counter still counts
+    SCFStallGuard(dft)  # installed first, as gpaw_calculator does
+    counter = SCFCounter(dft)  # chained later, yet counts the stopping iteration
     with pytest.raises(ConvergenceError, match="SCF stalled.*best 5.01e-02 at it"):
         _scf(dft, errors)
     assert counter.iterations == 10 + SCF_STALL_ITERATIONS  # best at iteration 10

@@ -155,6 +155,7 @@ def test_a_grid_point_that_cannot_be_built_fails_alone(tmp_path, capsys):
     main(["status", str(spec)])  # before the run: failed, with nothing to collect
     before = capsys.readouterr().out
     assert "1 failed" in before and "not collected" not in before
+    assert not (spec.parent / "results.db").exists()  # status wrote nothing
     assert main(["run", str(spec), "--workers", "1"]) == 0
     table = read_table(spec.parent / "table.csv")
     assert [r["n_layers"] for r in table] == ["1"]
