@@ -69,7 +69,7 @@ def run_toolkit(quick: bool, workers: int) -> tuple[float, dict, dict, CampaignS
         wall = time.perf_counter() - t0
         ef = {
             (r["metal"], r["n_layers"], r["stacking"]): r[
-                "formation_energy_eV_per_atom"
+                "formation_energy_eV_per_metal_atom"
             ]
             for r in table
         }

@@ -56,7 +56,7 @@ for n in LAYERS:
     results[n] = r
     print(
         f"{n} layer(s) {atoms.get_chemical_formula():>8s}: "
-        f"E_f = {r.formation_energy_eV_per_atom:+.3f} eV/Na, "
+        f"E_f = {r.formation_energy_eV_per_metal_atom:+.3f} eV/Na, "
         f"converged {r.relaxed.converged} in {r.relaxed.n_steps} steps"
     )
 mu_bcc = refs.metal_eV_per_atom("Na")
@@ -69,8 +69,8 @@ print(f"mu_Na (bcc, this engine) = {mu_bcc:.4f} eV/atom")
 # %%
 r = results[1]
 by_hand = (r.energy_eV - r.host_energy_eV - r.n_metal * r.mu_metal_eV) / r.n_metal
-print(f"{by_hand:+.6f} == {r.formation_energy_eV_per_atom:+.6f}")
-assert abs(by_hand - r.formation_energy_eV_per_atom) < 1e-9
+print(f"{by_hand:+.6f} == {r.formation_energy_eV_per_metal_atom:+.6f}")
+assert abs(by_hand - r.formation_energy_eV_per_metal_atom) < 1e-9
 
 # %% [markdown]
 # ## Reference 1: the isolated atom instead of the bulk metal
@@ -90,9 +90,9 @@ print(f"cohesive energy of Na with this engine: {e_coh:.3f} eV/atom (exp. 1.113)
 for n, r in results.items():
     e_b = (r.energy_eV - r.host_energy_eV - r.n_metal * e_atom) / r.n_metal
     print(
-        f"{n} layer(s): E_f = {r.formation_energy_eV_per_atom:+.3f}, "
+        f"{n} layer(s): E_f = {r.formation_energy_eV_per_metal_atom:+.3f}, "
         f"E_b = {e_b:+.3f} eV/Na "
-        f"(difference {r.formation_energy_eV_per_atom - e_b:.3f})"
+        f"(difference {r.formation_energy_eV_per_metal_atom - e_b:.3f})"
     )
 
 # %% [markdown]
@@ -109,7 +109,7 @@ for n, r in results.items():
 
 # %%
 x = [results[n].n_metal / results[n].n_carbon for n in LAYERS]
-ef = [results[n].formation_energy_eV_per_atom for n in LAYERS]
+ef = [results[n].formation_energy_eV_per_metal_atom for n in LAYERS]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
 ax1.plot(LAYERS, ef, "o-")
 ax1.set_xlabel("Na layers")

@@ -78,7 +78,7 @@ for row in model_rows:
             row["n_layers"],
             row["n_metal"],
             row["n_carbon"],
-            row["formation_energy_eV_per_atom"],
+            row["formation_energy_eV_per_metal_atom"],
         )
     )
 for key in rows:

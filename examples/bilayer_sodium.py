@@ -26,11 +26,11 @@ def main() -> None:
         rows.append((n, atoms, result))
         print(
             f"{n} layer(s): {atoms.get_chemical_formula():10s} "
-            f"E_f = {result.formation_energy_eV_per_atom:+.3f} eV/Na "
+            f"E_f = {result.formation_energy_eV_per_metal_atom:+.3f} eV/Na "
             f"({result.relaxed.n_steps} BFGS steps)"
         )
     x = [r.n_metal / r.n_carbon for _, _, r in rows]
-    ef = [r.formation_energy_eV_per_atom for _, _, r in rows]
+    ef = [r.formation_energy_eV_per_metal_atom for _, _, r in rows]
     for (n, atoms, _), v in zip(rows, successive_voltage_steps_V(x, ef), strict=True):
         print(
             f"step to {n} layer(s): {v:+.3f} V vs Na+/Na, capacity "

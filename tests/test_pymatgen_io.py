@@ -10,7 +10,7 @@ from ase.db import connect
 from alkali_layers.analysis.capacity import composition_capacity_mAh_g
 from alkali_layers.analysis.hard_carbon import lower_convex_hull, voltage_profile
 from alkali_layers.analysis.voltage import (
-    formation_energy_eV_per_atom,
+    formation_energy_eV_per_metal_atom,
     voltage_step_V,
 )
 from alkali_layers.builders import bilayer_graphene, graphite_intercalation
@@ -92,7 +92,7 @@ def test_voltage_steps_and_capacities_agree_with_pymatgen(
     # the project's way: x = n/N_C, x*E_f per carbon, lower convex hull, steps
     x = [c.get(metal, 0) / c["C"] for c in comps]
     g = [0.0] + [
-        xi * formation_energy_eV_per_atom(e, c[metal], c["C"] * e_c, mu)
+        xi * formation_energy_eV_per_metal_atom(e, c[metal], c["C"] * e_c, mu)
         for xi, e, c in zip(x[1:], energies[1:], comps[1:], strict=True)
     ]
     hull = lower_convex_hull(x, g)

@@ -11,7 +11,7 @@ import numpy as np
 def compare_rows(
     rows_a: Sequence[dict],
     rows_b: Sequence[dict],
-    quantity: str = "formation_energy_eV_per_atom",
+    quantity: str = "formation_energy_eV_per_metal_atom",
 ) -> dict:
     """Match model rows by label and compare ``quantity``.
 
@@ -55,7 +55,7 @@ def model_name(row: dict) -> str:
 
 #: how each compared quantity is printed: (value format, difference unit, scale)
 QUANTITY_FORMATS = {
-    "formation_energy_eV_per_atom": ("{:+.3f}", "meV", 1000.0),
+    "formation_energy_eV_per_metal_atom": ("{:+.3f}", "meV", 1000.0),
     "gallery_height_A": ("{:.3f}", "A", 1.0),
     "gallery_force_eV_A": ("{:+.3f}", "eV/A", 1.0),
     # total energy of the cell: comparable only between campaigns that compute it
@@ -108,7 +108,7 @@ def write_comparison(
     path,
     name_a: str,
     name_b: str,
-    quantity: str = "formation_energy_eV_per_atom",
+    quantity: str = "formation_energy_eV_per_metal_atom",
     more: Sequence[tuple[str, dict]] = (),
     notes: Sequence[str] = (),
 ) -> Path:

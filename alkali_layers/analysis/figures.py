@@ -47,14 +47,14 @@ def plot_formation_vs_layers(table: Sequence[dict], path, title: str = "") -> Pa
                     for r in table
                     if r["metal"] == metal
                     and r["stacking"] == stacking
-                    and r.get("formation_energy_eV_per_atom") is not None
+                    and r.get("formation_energy_eV_per_metal_atom") is not None
                 ),
                 key=lambda r: r["n_layers"],
             )
             if not pts:
                 continue
             n = [r["n_layers"] for r in pts]
-            e = [r["formation_energy_eV_per_atom"] for r in pts]
+            e = [r["formation_energy_eV_per_metal_atom"] for r in pts]
             color = _COLORS.get(metal)
             ax.plot(n, e, "-", color=color, label=metal)
             for ni, ei, r in zip(n, e, pts, strict=True):
@@ -77,13 +77,19 @@ def plot_formation_vs_layers(table: Sequence[dict], path, title: str = "") -> Pa
     return save_figure(
         fig,
         path,
-        ["metal", "stacking", "n_layers", "formation_energy_eV_per_atom", "converged"],
+        [
+            "metal",
+            "stacking",
+            "n_layers",
+            "formation_energy_eV_per_metal_atom",
+            "converged",
+        ],
         (
             [
                 r["metal"],
                 r["stacking"],
                 r["n_layers"],
-                r.get("formation_energy_eV_per_atom"),
+                r.get("formation_energy_eV_per_metal_atom"),
                 r.get("converged"),
             ]
             for r in table

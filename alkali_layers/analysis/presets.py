@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..engines.finetune import relax_trajectory
-from .voltage import formation_energy_eV_per_atom
+from .voltage import formation_energy_eV_per_metal_atom
 
 #: positions of the last relaxation step and of the stored row must agree to this
 #: (A) for the two presets to describe one geometry
@@ -95,7 +95,7 @@ def preset_gap(root) -> list[dict]:
             continue
         n, n_c = row.n_metal, row.n_carbon
         relax, final = (
-            formation_energy_eV_per_atom(
+            formation_energy_eV_per_metal_atom(
                 energy, n, n_c * e_c[stacking][i], mu[metal][i]
             )
             for i, energy in enumerate((step[0], row.energy))

@@ -39,7 +39,7 @@ SIGN_COLUMNS: tuple[str, ...] = (
     "metal",
     "n_layers",
     "stacking",
-    "formation_energy_eV_per_atom",
+    "formation_energy_eV_per_metal_atom",
     "formation_energy_std_eV",
     "study",
     "agrees",
@@ -76,7 +76,7 @@ def _first_per_model(rows: Iterable[dict]) -> dict[tuple, dict]:
     given (a strain series repeats a layer count; its first cell is the table's)."""
     out: dict[tuple, dict] = {}
     for r in rows:
-        if r.get("formation_energy_eV_per_atom") is None:
+        if r.get("formation_energy_eV_per_metal_atom") is None:
             continue
         out.setdefault((r["metal"], r["stacking"], int(r["n_layers"])), r)
     return out
@@ -94,8 +94,9 @@ def sign_rows(rows: Iterable[dict]) -> list[dict]:
     Parameters
     ----------
     rows : iterable of dict
-        Model rows with metal, n_layers, stacking and formation_energy_eV_per_atom,
-        optionally formation_energy_std_eV (the campaign's ``model_rows``).
+        Model rows with metal, n_layers, stacking and
+        formation_energy_eV_per_metal_atom, optionally formation_energy_std_eV (the
+        campaign's ``model_rows``).
 
     Returns
     -------
@@ -111,7 +112,7 @@ def sign_rows(rows: Iterable[dict]) -> list[dict]:
         key=lambda kv: (ALKALI_METALS.index(kv[0][0]), kv[0][1], kv[0][2]),
     ):
         stable = study_expects_stable(metal, n)
-        ef = float(r["formation_energy_eV_per_atom"])
+        ef = float(r["formation_energy_eV_per_metal_atom"])
         std = r.get("formation_energy_std_eV")
         agrees = (ef < 0) == stable
         study = "stable" if stable else ("unstable" if n == 1 else "slightly unstable")
@@ -120,7 +121,7 @@ def sign_rows(rows: Iterable[dict]) -> list[dict]:
                 metal=metal,
                 n_layers=n,
                 stacking=stacking,
-                formation_energy_eV_per_atom=ef,
+                formation_energy_eV_per_metal_atom=ef,
                 formation_energy_std_eV=std,
                 study=study,
                 agrees=agrees,
@@ -133,8 +134,8 @@ def sign_rows(rows: Iterable[dict]) -> list[dict]:
 def _difference(a: dict, b: dict) -> tuple[float, float | None]:
     """E_f(a) - E_f(b) (eV per metal atom) and the standard deviation of the
     member-by-member difference of their BEEF ensembles (None without both)."""
-    value = float(a["formation_energy_eV_per_atom"]) - float(
-        b["formation_energy_eV_per_atom"]
+    value = float(a["formation_energy_eV_per_metal_atom"]) - float(
+        b["formation_energy_eV_per_metal_atom"]
     )
     ea = a.get("formation_energy_ensemble_eV")
     eb = b.get("formation_energy_ensemble_eV")

@@ -27,7 +27,7 @@ BILAYER_COLUMNS: tuple[str, ...] = (
     "supercell",
     "metal_strain_pct",
     "gallery_height_A",
-    "formation_energy_eV_per_atom",
+    "formation_energy_eV_per_metal_atom",
     "capacity_total_mAh_g",
     "capacity_host_mAh_g",
     "voltage_step_V",
@@ -40,7 +40,7 @@ FORMATION_COLUMNS: tuple[str, ...] = (
     "formula",
     "n_atoms",
     "energy_eV",
-    "formation_energy_eV_per_atom",
+    "formation_energy_eV_per_metal_atom",
     "gallery_height_A",
     "capacity_total_mAh_g",
     "capacity_host_mAh_g",
@@ -51,7 +51,7 @@ _DECIMALS = {
     "energy_eV": 4,
     "metal_strain_pct": 2,
     "gallery_height_A": 3,
-    "formation_energy_eV_per_atom": 3,
+    "formation_energy_eV_per_metal_atom": 3,
     "capacity_total_mAh_g": 1,
     "capacity_host_mAh_g": 1,
     "voltage_step_V": 3,
@@ -80,7 +80,7 @@ _DECIMALS = {
 
 #: error-bar columns (BEEF ensemble standard deviations) and the column each follows
 ERROR_COLUMNS: dict[str, str] = {
-    "formation_energy_std_eV": "formation_energy_eV_per_atom",
+    "formation_energy_std_eV": "formation_energy_eV_per_metal_atom",
     "voltage_step_std_V": "voltage_step_V",
     "intercalation_energy_std_eV": "intercalation_energy_eV",
     "dE_2H_minus_1Tp_std_eV_per_Mo": "dE_2H_minus_1Tp_eV_per_Mo",
@@ -126,8 +126,8 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
     rows : iterable of dict
         One dict per successful model with at least metal, n_layers, stacking,
         n_atoms, n_carbon, n_metal, supercell, metal_strain_pct, gallery_height_A,
-        formation_energy_eV_per_atom, capacity_total_mAh_g, capacity_host_mAh_g and
-        converged.
+        formation_energy_eV_per_metal_atom, capacity_total_mAh_g, capacity_host_mAh_g
+        and converged.
 
     Returns
     -------
@@ -156,7 +156,7 @@ def bilayer_table(rows: Iterable[dict]) -> list[dict]:
             if all(k in present for k in range(1, r["n_layers"]))
         ]
         x = [r["n_metal"] / r["n_carbon"] for r in contiguous]
-        ef = [r["formation_energy_eV_per_atom"] for r in contiguous]
+        ef = [r["formation_energy_eV_per_metal_atom"] for r in contiguous]
         steps = dict(
             zip(
                 (r["n_layers"] for r in contiguous),

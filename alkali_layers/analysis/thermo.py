@@ -233,7 +233,7 @@ def capacity_between_mAh_g(
     return float(total)
 
 
-def vibrational_formation_shift_eV_per_atom(
+def vibrational_formation_shift_eV_per_metal_atom(
     f_model_eV: float,
     n_metal: int,
     n_carbon: int,
@@ -271,7 +271,7 @@ def formation_rows_at_temperature(rows: list[dict], temperature_K: float) -> lis
     whose references are missing are left out.
 
     Returns one dict per model: ``label, metal, host, stacking, n_metal, n_carbon,
-    x_metal_per_C, formation_energy_eV_per_atom``, the same ``_<T>K``,
+    x_metal_per_C, formation_energy_eV_per_metal_atom``, the same ``_<T>K``,
     ``delta_<T>K_eV_per_atom`` and the voltage steps of successive compositions of
     one (host, metal, stacking) series (``voltage_step_V``, ``voltage_step_V_<T>K``).
     """
@@ -303,7 +303,7 @@ def formation_rows_at_temperature(rows: list[dict], temperature_K: float) -> lis
         (mu, f_m), (e_c, f_c) = metals[metal], hosts[key]
         n, n_c = counts[metal], counts.get("C", 0)
         ef0 = (row["energy_eV"] - n_c * e_c - n * mu) / n
-        shift = vibrational_formation_shift_eV_per_atom(f, n, n_c, f_c, f_m)
+        shift = vibrational_formation_shift_eV_per_metal_atom(f, n, n_c, f_c, f_m)
         out.append(
             {
                 "label": row["label"],
@@ -313,8 +313,8 @@ def formation_rows_at_temperature(rows: list[dict], temperature_K: float) -> lis
                 "n_metal": n,
                 "n_carbon": n_c,
                 "x_metal_per_C": n / n_c,
-                "formation_energy_eV_per_atom": ef0,
-                f"formation_energy_eV_per_atom_{tag}": ef0 + shift,
+                "formation_energy_eV_per_metal_atom": ef0,
+                f"formation_energy_eV_per_metal_atom_{tag}": ef0 + shift,
                 f"delta_{tag}_eV_per_atom": shift,
             }
         )
@@ -325,10 +325,10 @@ def formation_rows_at_temperature(rows: list[dict], temperature_K: float) -> lis
         members.sort(key=lambda r: r["x_metal_per_C"])
         x = [r["x_metal_per_C"] for r in members]
         v0 = successive_voltage_steps_V(
-            x, [r["formation_energy_eV_per_atom"] for r in members]
+            x, [r["formation_energy_eV_per_metal_atom"] for r in members]
         )
         vt = successive_voltage_steps_V(
-            x, [r[f"formation_energy_eV_per_atom_{tag}"] for r in members]
+            x, [r[f"formation_energy_eV_per_metal_atom_{tag}"] for r in members]
         )
         for r, a, b in zip(members, v0, vt, strict=True):
             r["voltage_step_V"] = a

@@ -24,7 +24,7 @@ import math
 from collections.abc import Sequence
 
 
-def formation_energy_eV_per_atom(
+def formation_energy_eV_per_metal_atom(
     energy_eV: float, n_metal: int, host_energy_eV: float, mu_metal_eV: float
 ) -> float:
     """``[E - E_host - n mu] / n`` (eV per metal atom); see the module docstring."""

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ase import Atoms
 
-from ..analysis.voltage import formation_energy_eV_per_atom
+from ..analysis.voltage import formation_energy_eV_per_metal_atom
 from .guards import ModelFailure
 from .references import ReferenceEnergies
 from .relax import RelaxResult, RelaxSettings, relax
@@ -29,7 +29,7 @@ MAX_ABS_FORMATION_EV = 5.0
 class FormationEnergy:
     """Formation energy of one relaxed model and the numbers behind it (eV)."""
 
-    formation_energy_eV_per_atom: float
+    formation_energy_eV_per_metal_atom: float
     energy_eV: float
     host_energy_eV: float
     mu_metal_eV: float
@@ -66,7 +66,9 @@ def formation_from_energy(
     symbols = atoms.get_chemical_symbols()
     n_metal, n_c = symbols.count(metal), symbols.count("C")
     host_energy = n_c * host_eV_per_carbon
-    ef = formation_energy_eV_per_atom(energy_eV, n_metal, host_energy, mu_metal_eV)
+    ef = formation_energy_eV_per_metal_atom(
+        energy_eV, n_metal, host_energy, mu_metal_eV
+    )
     if not abs(ef) <= MAX_ABS_FORMATION_EV:
         raise ModelFailure(
             f"formation energy {ef:.4g} eV/atom is beyond +-{MAX_ABS_FORMATION_EV} eV: "
@@ -104,7 +106,7 @@ def formation_energy(
     ef, host_energy = formation_from_energy(result.energy_eV, atoms, e_c, mu)
     symbols = atoms.get_chemical_symbols()
     return FormationEnergy(
-        formation_energy_eV_per_atom=ef,
+        formation_energy_eV_per_metal_atom=ef,
         energy_eV=result.energy_eV,
         host_energy_eV=host_energy,
         mu_metal_eV=mu,

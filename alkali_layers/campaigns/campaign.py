@@ -30,7 +30,7 @@ from ..analysis.tables import (
     write_csv,
     write_markdown,
 )
-from ..analysis.voltage import formation_energy_eV_per_atom
+from ..analysis.voltage import formation_energy_eV_per_metal_atom
 from ..builders.intercalation import pristine_host
 from ..calculators.energetics import formation_from_energy
 from ..calculators.guards import ModelFailure
@@ -588,7 +588,7 @@ class Campaign:
         atoms = entry.task.atoms
         symbols = atoms.get_chemical_symbols()
         n_metal = symbols.count(atoms.info["metal"])
-        ensemble = formation_energy_eV_per_atom(
+        ensemble = formation_energy_eV_per_metal_atom(
             np.asarray(model),
             n_metal,
             symbols.count("C") * ensembles[host_label],
@@ -614,7 +614,7 @@ class Campaign:
                     refs[metal_label],
                 )
                 values.update(
-                    formation_energy_eV_per_atom=ef,
+                    formation_energy_eV_per_metal_atom=ef,
                     mu_metal_eV=refs[metal_label],
                     host_energy_eV=host_energy,
                     host_energy_per_carbon_eV=refs[host_label],
@@ -728,7 +728,9 @@ class Campaign:
         table = self.table(model_rows)
         self.plot(rows)
         if self.spec.analysis == "bilayer":
-            if any(r.get("formation_energy_eV_per_atom") is not None for r in rows):
+            if any(
+                r.get("formation_energy_eV_per_metal_atom") is not None for r in rows
+            ):
                 write_sign_pattern(rows, self.root / "vs_study.md", self.spec.title)
         return table
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from ase import Atoms
 from ase.parallel import parprint, world
 
-from ..analysis.voltage import formation_energy_eV_per_atom
+from ..analysis.voltage import formation_energy_eV_per_metal_atom
 from ..engines import REFERENCE_KPT_DENSITY, GPAWSettings
 from ..engines.gpaw import gpaw_calculator, kpoint_grid, with_scf_retry
 from ..settings import stable_hash, structure_hash
@@ -37,7 +37,7 @@ COLUMNS = (
     "kpts",
     "energy_eV_per_atom",
     "dE_meV_per_atom",
-    "formation_energy_eV_per_atom",
+    "formation_energy_eV_per_metal_atom",
     "dEf_meV",
     "scf_iterations",
     "wall_s",
@@ -53,7 +53,7 @@ class ScanPoint:
     kpt_density: float
     kpts: str
     energy_eV_per_atom: float
-    formation_energy_eV_per_atom: float | None
+    formation_energy_eV_per_metal_atom: float | None
     scf_iterations: int
     wall_s: float
     dE_meV_per_atom: float = 0.0
@@ -144,7 +144,7 @@ def convergence_scan(
             mu, _ = single_point(metal_reference, ref)
             e_host, _ = single_point(host_reference, ref)
             host = n_carbon * e_host / host_reference.get_chemical_symbols().count("C")
-            ef = formation_energy_eV_per_atom(
+            ef = formation_energy_eV_per_metal_atom(
                 energy, n_metal, host, mu / len(metal_reference)
             )
         grid = "x".join(map(str, kpoint_grid(atoms, s.kpt_density)))
@@ -170,9 +170,10 @@ def convergence_scan(
     best = points[len(cutoffs) - 1]  # highest cutoff at the highest density
     for p in points:
         p.dE_meV_per_atom = 1000 * (p.energy_eV_per_atom - best.energy_eV_per_atom)
-        if p.formation_energy_eV_per_atom is not None:
+        if p.formation_energy_eV_per_metal_atom is not None:
             p.dEf_meV = 1000 * (
-                p.formation_energy_eV_per_atom - best.formation_energy_eV_per_atom
+                p.formation_energy_eV_per_metal_atom
+                - best.formation_energy_eV_per_metal_atom
             )
     return points
 
@@ -255,7 +256,7 @@ def _point(row: dict) -> ScanPoint:
         _number(row["kpt_density"]),
         row["kpts"],
         _number(row["energy_eV_per_atom"]),
-        _number(row["formation_energy_eV_per_atom"]),
+        _number(row["formation_energy_eV_per_metal_atom"]),
         int(row["scf_iterations"]),
         _number(row["wall_s"]),
         _number(row["dE_meV_per_atom"]) or 0.0,
@@ -280,7 +281,7 @@ def write_scan(points: list[ScanPoint], out: Path, title: str, notes: str = "") 
         "kpt_density": "{:g}",
         "energy_eV_per_atom": "{:.6f}",
         "dE_meV_per_atom": "{:.2f}",
-        "formation_energy_eV_per_atom": "{:.4f}",
+        "formation_energy_eV_per_metal_atom": "{:.4f}",
         "dEf_meV": "{:.2f}",
         "wall_s": "{:.0f}",
     }

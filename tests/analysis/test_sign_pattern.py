@@ -16,7 +16,7 @@ def model(metal, n, ef, stacking="AA", std=None, ensemble=None):
         metal=metal,
         n_layers=n,
         stacking=stacking,
-        formation_energy_eV_per_atom=ef,
+        formation_energy_eV_per_metal_atom=ef,
         formation_energy_std_eV=std,
         formation_energy_ensemble_eV=ensemble,
     )

@@ -22,7 +22,7 @@ def row(metal, n, stacking, ef, n_metal, n_carbon, converged=True):
         supercell="[[1,1],[-1,2]]",
         metal_strain_pct=0.0,
         gallery_height_A=4.5,
-        formation_energy_eV_per_atom=ef,
+        formation_energy_eV_per_metal_atom=ef,
         capacity_total_mAh_g=1.0,
         capacity_host_mAh_g=2.0,
         converged=converged,
@@ -77,7 +77,10 @@ def test_table_files(tmp_path):
     with open(tmp_path / "t.csv") as fh:
         lines = list(csv.reader(fh))
     assert lines[0] == list(BILAYER_COLUMNS)
-    assert lines[1][BILAYER_COLUMNS.index("formation_energy_eV_per_atom")] == "-0.300"
+    assert (
+        lines[1][BILAYER_COLUMNS.index("formation_energy_eV_per_metal_atom")]
+        == "-0.300"
+    )
     assert lines[1][BILAYER_COLUMNS.index("converged")] == "False"
     md = write_markdown(table, tmp_path / "t.md", "Title", ["a note"]).read_text()
     assert md.startswith("# Title") and "| K | 1 | AA |" in md and "a note" in md
@@ -89,13 +92,13 @@ def test_compare_rows_by_hand(tmp_path):
     from alkali_layers.analysis.compare import compare_rows, write_comparison
 
     a = [
-        {"label": "x", "formation_energy_eV_per_atom": 0.10},
-        {"label": "y", "formation_energy_eV_per_atom": -0.20},
-        {"label": "z", "formation_energy_eV_per_atom": 0.0},
+        {"label": "x", "formation_energy_eV_per_metal_atom": 0.10},
+        {"label": "y", "formation_energy_eV_per_metal_atom": -0.20},
+        {"label": "z", "formation_energy_eV_per_metal_atom": 0.0},
     ]
     b = [
-        {"label": "x", "formation_energy_eV_per_atom": 0.13},
-        {"label": "y", "formation_energy_eV_per_atom": -0.25},
+        {"label": "x", "formation_energy_eV_per_metal_atom": 0.13},
+        {"label": "y", "formation_energy_eV_per_metal_atom": -0.25},
     ]
     result = compare_rows(a, b)
     assert result["mae"] == pytest.approx(0.04)
@@ -149,13 +152,29 @@ def test_engine_summary_by_hand(tmp_path):
     from alkali_layers.analysis.compare import engine_summary, write_engine_summary
 
     ref = [
-        {"label": "a", "formation_energy_eV_per_atom": 0.10, "gallery_height_A": 7.0},
-        {"label": "b", "formation_energy_eV_per_atom": -0.05, "gallery_height_A": 9.0},
-        {"label": "c", "formation_energy_eV_per_atom": 0.20},
+        {
+            "label": "a",
+            "formation_energy_eV_per_metal_atom": 0.10,
+            "gallery_height_A": 7.0,
+        },
+        {
+            "label": "b",
+            "formation_energy_eV_per_metal_atom": -0.05,
+            "gallery_height_A": 9.0,
+        },
+        {"label": "c", "formation_energy_eV_per_metal_atom": 0.20},
     ]
     ml = [
-        {"label": "a", "formation_energy_eV_per_atom": 0.13, "gallery_height_A": 7.5},
-        {"label": "b", "formation_energy_eV_per_atom": 0.01, "gallery_height_A": 8.9},
+        {
+            "label": "a",
+            "formation_energy_eV_per_metal_atom": 0.13,
+            "gallery_height_A": 7.5,
+        },
+        {
+            "label": "b",
+            "formation_energy_eV_per_metal_atom": 0.01,
+            "gallery_height_A": 8.9,
+        },
     ]
     s = engine_summary("toy", ml, ref)
     assert s["n_models"] == 2

@@ -14,7 +14,7 @@ from alkali_layers.analysis.thermo import (
     lattice_gas_mu_shift_eV,
     lattice_gas_step_V,
     profile_at_temperature,
-    vibrational_formation_shift_eV_per_atom,
+    vibrational_formation_shift_eV_per_metal_atom,
 )
 
 
@@ -36,10 +36,10 @@ def _row(label, formula, energy, host, metal="", stacking="", f300=0.0):
 def test_vibrational_shift_by_hand():
     # F(model) = -0.50 eV, 12 C at -0.02 eV/C, 2 Li at -0.05 eV/atom:
     # (-0.50 + 0.24 + 0.10) / 2 = -0.08 eV per Li
-    shift = vibrational_formation_shift_eV_per_atom(-0.50, 2, 12, -0.02, -0.05)
+    shift = vibrational_formation_shift_eV_per_metal_atom(-0.50, 2, 12, -0.02, -0.05)
     assert shift == pytest.approx(-0.08)
     with pytest.raises(ValueError):
-        vibrational_formation_shift_eV_per_atom(0.0, 0, 12, 0.0, 0.0)
+        vibrational_formation_shift_eV_per_metal_atom(0.0, 0, 12, 0.0, 0.0)
 
 
 def test_formation_rows_at_300K_by_hand():
@@ -63,10 +63,10 @@ def test_formation_rows_at_300K_by_hand():
     out = {r["label"]: r for r in formation_rows_at_temperature(rows, 300.0)}
     assert set(out) == {"Li-1L", "Li-2L"}  # Na has no bulk reference
     one, two = out["Li-1L"], out["Li-2L"]
-    assert one["formation_energy_eV_per_atom"] == pytest.approx(-0.3)
+    assert one["formation_energy_eV_per_metal_atom"] == pytest.approx(-0.3)
     assert one["delta_300K_eV_per_atom"] == pytest.approx(-0.02)
-    assert one["formation_energy_eV_per_atom_300K"] == pytest.approx(-0.32)
-    assert two["formation_energy_eV_per_atom"] == pytest.approx(-0.1)
+    assert one["formation_energy_eV_per_metal_atom_300K"] == pytest.approx(-0.32)
+    assert two["formation_energy_eV_per_metal_atom"] == pytest.approx(-0.1)
     assert two["delta_300K_eV_per_atom"] == pytest.approx(0.22 / 4)
     # steps: x = 1/12 then 1/6; V1 = -E_f1; V2 = -(x2 Ef2 - x1 Ef1)/(x2 - x1)
     assert one["voltage_step_V"] == pytest.approx(0.3)

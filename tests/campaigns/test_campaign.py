@@ -44,7 +44,7 @@ def test_run_writes_tasks_results_database_table_and_figure(done_campaign):
     # C12Na total basis by hand: 96485.33/(3.6*(12*12.011+22.99)) = 160.4 mAh/g
     assert float(one["capacity_total_mAh_g"]) == pytest.approx(160.4, abs=0.1)
     assert float(one["voltage_step_V"]) == pytest.approx(
-        -float(one["formation_energy_eV_per_atom"]), abs=1e-3
+        -float(one["formation_energy_eV_per_metal_atom"]), abs=1e-3
     )
     assert (root / "formation_energy.png").stat().st_size > 1000
     # the bilayer layout also compares the signs with the multilayer-alkali study
@@ -80,7 +80,7 @@ def test_run_writes_tasks_results_database_table_and_figure(done_campaign):
         assert key in models[0]
     # physics stays out of the import: formation energies are computed from the
     # database when the table is written (checked above), not stored at import
-    assert "formation_energy_eV_per_atom" not in models[0]
+    assert "formation_energy_eV_per_metal_atom" not in models[0]
 
 
 def test_rerun_recomputes_nothing(done_campaign, capsys):
@@ -178,8 +178,8 @@ def test_worker_processes_give_the_same_results(tmp_path, done_campaign):
     serial = read_table(done_campaign.parent / "table.csv")
     assert len(table) == 2
     for mine, theirs in zip(table, serial, strict=True):
-        assert mine["formation_energy_eV_per_atom"] == pytest.approx(
-            float(theirs["formation_energy_eV_per_atom"]), abs=2e-3
+        assert mine["formation_energy_eV_per_metal_atom"] == pytest.approx(
+            float(theirs["formation_energy_eV_per_metal_atom"]), abs=2e-3
         )
 
 

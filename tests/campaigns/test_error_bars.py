@@ -196,8 +196,8 @@ def test_switching_error_bars_on_computes_only_the_beef_ensemble(tmp_path, capsy
     after = Campaign(spec, stream=False)
     (row,), failed = after.model_rows()
     assert not failed
-    assert row["formation_energy_eV_per_atom"] == pytest.approx(
-        row0["formation_energy_eV_per_atom"], abs=1e-9
+    assert row["formation_energy_eV_per_metal_atom"] == pytest.approx(
+        row0["formation_energy_eV_per_metal_atom"], abs=1e-9
     )
     assert 0.0 < row["formation_energy_std_eV"] < 1.0
     for e in after.entries():

@@ -85,7 +85,7 @@ def test_single_point_task_is_the_energy_at_the_built_geometry(tmp_path, mlip):
     direct.calc = mlip
     assert row["energy_eV"] == pytest.approx(direct.get_potential_energy(), abs=1e-6)
     # the formation energy uses the relaxed references, as for relaxed models
-    assert row["formation_energy_eV_per_atom"] == pytest.approx(
+    assert row["formation_energy_eV_per_metal_atom"] == pytest.approx(
         row["energy_eV"] - 8 * row["host_energy_per_carbon_eV"] - row["mu_metal_eV"]
     )
     kinds = {e.label: e.task.kind for e in campaign.entries()}

@@ -158,7 +158,9 @@ def run_convergence(task, engine, calc, settings, folder) -> TaskOutcome:
         "ecut_max_eV": best.ecut_eV,
         "kpt_density_max": best.kpt_density,
         "energy_best_eV_per_atom": best.energy_eV_per_atom,
-        "formation_energy_best_eV_per_atom": best.formation_energy_eV_per_atom,
+        "formation_energy_best_eV_per_metal_atom": (
+            best.formation_energy_eV_per_metal_atom
+        ),
         "largest_dE_meV_per_atom": worst.dE_meV_per_atom,
     }
     return TaskOutcome(

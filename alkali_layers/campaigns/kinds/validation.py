@@ -249,7 +249,7 @@ def treatment_results(campaign) -> dict:
     (the experimental ground state; the published values' reference) or AA
     graphite (the compounds' stacking).
     """
-    from ...analysis.voltage import formation_energy_eV_per_atom
+    from ...analysis.voltage import formation_energy_eV_per_metal_atom
 
     final = getattr(campaign.spec.engine, "final", campaign.spec.engine)
     out: dict = {
@@ -313,7 +313,7 @@ def treatment_results(campaign) -> dict:
         ef = {}
         for stacking in ("AB", "AA"):
             if metal in mu and stacking in host:
-                ef[stacking] = formation_energy_eV_per_atom(
+                ef[stacking] = formation_energy_eV_per_metal_atom(
                     energy, n_metal, n_c * host[stacking], mu[metal]
                 )
         out["compounds"][formula] = {
@@ -351,7 +351,7 @@ def stage1_error_bars(rows) -> dict:
         the same formula with every member's energies (Wellendorff et al., PRB
         85, 235149 (2012)), where the references carry ensembles.
     """
-    from ...analysis.voltage import formation_energy_eV_per_atom
+    from ...analysis.voltage import formation_energy_eV_per_metal_atom
 
     per_unit, ensembles, compounds = {}, {}, []
     for info, atoms, energy, ensemble in rows:
@@ -377,10 +377,10 @@ def stage1_error_bars(rows) -> dict:
             metal, host = ("metal", info["metal"]), ("graphite", stacking)
             if metal not in per_unit or host not in per_unit:
                 continue
-            values[f"formation_vs_{stacking}_eV"] = formation_energy_eV_per_atom(
+            values[f"formation_vs_{stacking}_eV"] = formation_energy_eV_per_metal_atom(
                 energy, n_metal, n_c * per_unit[host], per_unit[metal]
             )
-            members = formation_energy_eV_per_atom(
+            members = formation_energy_eV_per_metal_atom(
                 ensemble, n_metal, n_c * ensembles[host], ensembles[metal]
             )
             values[f"formation_vs_{stacking}_std_eV"] = float(np.std(members))
