@@ -42,6 +42,7 @@ from .error_bars import (
     discard_kept_results,
     finished_without_error_bars,
 )
+from .progress import task_progress
 from .registry import LAYOUTS
 from .spec import CampaignSpec, load_spec
 from .start import start_geometry
@@ -273,8 +274,12 @@ class Campaign:
             here = running.get("host") == socket.gethostname()
             if not here or _pid_alive(int(running.get("pid", -1))):
                 where = "" if here else f" on {running.get('host')}"
+                progress = task_progress(entry.folder)
                 return TaskState(
-                    entry, "running", f"since {running.get('started')}{where}"
+                    entry,
+                    "running",
+                    f"since {running.get('started')}{where}"
+                    + (f"; {progress}" if progress else ""),
                 )
             return TaskState(entry, "pending", "interrupted (its process is gone)")
         submitted = read_json(entry.folder / SUBMITTED_FILE)
