@@ -272,7 +272,7 @@ def formation_rows_at_temperature(rows: list[dict], temperature_K: float) -> lis
 
     Returns one dict per model: ``label, metal, host, stacking, n_metal, n_carbon,
     x_metal_per_C, formation_energy_eV_per_metal_atom``, the same ``_<T>K``,
-    ``delta_<T>K_eV_per_atom`` and the voltage steps of successive compositions of
+    ``delta_<T>K_eV_per_metal_atom`` and the voltage steps of successive compositions of
     one (host, metal, stacking) series (``voltage_step_V``, ``voltage_step_V_<T>K``).
     """
     tag = f"{temperature_K:g}K"
@@ -315,7 +315,7 @@ def formation_rows_at_temperature(rows: list[dict], temperature_K: float) -> lis
                 "x_metal_per_C": n / n_c,
                 "formation_energy_eV_per_metal_atom": ef0,
                 f"formation_energy_eV_per_metal_atom_{tag}": ef0 + shift,
-                f"delta_{tag}_eV_per_atom": shift,
+                f"delta_{tag}_eV_per_metal_atom": shift,
             }
         )
     series: dict[tuple, list[dict]] = {}

@@ -64,10 +64,10 @@ def test_formation_rows_at_300K_by_hand():
     assert set(out) == {"Li-1L", "Li-2L"}  # Na has no bulk reference
     one, two = out["Li-1L"], out["Li-2L"]
     assert one["formation_energy_eV_per_metal_atom"] == pytest.approx(-0.3)
-    assert one["delta_300K_eV_per_atom"] == pytest.approx(-0.02)
+    assert one["delta_300K_eV_per_metal_atom"] == pytest.approx(-0.02)
     assert one["formation_energy_eV_per_metal_atom_300K"] == pytest.approx(-0.32)
     assert two["formation_energy_eV_per_metal_atom"] == pytest.approx(-0.1)
-    assert two["delta_300K_eV_per_atom"] == pytest.approx(0.22 / 4)
+    assert two["delta_300K_eV_per_metal_atom"] == pytest.approx(0.22 / 4)
     # steps: x = 1/12 then 1/6; V1 = -E_f1; V2 = -(x2 Ef2 - x1 Ef1)/(x2 - x1)
     assert one["voltage_step_V"] == pytest.approx(0.3)
     assert one["voltage_step_V_300K"] == pytest.approx(0.32)

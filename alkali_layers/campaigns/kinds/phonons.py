@@ -248,7 +248,7 @@ TABLE_COLUMNS = (
     "zpe_eV_per_atom",
     "formation_energy_eV_per_metal_atom",
     "formation_energy_eV_per_metal_atom_300K",
-    "delta_300K_eV_per_atom",
+    "delta_300K_eV_per_metal_atom",
     "voltage_step_V",
     "voltage_step_V_300K",
 )
