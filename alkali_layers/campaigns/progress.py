@@ -3,7 +3,8 @@
 ``alkali-layers status`` shows it next to each running task, so a task that runs for
 hours (a GPAW relaxation of a 40-atom bilayer: ~2 h on 2 ranks) says where it is
 without opening its logs: the stage (the newest log), the SCF cycles finished and the
-iteration of the current one in each GPAW text log (``gpaw-*.txt``), the last step of
+iteration of the current one in each GPAW text log (``gpaw-*.txt``, also in
+subfolders: ``phonopy/gpaw-disp-0003.txt`` of a phonon task), the last step of
 the optimizer log (``relax.log``: step, fmax in eV/A) and how long ago the folder was
 last written to (a task that has written nothing for long may hang).
 """
@@ -25,14 +26,15 @@ _OPTIMIZER_STEP = re.compile(
 )
 
 
-def gpaw_log_progress(path: Path) -> str:
+def gpaw_log_progress(path: Path, name: str | None = None) -> str:
     """``"<name>: <n> SCF cycles done, iteration <i> of the next"`` for one GPAW
-    text log (``"<name>: <n> SCF cycles done"`` when it is between cycles)."""
+    text log (``"<name>: <n> SCF cycles done"`` when it is between cycles);
+    ``name`` defaults to the file name."""
     text = path.read_text(errors="replace")
     done = len(_SCF_CONVERGED.findall(text))
     last = text[text.rfind("Converged in") :] if done else text
     iterations = _SCF_ITERATION.findall(last)
-    summary = f"{path.name}: {done} SCF cycle{'s' * (done != 1)} done"
+    summary = f"{name or path.name}: {done} SCF cycle{'s' * (done != 1)} done"
     if iterations:
         summary += f", iteration {int(iterations[-1])} of the next"
     return summary
@@ -67,14 +69,14 @@ def task_progress(folder: Path, now: float | None = None) -> str:
     """
     folder = Path(folder)
     now = time.time() if now is None else now
-    logs = sorted(folder.glob("gpaw-*.txt"), key=lambda p: p.stat().st_mtime)
-    parts = [gpaw_log_progress(p) for p in logs]
+    logs = sorted(folder.rglob("gpaw-*.txt"), key=lambda p: p.stat().st_mtime)
+    parts = [gpaw_log_progress(p, str(p.relative_to(folder))) for p in logs]
     optimizer = folder / "relax.log"
     if optimizer.exists():
         line = optimizer_log_progress(optimizer)
         if line is not None:
             parts.append(line)
-    files = [p for p in folder.iterdir() if p.is_file()]
+    files = [p for p in folder.rglob("*") if p.is_file()]
     if not parts or not files:
         return ""
     newest = max(p.stat().st_mtime for p in files)

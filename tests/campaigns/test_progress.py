@@ -60,6 +60,15 @@ def test_progress_names_scf_cycles_the_current_iteration_and_the_optimizer_step(
         "gpaw-final.txt: 0 SCF cycles done, iteration 1 of the next; "
         "relax.log: BFGS step 2, fmax 0.241 eV/A; last written 0 min ago"
     )
+    # a phonon task logs each displaced cell in a subfolder
+    (tmp_path / "phonopy").mkdir()
+    disp = tmp_path / "phonopy" / "gpaw-disp-0000.txt"
+    disp.write_text(GPAW_LOG)
+    os.utime(disp, (t + 120, t + 120))
+    assert task_progress(tmp_path, now=t + 180).endswith(
+        "phonopy/gpaw-disp-0000.txt: 2 SCF cycles done, iteration 2 of the next; "
+        "relax.log: BFGS step 2, fmax 0.241 eV/A; last written 1 min ago"
+    )
 
 
 def test_status_shows_the_progress_of_a_running_task(tmp_path):
