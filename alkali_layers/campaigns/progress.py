@@ -31,9 +31,9 @@ def gpaw_log_progress(path: Path, name: str | None = None) -> str:
     text log (``"<name>: <n> SCF cycles done"`` when it is between cycles);
     ``name`` defaults to the file name."""
     text = path.read_text(errors="replace")
-    done = len(_SCF_CONVERGED.findall(text))
-    last = text[text.rfind("Converged in") :] if done else text
-    iterations = _SCF_ITERATION.findall(last)
+    cycles = list(_SCF_CONVERGED.finditer(text))
+    done = len(cycles)
+    iterations = _SCF_ITERATION.findall(text, cycles[-1].end() if cycles else 0)
     summary = f"{name or path.name}: {done} SCF cycle{'s' * (done != 1)} done"
     if iterations:
         summary += f", iteration {int(iterations[-1])} of the next"
