@@ -3,8 +3,9 @@
 ``alkali-layers status`` shows it next to each running task, so a task that runs for
 hours (a GPAW relaxation of a 40-atom bilayer: ~2 h on 2 ranks) says where it is
 without opening its logs: the stage (the newest log), the SCF cycles finished and the
-iteration of the current one in each GPAW text log (``gpaw-*.txt``, also in
-subfolders: ``phonopy/gpaw-disp-0003.txt`` of a phonon task), the last step of
+iteration of the current one in each GPAW text log (``gpaw-*.txt``; a subfolder
+that holds many, like the ``phonopy/gpaw-disp-*.txt`` of a phonon task's displaced
+cells, is one entry: how many logs it holds and its newest), the last step of
 the optimizer log (``relax.log``: step, fmax in eV/A) and how long ago the folder was
 last written to (a task that has written nothing for long may hang).
 """
@@ -63,14 +64,24 @@ def task_progress(folder: Path, now: float | None = None) -> str:
     Returns
     -------
     str
-        The GPAW logs (oldest first, the last one the current stage) and the
-        optimizer log, ``"; "``-separated, then ``"last written <m> min ago"``; an
-        empty string for a folder with no log yet.
+        The GPAW logs of the folder itself (oldest first, the last one the current
+        stage), one entry per subfolder with GPAW logs (their count and the
+        newest) and the optimizer log, ``"; "``-separated, then
+        ``"last written <m> min ago"``; an empty string for a folder with no log yet.
     """
     folder = Path(folder)
     now = time.time() if now is None else now
     logs = sorted(folder.rglob("gpaw-*.txt"), key=lambda p: p.stat().st_mtime)
-    parts = [gpaw_log_progress(p, str(p.relative_to(folder))) for p in logs]
+    parts = [
+        gpaw_log_progress(p, str(p.relative_to(folder)))
+        for p in logs
+        if p.parent == folder
+    ]
+    for sub in sorted({p.parent for p in logs} - {folder}):
+        in_sub = [p for p in logs if p.parent == sub]
+        newest_log = gpaw_log_progress(in_sub[-1], str(in_sub[-1].relative_to(folder)))
+        count = f"{len(in_sub)} GPAW logs, newest " if len(in_sub) > 1 else ""
+        parts.append(f"{sub.relative_to(folder)}/: {count}{newest_log}")
     optimizer = folder / "relax.log"
     if optimizer.exists():
         line = optimizer_log_progress(optimizer)

@@ -66,9 +66,19 @@ def test_progress_names_scf_cycles_the_current_iteration_and_the_optimizer_step(
     disp.write_text(GPAW_LOG)
     os.utime(disp, (t + 120, t + 120))
     assert task_progress(tmp_path, now=t + 180).endswith(
-        "phonopy/gpaw-disp-0000.txt: 2 SCF cycles done, iteration 2 of the next; "
-        "relax.log: BFGS step 2, fmax 0.241 eV/A; last written 1 min ago"
+        "phonopy/: phonopy/gpaw-disp-0000.txt: 2 SCF cycles done, iteration 2 of "
+        "the next; relax.log: BFGS step 2, fmax 0.241 eV/A; last written 1 min ago"
     )
+    # many displaced cells: one entry with their count and the newest log
+    for i in (1, 2):
+        later = tmp_path / "phonopy" / f"gpaw-disp-000{i}.txt"
+        later.write_text(GPAW_LOG.rsplit("\nSCF", 2)[0] if i == 2 else GPAW_LOG)
+        os.utime(later, (t + 120 + i, t + 120 + i))
+    line = task_progress(tmp_path, now=t + 180)
+    assert line.count("gpaw-disp") == 1
+    assert (
+        "phonopy/: 3 GPAW logs, newest phonopy/gpaw-disp-0002.txt: 1 SCF cycle done;"
+    ) in line
 
 
 def test_status_shows_the_progress_of_a_running_task(tmp_path):
