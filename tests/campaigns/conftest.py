@@ -5,6 +5,23 @@ from pathlib import Path
 
 import pytest
 
+#: the [engine] table of the GPAW campaign tests: seconds per SCF, not converged physics
+#: (a spec adds keys of its own on the lines after it, before its next table)
+TINY_GPAW_ENGINE = """
+[engine]
+name = "gpaw"
+xc = "PBE"
+dispersion = "d3bj"
+setups = "paw"
+final = "fast"
+relax = "fast"
+prerelax = "none"
+ecut_eV = 250.0
+kpt_density = 1.5
+scf_energy_eV = 1e-4
+scf_density = 1e-3
+"""
+
 SMALL = """
 name = "{name}"
 title = "Na in bilayer graphene (test)"

@@ -8,27 +8,17 @@ import pytest
 
 from alkali_layers.cli import main
 
-from .conftest import write_spec
+from .conftest import TINY_GPAW_ENGINE, write_spec
 
 pytestmark = pytest.mark.slow  # GPAW campaigns under mpiexec (minutes)
 
-GPAW_SPEC = """
+GPAW_SPEC = (
+    """
 name = "gpaw_tiny"
 analysis = "formation"
-
-[engine]
-name = "gpaw"
-xc = "PBE"
-dispersion = "d3bj"
-setups = "paw"
-final = "fast"
-relax = "fast"
-prerelax = "none"
-ecut_eV = 250.0
-kpt_density = 1.5
-scf_energy_eV = 1e-4
-scf_density = 1e-3
-
+"""
+    + TINY_GPAW_ENGINE
+    + """
 [relax]
 fmax_eV_A = 0.05
 
@@ -38,6 +28,7 @@ tasks = ["relax"]
 [models.grid]
 metal = ["Na"]
 """
+)
 
 needs_mpi = pytest.mark.skipif(shutil.which("mpiexec") is None, reason="no mpiexec")
 
@@ -86,24 +77,14 @@ def test_ml_engine_refuses_mpi_ranks(tmp_path, capsys):
     assert "does not run under MPI" in capsys.readouterr().err
 
 
-ERROR_BARS_SPEC = """
+ERROR_BARS_SPEC = (
+    """
 name = "gpaw_error_bars"
 analysis = "formation"
-
-[engine]
-name = "gpaw"
-xc = "PBE"
-dispersion = "d3bj"
-setups = "paw"
-final = "fast"
-relax = "fast"
-prerelax = "none"
-error_bars = true
+"""
+    + TINY_GPAW_ENGINE
+    + """error_bars = true
 reference_kpt_density = 1.5
-ecut_eV = 250.0
-kpt_density = 1.5
-scf_energy_eV = 1e-4
-scf_density = 1e-3
 
 [relax]
 fmax_eV_A = 0.1
@@ -115,6 +96,7 @@ tasks = ["single_point", "formation_energy"]
 metal = ["K"]
 stoichiometry = ["KC8"]
 """
+)
 
 
 def test_error_bars_give_the_beef_ensemble_spread_of_each_formation_energy(tmp_path):

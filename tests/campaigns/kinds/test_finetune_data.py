@@ -10,7 +10,7 @@ from alkali_layers.campaigns.store import ResultStore
 from alkali_layers.cli import main
 from alkali_layers.engines.finetune import collect_frames
 
-from ..conftest import write_spec
+from ..conftest import TINY_GPAW_ENGINE, write_spec
 
 
 def source_campaign(root):
@@ -51,23 +51,13 @@ def test_rattled_relaxed_bad_input(tmp_path, kwargs, message):
         rattled_relaxed(**kwargs)
 
 
-TINY_GPAW = """
+TINY_GPAW = (
+    """
 name = "frames_tiny"
 analysis = "dft_frames"
-
-[engine]
-name = "gpaw"
-xc = "PBE"
-dispersion = "d3bj"
-setups = "paw"
-final = "fast"
-relax = "fast"
-prerelax = "none"
-ecut_eV = 250.0
-kpt_density = 1.5
-scf_energy_eV = 1e-4
-scf_density = 1e-3
-
+"""
+    + TINY_GPAW_ENGINE
+    + """
 [[models]]
 builder = "rattled_relaxed"
 tasks = ["single_point"]
@@ -78,6 +68,7 @@ seed = [0, 1]
 campaign = "{source}"
 amplitude_A = 0.1
 """
+)
 
 
 @pytest.mark.slow
