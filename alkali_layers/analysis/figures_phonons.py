@@ -17,10 +17,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_bands_dos(result, title: str, path: Path) -> Path:
-    """Band structure along the stored path and the total DOS, side by side."""
+def _save(fig, path) -> Path:
+    """Write ``fig`` as the PNG ``path`` (its folder created), close it, return path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_bands_dos(result, title: str, path: Path) -> Path:
+    """Band structure along the stored path and the total DOS, side by side."""
     fig, (ax, ax_dos) = plt.subplots(
         1, 2, figsize=(7, 4), sharey=True, gridspec_kw={"width_ratios": [3, 1]}
     )
@@ -55,16 +63,11 @@ def plot_bands_dos(result, title: str, path: Path) -> Path:
     ax.set_title(f"{title}: {verdict}, lowest {result.lowest_frequency_THz:.2f} THz")
     ax_dos.plot(result.dos["dos_per_THz"], result.dos["frequency_THz"], color="k")
     ax_dos.set_xlabel("DOS (states/THz/cell)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_free_energies(results: dict, n_atoms: dict, path: Path) -> Path:
     """F_vib(T) per atom (eV/atom) of every result, one line each."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     for label, r in results.items():
         f = np.asarray(r.free_energy_eV) / n_atoms[label]
@@ -73,10 +76,7 @@ def plot_free_energies(results: dict, n_atoms: dict, path: Path) -> Path:
     ax.set_xlabel("T (K)")
     ax.set_ylabel("F_vib (eV/atom, zero-point energy included)")
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_profiles_temperature(curves: dict, temperature_K: float, path: Path) -> Path:
@@ -85,8 +85,6 @@ def plot_profiles_temperature(curves: dict, temperature_K: float, path: Path) ->
     ``curves``: label -> (profile_0K, (q, V)) as returned by
     :func:`alkali_layers.analysis.thermo.filling_profiles`.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (label, (profile, (q, v))) in enumerate(curves.items()):
         color = f"C{i}"
@@ -98,10 +96,7 @@ def plot_profiles_temperature(curves: dict, temperature_K: float, path: Path) ->
     ax.set_ylabel("V vs M+/M")
     ax.set_title("closed pore: hull steps as ideal lattice gases (no F_vib)")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_voltage_steps_temperature(rows: list[dict], temperature_K: float, path: Path):
@@ -110,8 +105,6 @@ def plot_voltage_steps_temperature(rows: list[dict], temperature_K: float, path:
     ``rows``: :func:`alkali_layers.analysis.thermo.formation_rows_at_temperature`.
     Each (host, metal, stacking) series is a stepped curve, dashed at 0 K.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{temperature_K:g}K"
     series: dict[tuple, list[dict]] = {}
     for r in rows:
@@ -136,10 +129,7 @@ def plot_voltage_steps_temperature(rows: list[dict], temperature_K: float, path:
     ax.set_xlabel("metal atoms per carbon")
     ax.set_ylabel("voltage step (V vs M+/M)")
     ax.legend(fontsize=6, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_pore_profiles(curves: dict, temperature_K: float, path: Path) -> Path:
@@ -148,8 +138,6 @@ def plot_pore_profiles(curves: dict, temperature_K: float, path: Path) -> Path:
     ``curves``: legend label -> (q, V) lists (mAh/g, V vs M+/M), drawn in order
     (the first dashed: the 0 K hull).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     for i, (label, (q, v)) in enumerate(curves.items()):
         ax.plot(
@@ -165,7 +153,4 @@ def plot_pore_profiles(curves: dict, temperature_K: float, path: Path) -> Path:
     ax.set_ylabel("V vs M+/M")
     ax.set_title(f"closed pore at 0 K and {temperature_K:g} K")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
