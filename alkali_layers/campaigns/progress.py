@@ -80,8 +80,10 @@ def task_progress(folder: Path, now: float | None = None) -> str:
     for sub in sorted({p.parent for p in logs} - {folder}):
         in_sub = [p for p in logs if p.parent == sub]
         newest_log = gpaw_log_progress(in_sub[-1], str(in_sub[-1].relative_to(folder)))
-        count = f"{len(in_sub)} GPAW logs, newest " if len(in_sub) > 1 else ""
-        parts.append(f"{sub.relative_to(folder)}/: {count}{newest_log}")
+        if len(in_sub) > 1:
+            where = sub.relative_to(folder)
+            newest_log = f"{where}/: {len(in_sub)} GPAW logs, newest {newest_log}"
+        parts.append(newest_log)
     optimizer = folder / "relax.log"
     if optimizer.exists():
         line = optimizer_log_progress(optimizer)

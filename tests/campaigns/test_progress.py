@@ -66,8 +66,8 @@ def test_progress_names_scf_cycles_the_current_iteration_and_the_optimizer_step(
     disp.write_text(GPAW_LOG)
     os.utime(disp, (t + 120, t + 120))
     assert task_progress(tmp_path, now=t + 180).endswith(
-        "phonopy/: phonopy/gpaw-disp-0000.txt: 2 SCF cycles done, iteration 2 of "
-        "the next; relax.log: BFGS step 2, fmax 0.241 eV/A; last written 1 min ago"
+        "phonopy/gpaw-disp-0000.txt: 2 SCF cycles done, iteration 2 of the next; "
+        "relax.log: BFGS step 2, fmax 0.241 eV/A; last written 1 min ago"
     )
     # many displaced cells: one entry with their count and the newest log
     for i in (1, 2):
