@@ -71,12 +71,9 @@ def task_progress(folder: Path, now: float | None = None) -> str:
     """
     folder = Path(folder)
     now = time.time() if now is None else now
-    logs = sorted(folder.rglob("gpaw-*.txt"), key=lambda p: p.stat().st_mtime)
-    parts = [
-        gpaw_log_progress(p, str(p.relative_to(folder)))
-        for p in logs
-        if p.parent == folder
-    ]
+    modified = {p: p.stat().st_mtime for p in folder.rglob("*") if p.is_file()}
+    logs = sorted((p for p in modified if p.match("gpaw-*.txt")), key=modified.get)
+    parts = [gpaw_log_progress(p) for p in logs if p.parent == folder]
     for sub in sorted({p.parent for p in logs} - {folder}):
         in_sub = [p for p in logs if p.parent == sub]
         newest_log = gpaw_log_progress(in_sub[-1], str(in_sub[-1].relative_to(folder)))
@@ -89,9 +86,8 @@ def task_progress(folder: Path, now: float | None = None) -> str:
         line = optimizer_log_progress(optimizer)
         if line is not None:
             parts.append(line)
-    files = [p for p in folder.rglob("*") if p.is_file()]
-    if not parts or not files:
+    if not parts:  # every part comes from a file, so ``modified`` is not empty
         return ""
-    newest = max(p.stat().st_mtime for p in files)
+    newest = max(modified.values())
     parts.append(f"last written {max(0.0, now - newest) / 60:.0f} min ago")
     return "; ".join(parts)
