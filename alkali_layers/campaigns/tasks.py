@@ -173,13 +173,22 @@ def execute_task(
             task.label, ok=False, reason=err.reason, wall_s=time.perf_counter() - t0
         )
     except Exception as err:  # noqa: BLE001 - any engine error fails this task only
-        tail = traceback.format_exc(limit=2).strip().splitlines()[-1]
         return TaskOutcome(
             task.label,
             ok=False,
-            reason=f"{type(err).__name__}: {err} ({tail})",
+            reason=f"{type(err).__name__}: {err} ({raised_at(err)})",
             wall_s=time.perf_counter() - t0,
         )
+
+
+def raised_at(err: BaseException) -> str:
+    """Where ``err`` was raised: ``'at <file>:<line> in <function>'`` of the
+    innermost frame of its traceback (``'at an unknown place'`` without one)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    if not frames:
+        return "at an unknown place"
+    frame = frames[-1]
+    return f"at {Path(frame.filename).name}:{frame.lineno} in {frame.name}"
 
 
 #: ``row.data`` entry naming the row keys that came from the builder (``atoms.info``),

@@ -14,7 +14,7 @@ from alkali_layers.campaigns.registry import (
     task_kind,
 )
 from alkali_layers.campaigns.spec import SpecError, load_spec
-from alkali_layers.campaigns.tasks import RelaxTask, TaskOutcome
+from alkali_layers.campaigns.tasks import RelaxTask, TaskOutcome, execute_task
 from alkali_layers.engines import MLIPSettings
 from alkali_layers.settings import stable_hash, structure_hash
 
@@ -166,3 +166,21 @@ def test_unknown_options_are_clear_errors(tmp_path):
     text = TOY.replace('tasks = ["toy"]', 'tasks = ["relax"]')
     with pytest.raises(SpecError, match="takes no options"):
         load_spec(write_spec(tmp_path / "bad2", text=text))
+
+
+def _raising_run(task, engine, calc, settings, folder):
+    raise RuntimeError("the engine gave up")
+
+
+if "raising" not in TASK_KINDS:
+    register_task_kind(TaskKind("raising", "test kind that raises", _raising_run))
+
+
+def test_an_engine_error_fails_the_task_with_its_message_once_and_its_place():
+    task = RelaxTask("Na", "model", bulk_metal("Na"), kind="raising")
+    outcome = execute_task(task, None, RelaxSettings())
+    assert not outcome.ok
+    assert outcome.reason.count("the engine gave up") == 1
+    assert outcome.reason.startswith("RuntimeError: the engine gave up (at ")
+    assert "test_task_kinds.py:" in outcome.reason
+    assert outcome.reason.endswith("in _raising_run)")
