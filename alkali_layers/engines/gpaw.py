@@ -316,11 +316,12 @@ def _bad_parallelization(err: BaseException) -> RuntimeError | None:
     if not isinstance(err, BadParallelization):
         return None
     return RuntimeError(
-        f"GPAW cannot use these MPI ranks: {err}. This GPAW is built without "
-        "ScaLAPACK, so ranks can only share out k-points and spins, and this cell's "
-        "irreducible k-points x spins do not go round the ranks. Run it on fewer ranks "
-        "(e.g. mpiexec -n 1), with a higher k-point density, or with a GPAW built "
-        "with ScaLAPACK."
+        f"GPAW cannot use these MPI ranks: {str(err).rstrip('.')}. This GPAW is "
+        "built without ScaLAPACK, so ranks can only share out k-points and spins, "
+        "and this cell's irreducible k-points x spins do not go round the ranks. Run "
+        "it on fewer ranks (e.g. mpiexec -n 1; a campaign: alkali-layers run --mpi 1 "
+        "--workers 2, one task per core), with a higher k-point density, or with a "
+        "GPAW built with ScaLAPACK."
     )
 
 

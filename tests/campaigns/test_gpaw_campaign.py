@@ -69,6 +69,8 @@ def test_a_cell_with_fewer_kpoints_than_ranks_fails_with_what_to_do(tmp_path):
     assert result["status"] == "failed"
     assert "built without ScaLAPACK" in result["reason"]
     assert "fewer ranks" in result["reason"]
+    assert "--mpi 1" in result["reason"] and ".." not in result["reason"]
+    assert result["reason"].count("GPAW cannot use these MPI ranks") == 1
 
 
 def test_ml_engine_refuses_mpi_ranks(tmp_path, capsys):
