@@ -182,13 +182,17 @@ def write_filling_check(campaign) -> list[dict]:
         FILLING_CHECK_COLUMNS,
     )
     if table:
-        _plot(table, root / "filling_check.png", spec.engine.describe())
+        energy = getattr(spec.engine, "final", spec.engine)  # GPAW: its final stage
+        _plot(table, root / "filling_check.png", energy.describe())
     return table
 
 
 def _plot(table: list[dict], path: Path, engine: str) -> Path:
-    """Step voltages vs metal atoms: the filling's and this campaign's (error bars
-    where the engine gave ensembles), one panel per filling."""
+    """Step voltages vs metal atoms: the filling's and this campaign's (legend:
+    ``engine``, wrapped; error bars where the engine gave ensembles), one panel per
+    filling."""
+    import textwrap
+
     from ...analysis.figures import plt, save_figure
 
     names = sorted({r["filling"] for r in table})
@@ -208,8 +212,8 @@ def _plot(table: list[dict], path: Path, engine: str) -> Path:
                 (name, r["n1"], r["n2"], r["voltage_filling_V"], r["voltage_V"],
                  r["voltage_std_V"])
             )  # fmt: skip
-        ax.plot([], [], color="C0", label="filling's engine")
-        ax.plot([], [], color="C3", label=engine[:40])
+        ax.plot([], [], color="C0", label="the filling's own engine")
+        ax.plot([], [], color="C3", label=textwrap.fill(f"this campaign: {engine}", 45))
         ax.axhline(0.0, color="grey", lw=0.8)
         ax.set_xlabel("metal atoms in the pore")
         ax.set_ylabel("step voltage (V vs M+/M)")
