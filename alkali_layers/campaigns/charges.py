@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,7 +30,13 @@ from ..settings import (
     stable_hash,
     structure_hash,
 )
-from .tasks import RESULT_FILE, archive_result, read_json, write_json_atomic
+from .tasks import (
+    RESULT_FILE,
+    archive_result,
+    failure_reason,
+    read_json,
+    write_json_atomic,
+)
 
 TASKS_DIR = "tasks"
 #: Row fields of a campaign database copied into ``atoms.info`` of a charge job.
@@ -158,8 +163,7 @@ def run_charge_job(
         data = charge_analysis(job.atoms, settings, gridrefinement, folder, cubes)
         result.update(status="ok", **data)
     except Exception as err:  # noqa: BLE001 - one model's failure is its result
-        tail = traceback.format_exc(limit=2).strip().splitlines()[-1]
-        result.update(status="failed", reason=f"{type(err).__name__}: {err} ({tail})")
+        result.update(status="failed", reason=failure_reason(err))
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     result["mpi_ranks"] = world.size
     result["versions"] = engine_versions()

@@ -176,9 +176,15 @@ def execute_task(
         return TaskOutcome(
             task.label,
             ok=False,
-            reason=f"{type(err).__name__}: {err} ({raised_at(err)})",
+            reason=failure_reason(err),
             wall_s=time.perf_counter() - t0,
         )
+
+
+def failure_reason(err: BaseException) -> str:
+    """A failed task's reason: the error's type and message, then where it was
+    raised (:func:`raised_at`), e.g. ``'RuntimeError: ... (at gpaw.py:42 in f)'``."""
+    return f"{type(err).__name__}: {err} ({raised_at(err)})"
 
 
 def raised_at(err: BaseException) -> str:

@@ -184,3 +184,21 @@ def test_an_engine_error_fails_the_task_with_its_message_once_and_its_place():
     assert outcome.reason.startswith("RuntimeError: the engine gave up (at ")
     assert "test_task_kinds.py:" in outcome.reason
     assert outcome.reason.endswith("in _raising_run)")
+
+
+def test_a_failed_charge_job_gives_its_message_once_and_its_place(
+    tmp_path, monkeypatch
+):
+    import alkali_layers.calculators.charges as charges_calc
+    from alkali_layers.campaigns.charges import ChargeJob, run_charge_job
+    from alkali_layers.engines import GPAWSettings
+
+    def failing_analysis(*args, **kwargs):
+        raise ValueError("no density here")
+
+    monkeypatch.setattr(charges_calc, "charge_analysis", failing_analysis)
+    job = ChargeJob("Na", bulk_metal("Na"), "test")
+    result = run_charge_job(job, GPAWSettings(), tmp_path / "job")
+    assert result["status"] == "failed"
+    assert result["reason"].count("no density here") == 1
+    assert result["reason"].endswith("in failing_analysis)")
