@@ -61,6 +61,7 @@ from ase import Atoms
 from ase.calculators.calculator import Calculator
 from ase.dft.kpoints import parse_path_string
 
+from ..engines.settings import energy_settings
 from ..jsonio import read_json, write_json_atomic
 from ..settings import stable_hash, structure_hashes
 
@@ -279,7 +280,7 @@ def _force_function(calc_or_engine, folder: Path | None) -> Callable:
     if engine == "gpaw" or hasattr(calc_or_engine, "final"):
         from .staged import dft_single_point
 
-        settings = getattr(calc_or_engine, "final", calc_or_engine)
+        settings = energy_settings(calc_or_engine)
 
         def dft_forces(atoms: Atoms, index: int) -> np.ndarray:
             txt = str(folder / f"gpaw-disp-{index:04d}.txt") if folder else None

@@ -39,6 +39,7 @@ from ase.calculators.singlepoint import SinglePointCalculator
 from ase.io.jsonio import decode
 
 from ..calculators.relax import default_cell_mode
+from ..engines.settings import energy_settings
 from ..geometry import gallery_height
 from ..jsonio import write_json_atomic
 from ..workflows.validation import (
@@ -392,7 +393,7 @@ def validation_campaigns(
         spec = load_spec(path)
         if spec.analysis != VALIDATION_LAYOUT:
             continue
-        final = getattr(spec.engine, "final", spec.engine)
+        final = energy_settings(spec.engine)
         if treatment_name(final) in treatments and protocol_of(spec) == wanted:
             found.append(Campaign(spec, stream=False))
     if not found:

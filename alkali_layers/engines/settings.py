@@ -519,6 +519,24 @@ class DFTProtocol:
         )
 
 
+def energy_settings(engine):
+    """The settings that produce a stored energy.
+
+    A :class:`DFTProtocol` stores the energy of its ``final`` stage; an
+    :class:`MLIPSettings` or :class:`GPAWSettings` is its own single stage.
+
+    Parameters
+    ----------
+    engine : DFTProtocol, GPAWSettings or MLIPSettings
+        A campaign's or task's engine.
+
+    Returns
+    -------
+    GPAWSettings or MLIPSettings
+    """
+    return engine.final if isinstance(engine, DFTProtocol) else engine
+
+
 def engine_from_dict(data: dict):
     """Engine settings object from ``{"name": ..., **fields}`` (task files)."""
     name = data.get("name", "mlip")

@@ -34,6 +34,7 @@ from alkali_layers.engines.gpaw import (
     vacuum_axes,
     with_scf_retry,
 )
+from alkali_layers.engines.settings import energy_settings
 
 pytest.importorskip("gpaw")
 
@@ -52,6 +53,14 @@ def test_settings_hash_identity_and_presets():
     protocol = DFTProtocol(final=TINY, relax=TINY, prerelax=MLIPSettings())
     assert protocol.settings_hash() != DFTProtocol(TINY, TINY, None).settings_hash()
     assert DFTProtocol.from_dict(protocol.to_dict()) == protocol
+
+
+def test_the_stored_energy_comes_from_the_final_stage_or_the_engine_itself():
+    relax = replace(TINY, ecut_eV=200.0)
+    assert energy_settings(DFTProtocol(final=TINY, relax=relax, prerelax=None)) is TINY
+    assert energy_settings(relax) is relax
+    ml = MLIPSettings()
+    assert energy_settings(ml) is ml
 
 
 def test_default_treatment_is_vdw_optpbe_and_the_old_one_keeps_its_identity():

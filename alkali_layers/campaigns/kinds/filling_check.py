@@ -29,6 +29,7 @@ import numpy as np
 from ...analysis.hard_carbon import path_step_voltages, voltage_profile
 from ...analysis.heterostructure import beef_ensemble
 from ...analysis.tables import write_csv, write_markdown
+from ...engines.settings import energy_settings
 from ..registry import register_layout
 from .heterostructure import (
     metal_chemical_potential_ensembles,
@@ -182,7 +183,7 @@ def write_filling_check(campaign) -> list[dict]:
         FILLING_CHECK_COLUMNS,
     )
     if table:
-        energy = getattr(spec.engine, "final", spec.engine)  # GPAW: its final stage
+        energy = energy_settings(spec.engine)
         _plot(table, root / "filling_check.png", energy.describe())
     return table
 

@@ -41,6 +41,7 @@ import numpy as np
 from ase import Atoms
 
 from ...elements import METALS, PUBLISHED_FORMATION_EV
+from ...engines.settings import energy_settings
 from ...jsonio import write_json_atomic
 from ...workflows.validation import (
     ATOM_BOX_A,
@@ -222,7 +223,7 @@ def protocol_of(spec) -> dict:
     return {
         "layered_cell": "ac" if "ac" in modes else spec.relax.layered_cell,
         "li_semicore": any(
-            getattr(getattr(g.engine, "final", g.engine), "setups", "") == "li-sc"
+            getattr(energy_settings(g.engine), "setups", "") == "li-sc"
             for g in spec.models
         ),
     }
@@ -251,7 +252,7 @@ def treatment_results(campaign) -> dict:
     """
     from ...analysis.voltage import formation_energy_eV_per_metal_atom
 
-    final = getattr(campaign.spec.engine, "final", campaign.spec.engine)
+    final = energy_settings(campaign.spec.engine)
     out: dict = {
         "treatment": treatment_name(final),
         "settings": asdict(final),
@@ -486,7 +487,7 @@ def _pending_note(campaign) -> str:
         parts.append(f"not finished yet: {', '.join(pending)}")
     if failed:
         parts.append(f"failed: {', '.join(failed)}")
-    name = treatment_name(getattr(campaign.spec.engine, "final", campaign.spec.engine))
+    name = treatment_name(energy_settings(campaign.spec.engine))
     return f"{name} ({campaign.root}): {'; '.join(parts)}." if parts else ""
 
 
