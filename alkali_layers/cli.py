@@ -611,17 +611,14 @@ def _diagnose(args) -> int:
     import json
 
     from .analysis.diagnosis import write_diagnosis_table
-    from .engines import gpaw_settings
     from .workflows.diagnosis import (
+        baseline_settings,
         diagnose,
         geometry_from_validation,
     )
-    from .workflows.validation import COMPOUNDS, TREATMENTS
+    from .workflows.validation import COMPOUNDS
 
-    if args.treatment not in TREATMENTS:
-        raise ValueError(
-            f"unknown treatment {args.treatment!r}; allowed: {', '.join(TREATMENTS)}"
-        )
+    base = baseline_settings(args.treatment)  # checks the treatment's name
     out = Path(args.out)
     stored = out / "results.json"
     if not stored.exists():
@@ -644,7 +641,7 @@ def _diagnose(args) -> int:
                 formula,
                 geometry,
                 out,
-                gpaw_settings("final", **TREATMENTS[args.treatment]),
+                base,
                 only_groups=tuple(args.groups),
                 treatment=args.treatment,
             )

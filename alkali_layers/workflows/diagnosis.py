@@ -38,12 +38,13 @@ from ase.parallel import parprint, world
 
 from ..builders import bulk_metal, graphite, graphite_intercalation
 from ..elements import GIC_C_EXPERIMENT_A, PUBLISHED_FORMATION_EV
-from ..engines import GPAWSettings
+from ..engines import GPAWSettings, gpaw_settings
 from ..engines.dispersion import dispersion_calculator
 from ..engines.gpaw import beef_ensemble_energies, gpaw_calculator, with_scf_retry
 from ..jsonio import write_json_atomic
 from ..provenance import provenance
 from ..settings import stable_hash, structure_hashes
+from .validation import TREATMENTS
 
 ROLES: tuple[str, ...] = ("compound", "graphite", "metal")
 
@@ -358,6 +359,35 @@ def formation_from_parts(parts: dict[str, float], units: dict[str, float]) -> fl
         - units["n_C"] * parts["graphite"] / units["graphite"]
         - parts["metal"] / units["metal"]
     )
+
+
+#: Li setup of every baseline: GPAW's default, Li 1s frozen.  The diagnosed geometries
+#: (runs/validation/results.json) were relaxed with it and the "PAW setup" rows change
+#: exactly this; the code default has been "li-sc" since 2026-12-01, which the NaC6 and
+#: KC8 runs of 2026-12-03/04 picked up (no effect on cells without Li: "li-sc" only
+#: swaps the Li setup, engines.gpaw).
+BASELINE_SETUPS = "paw"
+
+
+def baseline_settings(treatment: str = "PBE+D3(BJ)") -> GPAWSettings:
+    """The settings of a diagnosis baseline: the validation's "final" preset.
+
+    Parameters
+    ----------
+    treatment : str
+        A key of :data:`alkali_layers.workflows.validation.TREATMENTS`.
+
+    Returns
+    -------
+    GPAWSettings
+        PW 600 eV, k-point density 5, FD 0.1 eV, the treatment's functional and
+        dispersion, Li 1s frozen (:data:`BASELINE_SETUPS`).
+    """
+    if treatment not in TREATMENTS:
+        raise ValueError(
+            f"unknown treatment {treatment!r}; allowed: {', '.join(TREATMENTS)}"
+        )
+    return gpaw_settings("final", **TREATMENTS[treatment], setups=BASELINE_SETUPS)
 
 
 def diagnose(
